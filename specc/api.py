@@ -1,0 +1,164 @@
+"""The Python API: load a spec, look at it, run it in NumPy, export and run it as ONNX.
+
+    >>> import specc
+    >>> net = specc.load("specs/seed_conv.nn")
+    >>> print(net.summary())
+    >>> net.run(image=img)["maps"]               # NumPy interpreter
+    >>> report = net.export("seed_conv.onnx")    # verified against NumPy
+    >>> specc.load_onnx("seed_conv.onnx").run(image=img)
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from .build import build
+from .errors import SpecError
+from .feed import as_batch, check_names
+from .parse import parse, parse_file
+from .weights import DEFAULT_SEED, init_weights
+
+SPECC_VERSION = "0.1.0"
+
+
+def write_atomically(path: str | Path, data: bytes) -> None:
+    """Write bytes to `path` through a temporary file and a rename, so a crash leaves no half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What `export` wrote and how closely onnxruntime agreed with NumPy."""
+
+    path: Path
+    max_abs_diff: float
+    cases: tuple
+    ok: bool
+
+
+class Network:
+    """A checked spec with its weights (seeded random or literal)."""
+
+    def __init__(self, model, seed: int = DEFAULT_SEED):
+        self.model = model
+        self.seed = seed
+        self.weights = init_weights(model, seed)
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def param_count(self) -> int:
+        return self.model.param_count
+
+    def summary(self) -> str:
+        """The `specc check` table: layer, line, output shape, parameters, totals."""
+        from .summary import summary
+
+        return summary(self.model)
+
+    def prepare(self, inputs: Mapping[str, object]) -> dict[str, np.ndarray]:
+        """Check names and coerce each input to a float32 batch of its declared shape."""
+        check_names(dict(inputs), [i.name for i in self.model.inputs])
+        for i in self.model.inputs:
+            if i.form == "tokens":
+                raise SpecError(f"input {i.name} is a sequence of words, which this version cannot run yet", i.coord)
+        return {i.name: as_batch(i.name, inputs[i.name], i.shape) for i in self.model.inputs}
+
+    def run(self, inputs: Mapping[str, object] | None = None, **named) -> dict[str, np.ndarray]:
+        """Run the NumPy interpreter. Inputs by name: one sample or a batch each.
+
+        Returns every output by name: (N, ...) float32 arrays, and NAME_class (class names)
+        for a classifier output NAME.
+        """
+        from runtime.interpreter import forward
+
+        return forward(self.model, self.weights, self.prepare({**(inputs or {}), **named}))
+
+    def to_onnx(self):
+        """The ONNX ModelProto of this network (not yet verified)."""
+        from .onnx_export import to_onnx
+
+        return to_onnx(self.model, self.weights, {
+            "specc.version": SPECC_VERSION, "specc.spec": self.model.text, "specc.seed": str(self.seed)})
+
+    def export(self, path: str | Path | None = None, *, verify: bool = True) -> ExportReport:
+        """Write the ONNX model (atomically), after checking it against the NumPy interpreter.
+
+        The largest absolute difference seen is stored in the model's metadata
+        (specc.max_abs_diff). If it exceeds 1e-5 nothing is written and the report says so.
+        """
+        import onnx
+
+        from .verify import TOLERANCE, verify as run_verification
+
+        path = Path(path or Path(self.model.file).with_suffix(".onnx").name)
+        proto = self.to_onnx()
+        onnx.checker.check_model(proto, full_check=True)
+        if not verify:
+            write_atomically(path, proto.SerializeToString())
+            return ExportReport(path, float("nan"), (), True)
+        result = run_verification(self.model, self.weights, proto.SerializeToString())
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "specc.max_abs_diff", f"{result.max_abs_diff:.3g}"
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "specc.tolerance", f"{TOLERANCE:g}"
+        if result.ok:
+            write_atomically(path, proto.SerializeToString())
+        return ExportReport(path, result.max_abs_diff, result.cases, result.ok)
+
+
+class OnnxNetwork:
+    """An exported model run by onnxruntime, with the same `run` as Network."""
+
+    def __init__(self, path: str | Path, providers=None):
+        from runtime.onnx_runner import OnnxModel
+
+        if not Path(path).exists():
+            raise SpecError(f"no such model file: {path}")
+        try:
+            self.session = OnnxModel(str(path), providers)
+        except Exception as error:  # onnxruntime raises its own types for unreadable models
+            raise SpecError(f"cannot load {path} as an ONNX model: {error}") from None
+        self.path = Path(path)
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return self.session.metadata
+
+    def run(self, inputs: Mapping[str, object] | None = None, **named) -> dict[str, np.ndarray]:
+        """Run in onnxruntime; inputs and outputs as in Network.run."""
+        given = {**(inputs or {}), **named}
+        check_names(given, list(self.session.inputs))
+        return self.session.run({name: as_batch(name, given[name], shape)
+                                 for name, shape in self.session.inputs.items()})
+
+
+def load(path: str | Path, seed: int = DEFAULT_SEED) -> Network:
+    """Parse and check a .nn file; raises SpecError (with file:line:col) on any mistake."""
+    return Network(build(parse_file(path)), seed)
+
+
+def loads(text: str, file: str = "<spec>", seed: int = DEFAULT_SEED) -> Network:
+    """Parse and check spec text; `file` names it in errors."""
+    return Network(build(parse(text, file)), seed)
+
+
+def load_onnx(path: str | Path, providers=None) -> OnnxNetwork:
+    """Open an exported .onnx model for inference in onnxruntime."""
+    return OnnxNetwork(path, providers)

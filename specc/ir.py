@@ -1,0 +1,102 @@
+"""The checked IR: frozen dataclasses with shapes, weights and source positions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .errors import Coord
+from .layers.base import WeightSpec
+from .shapes import Shape
+from .signature import BoundArgs, describe_value
+
+
+@dataclass(frozen=True)
+class Input:
+    """A declared input. `shape` has the symbolic batch (and time) dimension: ('N', 1, 6, 6)."""
+
+    name: str
+    form: str
+    shape: Shape
+    coord: Coord
+
+
+@dataclass(frozen=True)
+class Output:
+    """A declared (or implied) output; `classes` is set for a classifier."""
+
+    name: str
+    classes: tuple[str, ...] | None
+    coord: Coord | None
+
+    @property
+    def class_output_name(self) -> str:
+        """Name of the second graph output that holds predicted class names."""
+        return f"{self.name}_class"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of a chain after checking.
+
+    `attrs` holds the values its kernels and lowering read (normalised once: kernel sizes,
+    strides, explicit pads, units ...); `args` what the signature bound, defaults included.
+    """
+
+    kind: str
+    id: str
+    call_text: str
+    args: BoundArgs
+    attrs: Mapping[str, Any]
+    in_shape: Shape
+    out_shape: Shape
+    weights: tuple[WeightSpec, ...]
+    coord: Coord
+
+    @property
+    def param_count(self) -> int:
+        return sum(w.size for w in self.weights)
+
+    def weight_name(self, local: str) -> str:
+        """Global name of one of this layer's weights, e.g. 'conv@5.weight'."""
+        return f"{self.id}.{local}"
+
+    def full_text(self) -> str:
+        """The call with every argument spelled out, defaults included."""
+        parts = [self.kind]
+        for name, value in self.args.values.items():
+            if value is None:
+                continue
+            parts.append(name if value is True and name not in ("bias",) else f"{name}={describe_value(value)}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Layers applied in order to one input, producing one output."""
+
+    source: str
+    layers: tuple[Layer, ...]
+    output: Output
+
+
+@dataclass(frozen=True)
+class Model:
+    """A whole checked spec."""
+
+    name: str
+    file: str
+    text: str
+    inputs: tuple[Input, ...]
+    outputs: tuple[Output, ...]
+    chains: tuple[Chain, ...]
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return tuple(layer for chain in self.chains for layer in chain.layers)
+
+    @property
+    def param_count(self) -> int:
+        return sum(layer.param_count for layer in self.layers)
+
+    def input(self, name: str) -> Input:
+        return next(i for i in self.inputs if i.name == name)

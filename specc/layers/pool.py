@@ -1,0 +1,66 @@
+"""maxpool and avgpool: one shape rule and lowering, the reduction as a parameter."""
+from __future__ import annotations
+
+from ..shapes import ShapeError, require
+from ..signature import Arg, one_of, size_pair
+from .base import Inferred, LayerKind, register
+from .window import check_fits, output_size
+
+
+class Pool(LayerKind):
+    """Pooling over windows of an image; stride defaults to the window size.
+
+    A window that does not tile its input is an error unless the mode says what to do with the
+    rest: `floor` drops it, `ceil` pools a last partial window.
+    """
+
+    onnx_op = ""
+    signature = (
+        Arg("size", size_pair, None, "window size, like 2 or 2x2", positional=True),
+        Arg("stride", size_pair, None, "step between windows; default the window size"),
+        Arg("mode", one_of("exact", "floor", "ceil"), "exact",
+            "exact (windows must tile the input), floor or ceil"),
+    )
+
+    def infer(self, args, shape):
+        require(shape, "image", hint=f"{self.name} reads images (N, C, H, W)")
+        channels, height, width = shape[1:]
+        if args["size"] is None:
+            raise ShapeError("needs a window size", expected=f"{self.name} 2", arg="size")
+        kernel = args["size"]
+        strides = args["stride"] or kernel
+        check_fits((height, width), kernel, (0, 0, 0, 0), "window")
+        mode = args["mode"]
+        if mode == "exact":
+            for axis, size, k, s in (("height", height, kernel[0], strides[0]), ("width", width, kernel[1], strides[1])):
+                if (size - k) % s:
+                    raise ShapeError(
+                        f"does not tile its input: a {axis} of {size} is not covered by windows of {k} every {s}",
+                        expected=f"a {axis} h with (h - {k}) divisible by {s}",
+                        hint=f"write '{self.name} {args['size'][0]} floor' to drop the rest, "
+                             f"'{self.name} {args['size'][0]} ceil' to pool a partial window, "
+                             "or pad the layer before")
+        ceil = mode == "ceil"
+        out_h = output_size(height, kernel[0], strides[0], 0, 0, ceil)
+        out_w = output_size(width, kernel[1], strides[1], 0, 0, ceil)
+        return Inferred(("N", channels, out_h, out_w), dict(kernel=kernel, strides=strides, ceil=ceil))
+
+    def lower(self, g, layer, x):
+        a = layer.attrs
+        extra = {"count_include_pad": 0} if self.onnx_op == "AveragePool" else {}
+        return g.node(self.onnx_op, [x], layer, kernel_shape=list(a["kernel"]), strides=list(a["strides"]),
+                      ceil_mode=int(a["ceil"]), **extra)
+
+
+@register
+class MaxPool(Pool):
+    name = "maxpool"
+    doc = "the largest value of each window, per channel"
+    onnx_op = "MaxPool"
+
+
+@register
+class AvgPool(Pool):
+    name = "avgpool"
+    doc = "the mean of each window, per channel (a partial ceil window averages what it covers)"
+    onnx_op = "AveragePool"

@@ -1,0 +1,56 @@
+"""The model summary that `specc check` prints: layers, shapes, weights, and the lecture's
+comparison of a conv layer with the dense layer it replaces."""
+from __future__ import annotations
+
+from .shapes import fmt, sample_elements
+
+
+def _table(rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def conv_comparisons(model) -> list[str]:
+    """For each conv: its weights against a dense layer with the same input and output sizes."""
+    lines = []
+    for layer in model.layers:
+        if layer.kind != "conv":
+            continue
+        kernel_weights = layer.weights[0].size
+        n_in, n_out = sample_elements(layer.in_shape), sample_elements(layer.out_shape)
+        lines.append(f"{layer.id}: {kernel_weights:,} shared weights; a dense layer from the same "
+                     f"{n_in:,} inputs to the same {n_out:,} outputs would need {n_in * n_out:,}")
+    return lines
+
+
+def summary(model) -> str:
+    """The summary table and totals, as plain text."""
+    out = [f"model {model.name}  ({model.file})"]
+    for i in model.inputs:
+        out.append(f"input  {i.name}: {i.form} {fmt(i.shape)}")
+    for o in model.outputs:
+        classes = f" classes {' | '.join(o.classes)} (+ {o.class_output_name}: predicted class name)" if o.classes else ""
+        out.append(f"output {o.name}{classes}")
+    out.append("")
+    rows = [("Layer (arguments in full)", "Line", "Output Shape", "Param #")]
+    for chain in model.chains:
+        rows.append((f"{chain.source} (input)", str(model.input(chain.source).coord.line),
+                     fmt(model.input(chain.source).shape), "0"))
+        for layer in chain.layers:
+            rows.append((layer.full_text(), str(layer.coord.line), fmt(layer.out_shape), f"{layer.param_count:,}"))
+    out += _table(rows, right={1, 3})
+    total = model.param_count
+    out.append("")
+    out.append(f"Total params: {total:,} ({total * 4:,} bytes as float32)")
+    comparisons = conv_comparisons(model)
+    if comparisons:
+        out.append("")
+        out.append("Shared weights (conv vs fully connected):")
+        out += ["  " + c for c in comparisons]
+    return "\n".join(out)

@@ -1,0 +1,90 @@
+"""The parse tree of a spec, before any checking: what the user wrote, with positions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import Coord
+
+
+@dataclass(frozen=True)
+class Value:
+    """A literal argument value. `kind` is int, float, dims, word, string or list."""
+
+    kind: str
+    value: Any  # int, float, tuple of ints, str, or tuple of Value
+    coord: Coord
+
+    def text(self) -> str:
+        """The value as the user would write it."""
+        if self.kind == "dims":
+            return "x".join(map(str, self.value))
+        if self.kind == "list":
+            return "[" + ", ".join(v.text() for v in self.value) + "]"
+        if self.kind == "string":
+            return f'"{self.value}"'
+        return str(self.value)
+
+
+@dataclass(frozen=True)
+class Argument:
+    """`key=value` (key set) or a bare value (key None)."""
+
+    key: str | None
+    value: Value
+    coord: Coord
+
+
+@dataclass(frozen=True)
+class LayerCall:
+    """One link of a chain: a layer name and its arguments as written."""
+
+    name: str
+    args: tuple[Argument, ...]
+    coord: Coord
+
+    def text(self) -> str:
+        """The call as written, arguments normalised to single spaces."""
+        parts = [self.name] + [(f"{a.key}=" if a.key else "") + a.value.text() for a in self.args]
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class InputDecl:
+    """`input NAME: TYPE`. `form` is image, vector, seq or tokens; `dims` the sample's sizes."""
+
+    name: str
+    form: str
+    dims: tuple[int, ...]
+    coord: Coord
+
+
+@dataclass(frozen=True)
+class OutputDecl:
+    """`output NAME` or `output NAME: A | B | ...` (a classifier with class names)."""
+
+    name: str
+    classes: tuple[str, ...] | None
+    coord: Coord
+
+
+@dataclass(frozen=True)
+class ChainSyntax:
+    """`source -> layer -> layer ...` as written."""
+
+    source: str
+    source_coord: Coord
+    layers: tuple[LayerCall, ...]
+
+
+@dataclass(frozen=True)
+class SpecSyntax:
+    """A whole parsed file."""
+
+    file: str
+    text: str
+    model_name: str | None
+    model_coord: Coord | None
+    inputs: tuple[InputDecl, ...]
+    outputs: tuple[OutputDecl, ...]
+    chains: tuple[ChainSyntax, ...]
