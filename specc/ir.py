@@ -65,8 +65,10 @@ class Layer:
         parts = [self.kind]
         for name, value in self.args.values.items():
             if value is None:
+                value = self.attrs.get(name)  # derived by the shape rule (filters from weights ...)
+            if value is None or (name == "init" and self.args["weights"] is not None):
                 continue
-            parts.append(name if value is True and name not in ("bias",) else f"{name}={describe_value(value)}")
+            parts.append(f"{name}={describe_value(value)}")
         return " ".join(parts)
 
 

@@ -24,7 +24,7 @@ def windows(x: np.ndarray, kernel_hw, strides, pads, fill: float = 0.0) -> np.nd
 class Conv(Kernel):
     def forward(self, layer, w, x):
         a = layer.attrs
-        cols = windows(x, a["kernel"], a["strides"], a["pads"])
+        cols = windows(x, a["size"], a["stride"], a["pads"])
         n, c, oh, ow, kh, kw = cols.shape
         # (N, H', W', C*kh*kw) rows so that one product with (F, C*kh*kw)^T gives every output pixel
         rows = cols.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)

@@ -88,11 +88,11 @@ class Conv(LayerKind):
         weights = (WeightSpec("weight", (filters, channels) + tuple(kernel), args["init"], fan_in,
                               filters * kernel[0] * kernel[1], given),)
         weights += bias_values(args["bias"], filters, "conv")
-        attrs = dict(kernel=tuple(kernel), strides=strides, pads=pads, filters=filters)
+        attrs = dict(size=tuple(kernel), stride=strides, pads=pads, filters=filters)
         return Inferred(("N", filters, out_h, out_w), attrs, weights)
 
     def lower(self, g, layer, x):
         a = layer.attrs
         inputs = [x] + [g.weight(layer, w.name) for w in layer.weights]
-        return g.node("Conv", inputs, layer, kernel_shape=list(a["kernel"]), strides=list(a["strides"]),
+        return g.node("Conv", inputs, layer, kernel_shape=list(a["size"]), strides=list(a["stride"]),
                       pads=list(a["pads"]))

@@ -43,12 +43,12 @@ class Pool(LayerKind):
         ceil = mode == "ceil"
         out_h = output_size(height, kernel[0], strides[0], 0, 0, ceil)
         out_w = output_size(width, kernel[1], strides[1], 0, 0, ceil)
-        return Inferred(("N", channels, out_h, out_w), dict(kernel=kernel, strides=strides, ceil=ceil))
+        return Inferred(("N", channels, out_h, out_w), dict(size=kernel, stride=strides, ceil=ceil))
 
     def lower(self, g, layer, x):
         a = layer.attrs
         extra = {"count_include_pad": 0} if self.onnx_op == "AveragePool" else {}
-        return g.node(self.onnx_op, [x], layer, kernel_shape=list(a["kernel"]), strides=list(a["strides"]),
+        return g.node(self.onnx_op, [x], layer, kernel_shape=list(a["size"]), strides=list(a["stride"]),
                       ceil_mode=int(a["ceil"]), **extra)
 
 

@@ -1,0 +1,178 @@
+"""The `specc` command line: check, compile, run, demo.
+
+Exit status: 0 on success, 2 on a mistake in the spec, its inputs or the command line,
+1 on a runtime failure (an export that does not verify, onnxruntime failing).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import SpecError
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+
+
+class RuntimeFailure(Exception):
+    """Something went wrong past the spec: reported on stderr, exit status 1."""
+
+
+def _number(x) -> str:
+    import numpy as np
+
+    return np.format_float_positional(np.float32(x), precision=6, trim="-")
+
+
+def format_array(array) -> str:
+    """An array printed with numbers as the lecture writes them (3, -1, 0.5)."""
+    import numpy as np
+
+    if array.dtype.kind in "OUS":
+        return np.array2string(np.asarray(array, dtype=str), separator=" ", formatter={"all": str})
+    width = max((len(_number(x)) for x in array.flat), default=1)
+    return np.array2string(array, separator=" ", max_line_width=100,
+                           formatter={"float_kind": lambda x: _number(x).rjust(width)})
+
+
+def _print_outputs(outputs: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({k: v.tolist() for k, v in outputs.items()}))
+        return
+    for name, value in outputs.items():
+        print(f"{name} {tuple(value.shape)}:")
+        print(format_array(value))
+
+
+def cmd_check(args) -> int:
+    from .api import load
+
+    net = load(args.spec)
+    if args.json:
+        model = net.model
+        print(json.dumps({
+            "model": model.name, "params": model.param_count,
+            "layers": [{"id": layer.id, "kind": layer.kind, "line": layer.coord.line, "arguments": layer.full_text(),
+                        "output_shape": list(layer.out_shape), "params": layer.param_count} for layer in model.layers]}))
+    else:
+        print(net.summary())
+    return EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    from .api import load
+
+    net = load(args.spec, seed=args.seed)
+    report = net.export(args.output)
+    cases = ", ".join(f"N={n}" + (f" T={t}" if t else "") for n, t in report.cases)
+    if args.json:
+        print(json.dumps({"path": str(report.path), "max_abs_diff": report.max_abs_diff, "ok": report.ok,
+                          "params": net.param_count}))
+    elif not args.quiet:
+        print(f"verified: onnxruntime vs NumPy, largest absolute difference {report.max_abs_diff:.3g} "
+              f"(tolerance 1e-5) over {cases}")
+    if not report.ok:
+        raise RuntimeFailure(f"the exported model disagrees with the NumPy interpreter by {report.max_abs_diff:.3g} "
+                             f"(tolerance 1e-5); nothing was written")
+    if not args.json and not args.quiet:
+        print(f"wrote {report.path} ({net.param_count:,} parameters)")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from .api import load, load_onnx
+    from .feed import parse_input_flags, read_array
+
+    given = {name: read_array(path) for name, path in parse_input_flags(args.input).items()}
+    if args.model.endswith(".onnx"):
+        if args.backend == "numpy":
+            raise SpecError("the numpy backend runs specs (.nn); a .onnx model runs in onnxruntime",
+                            hint="drop --backend, or run the .nn spec")
+        outputs = load_onnx(args.model).run(given)
+    else:
+        net = load(args.model, seed=args.seed)
+        if args.backend == "onnxruntime":
+            from runtime.onnx_runner import OnnxModel
+
+            outputs = OnnxModel(net.to_onnx().SerializeToString()).run(net.prepare(given))
+        else:
+            outputs = net.run(given)
+    if args.output:
+        import io
+
+        import numpy as np
+
+        from .api import write_atomically
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **{k: v.astype(str) if v.dtype == object else v for k, v in outputs.items()})
+        write_atomically(args.output, buffer.getvalue())
+    if not args.quiet:
+        _print_outputs(outputs, args.json)
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return EXIT_OK if run_demo(quiet=args.quiet) else EXIT_RUNTIME
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="specc", description="Compile .nn model specs to a NumPy "
+                                     "interpreter and verified ONNX models.")
+    parser.add_argument("--version", action="version", version="specc 0.1.0")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="check a spec and print its layers, shapes and parameters")
+    check.add_argument("spec", help="the .nn file")
+    check.add_argument("--json", action="store_true", help="print the summary as JSON")
+    check.set_defaults(func=cmd_check)
+
+    compile_ = sub.add_parser("compile", help="export a spec to ONNX, verified against the NumPy interpreter")
+    compile_.add_argument("spec", help="the .nn file")
+    compile_.add_argument("-o", "--output", help="where to write the model (default: SPEC name with .onnx, here)")
+    compile_.add_argument("--seed", type=int, default=0, help="seed of the random initial weights (default 0)")
+    compile_.add_argument("--quiet", action="store_true", help="print nothing on success")
+    compile_.add_argument("--json", action="store_true", help="print the result as JSON")
+    compile_.set_defaults(func=cmd_compile)
+
+    run = sub.add_parser("run", help="run a spec (NumPy) or an exported .onnx model (onnxruntime)")
+    run.add_argument("model", help="a .nn spec or an exported .onnx model")
+    run.add_argument("--input", action="append", default=[], metavar="NAME=FILE",
+                     help="an input as .npy or .json (one sample or a batch); repeat for several inputs")
+    run.add_argument("--backend", choices=["numpy", "onnxruntime"], default=None,
+                     help="for a spec: numpy (default) or onnxruntime; a .onnx model always runs in onnxruntime")
+    run.add_argument("--output", help="also save every output to this .npz file")
+    run.add_argument("--seed", type=int, default=0, help="seed of the random initial weights (default 0)")
+    run.add_argument("--quiet", action="store_true", help="print nothing (use with --output)")
+    run.add_argument("--json", action="store_true", help="print the outputs as one JSON object")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="run the lecture's worked examples through both back ends")
+    demo.add_argument("--quiet", action="store_true", help="print only failures")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `specc` console script; returns the exit status."""
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SpecError as error:
+        print(error.render(), file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeFailure as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a failure of ours or of onnxruntime: say what, without a traceback
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+if __name__ == "__main__":
+    sys.exit(main())
