@@ -66,7 +66,7 @@ class Layer:
         for name, value in self.args.values.items():
             if value is None:
                 value = self.attrs.get(name)  # derived by the shape rule (filters from weights ...)
-            if value is None or (name == "init" and self.args["weights"] is not None):
+            if value is None or (name == "init" and self.args.values.get("weights") is not None):
                 continue
             parts.append(f"{name}={describe_value(value)}")
         return " ".join(parts)

@@ -29,6 +29,6 @@ class Last(LayerKind):
         return Inferred(("N", shape[-1]))
 
     def lower(self, g, layer, x):
-        index = g.constant(layer, "index", -1)
+        index = g.constant(layer, "index", -1, "int64")
         return g.node("Gather", [x, index], layer, axis=1)
 

@@ -1,0 +1,244 @@
+"""Inference benchmark: specc's ONNX export against PyTorch on a digits-sized CNN.
+
+The network is 1x8x8 -> conv 3x3, 16 filters, padding 1 -> relu -> maxpool 2 -> flatten ->
+dense 10 -> softmax, written as a specc spec (SPEC below). One run measures four back ends,
+all with the same weights (specc's seeded `Network.weights`, copied into PyTorch):
+
+  specc-onnx   specc's exported model (`Network.to_onnx`) in onnxruntime, CPUExecutionProvider
+  torch-onnx   the same network built in PyTorch, exported by `torch.onnx.export(dynamo=False,
+               opset_version=17)` with a dynamic batch axis, in onnxruntime with the same options
+  torch-eager  the PyTorch module itself under `torch.inference_mode`
+  specc-numpy  specc's NumPy interpreter (`Network.run`)
+
+Each back end takes a float32 NumPy batch and returns the softmax probabilities as NumPy; the
+ONNX sessions fetch every graph output, as a user of the exported file would. First the four must
+agree on a random batch (largest absolute difference at most 1e-4, or the script stops). Then it
+measures batch-1 latency (median of 1,000 timed calls after warm-up, microseconds) and batch-256
+throughput (images per second, from the median of 50 timed calls), with onnxruntime's
+intra_op_num_threads and torch.set_num_threads fixed to the same `--threads` (default 2). It also
+times start-up: `specc check specs/x_or_o.nn` and `specc compile specs/x_or_o.nn -o TMP`, each a
+fresh `python -m specc.cli` subprocess, median of 5. Targets (PASS/FAIL):
+
+  specc-onnx latency / torch-onnx latency   <= 1.05
+  torch-eager latency / specc-onnx latency  >= 4
+  specc check wall time                     < 0.25 s
+  specc compile wall time                   < 1 s
+
+Run from the repository root (needs torch, `pip install -e .[bench]`):
+
+    python bench/infer_bench.py [--threads 2] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import specc  # noqa: E402  (importable from the checkout without installing)
+
+SPEC = """\
+model digits_cnn
+input image: 1x8x8
+output digit: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9
+image -> conv 3x3 filters=16 padding=1 -> relu -> maxpool 2 -> flatten -> dense 10 -> softmax
+"""
+INPUT, OUTPUT = "image", "digit"
+STARTUP_SPEC = "specs/x_or_o.nn"
+AGREEMENT_TOLERANCE = 1e-4
+LATENCY_RUNS, LATENCY_WARMUP = 1000, 100
+THROUGHPUT_BATCH, THROUGHPUT_RUNS, THROUGHPUT_WARMUP = 256, 50, 5
+STARTUP_RUNS = 5
+
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def torch_module(net: specc.Network) -> torch.nn.Module:
+    """The spec's network as a torch.nn.Sequential holding specc's weights."""
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(256, 10), torch.nn.Softmax(dim=1))
+    conv, dense = module[0], module[4]
+    with torch.no_grad():
+        for parameter, key in ((conv.weight, "conv@4.weight"), (conv.bias, "conv@4.bias"),
+                               (dense.weight, "dense@4.weight"), (dense.bias, "dense@4.bias")):
+            value = torch.from_numpy(np.asarray(net.weights[key], np.float32))
+            if parameter.shape != value.shape:
+                raise SystemExit(f"weight {key}: specc has {tuple(value.shape)}, torch wants {tuple(parameter.shape)}")
+            parameter.copy_(value)
+    return module.eval()
+
+
+def torch_onnx(module: torch.nn.Module) -> onnx.ModelProto:
+    """Export the module with the TorchScript exporter (opset 17, dynamic batch axis)."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "legacy TorchScript-based exporter"
+        torch.onnx.export(module, (torch.zeros(1, 1, 8, 8),), buffer, dynamo=False, opset_version=17,
+                          input_names=[INPUT], output_names=[OUTPUT],
+                          dynamic_axes={INPUT: {0: "N"}, OUTPUT: {0: "N"}})
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def ort_runner(proto: onnx.ModelProto, threads: int) -> Runner:
+    """An onnxruntime CPU session (default graph optimizations, sequential) fetching every output."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    first = [o.name for o in session.get_outputs()].index(OUTPUT)
+    return lambda x: session.run(None, {INPUT: x})[first]
+
+
+def eager_runner(module: torch.nn.Module) -> Runner:
+    """PyTorch eager under inference_mode, NumPy in and out (zero-copy conversions)."""
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(torch.from_numpy(x)).numpy()
+    return run
+
+
+def numpy_runner(net: specc.Network) -> Runner:
+    """specc's NumPy interpreter."""
+    return lambda x: net.run({INPUT: x})[OUTPUT]
+
+
+def check_agreement(runners: dict[str, Runner], x: np.ndarray) -> dict[str, float]:
+    """Largest absolute difference of each back end from specc-numpy; exits if any exceeds the tolerance."""
+    reference = runners["specc-numpy"](x)
+    diffs = {name: float(np.max(np.abs(run(x) - reference))) for name, run in runners.items()}
+    bad = {name: d for name, d in diffs.items() if not d <= AGREEMENT_TOLERANCE}
+    if bad:
+        raise SystemExit(f"back ends disagree with specc-numpy beyond {AGREEMENT_TOLERANCE:g}: {bad}")
+    return diffs
+
+
+def timed_calls(run: Runner, x: np.ndarray, runs: int, warmup: int) -> list[float]:
+    """Seconds taken by each of `runs` calls of run(x), after `warmup` untimed calls."""
+    for _ in range(warmup):
+        run(x)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run(x)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def latency_us(run: Runner, rng: np.random.Generator) -> float:
+    """Median batch-1 latency in microseconds."""
+    x = rng.random((1, 1, 8, 8), dtype=np.float32)
+    return statistics.median(timed_calls(run, x, LATENCY_RUNS, LATENCY_WARMUP)) * 1e6
+
+
+def throughput(run: Runner, rng: np.random.Generator) -> float:
+    """Images per second at batch 256, from the median call time."""
+    x = rng.random((THROUGHPUT_BATCH, 1, 8, 8), dtype=np.float32)
+    return THROUGHPUT_BATCH / statistics.median(timed_calls(run, x, THROUGHPUT_RUNS, THROUGHPUT_WARMUP))
+
+
+def startup_seconds(*command: str) -> float:
+    """Median wall time of `python -m specc.cli COMMAND...` run from the repository root."""
+    times = []
+    for _ in range(STARTUP_RUNS):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "specc.cli", *command], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def node_list(proto: onnx.ModelProto) -> list[str]:
+    """The graph's nodes in order, as 'OpType' (with its domain when not the default one)."""
+    return [f"{n.domain}.{n.op_type}" if n.domain else n.op_type for n in proto.graph.node]
+
+
+def targets(latency: dict[str, float], check_s: float, compile_s: float) -> list[dict]:
+    """Each target: what it measures, the measured value, the bound and whether it passed."""
+    onnx_ratio = latency["specc-onnx"] / latency["torch-onnx"]
+    eager_ratio = latency["torch-eager"] / latency["specc-onnx"]
+    rows = [("specc-onnx / torch-onnx latency", onnx_ratio, "<=", 1.05),
+            ("torch-eager / specc-onnx latency", eager_ratio, ">=", 4.0),
+            ("specc check wall time (s)", check_s, "<", 0.25),
+            ("specc compile wall time (s)", compile_s, "<", 1.0)]
+    passed = {"<=": lambda v, b: v <= b, ">=": lambda v, b: v >= b, "<": lambda v, b: v < b}
+    return [{"target": name, "value": value, "bound": f"{op} {bound:g}", "pass": passed[op](value, bound)}
+            for name, value, op, bound in rows]
+
+
+def measure(threads: int) -> dict:
+    """Build the four back ends, check they agree, and take every measurement."""
+    torch.set_num_threads(threads)
+    net = specc.loads(SPEC, file="digits_cnn.nn")
+    module = torch_module(net)
+    specc_proto, torch_proto = net.to_onnx(), torch_onnx(module)
+    runners = {"specc-onnx": ort_runner(specc_proto, threads), "torch-onnx": ort_runner(torch_proto, threads),
+               "torch-eager": eager_runner(module), "specc-numpy": numpy_runner(net)}
+    rng = np.random.default_rng(0)
+    diffs = check_agreement(runners, rng.random((64, 1, 8, 8), dtype=np.float32))
+    latency = {name: latency_us(run, rng) for name, run in runners.items()}
+    rate = {name: throughput(run, rng) for name, run in runners.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        check_s = startup_seconds("check", STARTUP_SPEC)
+        compile_s = startup_seconds("compile", STARTUP_SPEC, "-o", str(Path(tmp) / "x_or_o.onnx"), "--quiet")
+    return {
+        "threads": threads,
+        "versions": {"python": sys.version.split()[0], "numpy": np.__version__, "onnx": onnx.__version__,
+                     "onnxruntime": ort.__version__, "torch": torch.__version__},
+        "max_abs_diff_vs_specc_numpy": diffs,
+        "latency_us_batch1": latency,
+        "throughput_images_per_s_batch256": rate,
+        "startup_s": {"check": check_s, "compile": compile_s},
+        "targets": targets(latency, check_s, compile_s),
+        "onnx_nodes": {"specc-onnx": node_list(specc_proto), "torch-onnx": node_list(torch_proto)},
+    }
+
+
+def print_report(results: dict) -> None:
+    """The results as plain-text tables."""
+    print(f"digits_cnn, threads={results['threads']}, "
+          + ", ".join(f"{k} {v}" for k, v in results["versions"].items()))
+    print(f"\n{'back end':<12} {'max|diff|':>10} {'batch-1 latency (us)':>21} {'batch-256 (images/s)':>21}")
+    for name, latency in results["latency_us_batch1"].items():
+        print(f"{name:<12} {results['max_abs_diff_vs_specc_numpy'][name]:>10.1e} {latency:>21.1f} "
+              f"{results['throughput_images_per_s_batch256'][name]:>21,.0f}")
+    print(f"\n{'target':<34} {'measured':>9}  {'bound':<7} result")
+    for row in results["targets"]:
+        print(f"{row['target']:<34} {row['value']:>9.3f}  {row['bound']:<7} {'PASS' if row['pass'] else 'FAIL'}")
+    print()
+    for name, nodes in results["onnx_nodes"].items():
+        print(f"{name} nodes ({len(nodes)}): {' -> '.join(nodes)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the flags, measure, print; exit status 1 if any target failed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op and torch threads (default 2)")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    args = parser.parse_args(argv)
+    results = measure(args.threads)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print_report(results)
+    return 0 if all(row["pass"] for row in results["targets"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""The specc command line: exit codes, outputs, files, and the cheap path staying cheap."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from specc.cli import main
+from specs import spec_path
+from tests.helpers import LECTURE_IMAGE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def specc_cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    """Run `specc ARGS` as a user would, in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-m", "specc.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT)
+
+
+def test_check_prints_the_table_and_exits_0(capsys):
+    assert main(["check", str(spec_path("seed_conv"))]) == 0
+    out = capsys.readouterr().out
+    assert "Layer (arguments in full)" in out and "(N, 2, 4, 4)" in out and "Total params: 18" in out
+
+
+def test_check_json(capsys):
+    assert main(["check", str(spec_path("seed_pool")), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["params"] == 18
+    assert [layer["output_shape"] for layer in summary["layers"]] == [["N", 2, 4, 4], ["N", 2, 2, 2]]
+
+
+def test_spec_error_exits_2_with_location_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.nn"
+    bad.write_text("input image: 1x6x6\nimage -> conv 3x3 -> dense 10\n")
+    result = specc_cli("check", bad)
+    assert result.returncode == 2
+    assert f"{bad}:2:22: error: dense 10 needs" in result.stderr
+    assert "hint: add flatten before dense" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_missing_spec_file_exits_2(capsys):
+    assert main(["check", "no/such/file.nn"]) == 2
+    assert "no such spec file" in capsys.readouterr().err
+
+
+def test_usage_error_exits_2():
+    assert specc_cli("compile").returncode == 2
+    assert specc_cli("frobnicate").returncode == 2
+
+
+def test_help_everywhere():
+    for command in ([], ["check"], ["compile"], ["run"], ["demo"]):
+        result = specc_cli(*command, "--help")
+        assert result.returncode == 0 and "usage: specc" in result.stdout
+
+
+def test_compile_writes_a_verified_model(tmp_path, capsys):
+    target = tmp_path / "out" / "x.onnx"
+    assert main(["compile", str(spec_path("x_or_o")), "-o", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "verified: onnxruntime vs NumPy, largest absolute difference" in out
+    assert target.exists() and not list(target.parent.glob(".*tmp"))
+
+
+def test_compile_default_output_is_the_spec_name_here(tmp_path):
+    result = specc_cli("compile", spec_path("neuron"), "--quiet", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout == ""
+    assert (tmp_path / "neuron.onnx").exists()
+
+
+def test_compile_failing_verification_exits_1(tmp_path, monkeypatch, capsys):
+    import specc.verify
+
+    monkeypatch.setattr(specc.verify, "TOLERANCE", -1.0)
+    target = tmp_path / "x.onnx"
+    assert main(["compile", str(spec_path("neuron")), "-o", str(target)]) == 1
+    assert "disagrees with the NumPy interpreter" in capsys.readouterr().err
+    assert not target.exists()
+
+
+def test_run_spec_and_onnx_print_the_lectures_maps(tmp_path):
+    image = tmp_path / "img.npy"
+    np.save(image, LECTURE_IMAGE)
+    model = tmp_path / "seed_conv.onnx"
+    assert specc_cli("compile", spec_path("seed_conv"), "-o", model).returncode == 0
+    for target, extra in ((spec_path("seed_conv"), []), (model, []),
+                          (spec_path("seed_conv"), ["--backend", "onnxruntime"])):
+        result = specc_cli("run", target, "--input", f"image={image}", "--json", *extra)
+        assert result.returncode == 0, result.stderr
+        maps = json.loads(result.stdout)["maps"]
+        assert maps[0][0][0] == [3, -1, -3, -1] and maps[0][1][3] == [-1, 0, -4, 3]
+
+
+def test_run_json_input_and_npz_output(tmp_path):
+    sequence = tmp_path / "x.json"
+    sequence.write_text("[[1, 1], [1, 1], [2, 2]]")
+    saved = tmp_path / "y.npz"
+    result = specc_cli("run", spec_path("seed_rnn"), "--input", f"x={sequence}", "--output", saved)
+    assert result.returncode == 0
+    assert "[12 12]" in result.stdout
+    np.testing.assert_array_equal(np.load(saved)["y"][0], [[4, 4], [12, 12], [32, 32]])
+
+
+def test_run_classifier_prints_class_names(tmp_path):
+    image = tmp_path / "x.npy"
+    np.save(image, np.zeros((2, 12, 12), np.float32))
+    result = specc_cli("run", spec_path("x_or_o"), "--input", f"image={image}", "--json")
+    names = json.loads(result.stdout)["label_class"]
+    assert len(names) == 2 and set(names) <= {"X", "O"}
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("image=missing.npy", "no such input file"),
+    ("image", "is not NAME=FILE"),
+    ("picture={img}", "inputs do not match the model"),
+])
+def test_bad_inputs_exit_2(tmp_path, flag, message):
+    img = tmp_path / "img.npy"
+    np.save(img, LECTURE_IMAGE)
+    result = specc_cli("run", spec_path("seed_conv"), "--input", flag.format(img=img))
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_wrong_input_shape_exits_2_and_names_both_shapes(tmp_path):
+    img = tmp_path / "img.npy"
+    np.save(img, np.zeros((5, 5), np.float32))
+    result = specc_cli("run", spec_path("seed_conv"), "--input", f"image={img}")
+    assert result.returncode == 2
+    assert "(5, 5)" in result.stderr and "(N, 1, 6, 6)" in result.stderr
+
+
+def test_demo_matches_the_lecture():
+    result = specc_cli("demo", "--quiet")
+    assert result.returncode == 0
+    assert "all lecture examples match in NumPy and onnxruntime" in result.stdout
+
+
+def test_check_does_not_import_onnx_or_onnxruntime():
+    code = ("import sys; from specc.cli import main; main(['check', sys.argv[1]]); "
+            "print(sorted(m for m in ('onnx', 'onnxruntime') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code, str(spec_path("x_or_o"))], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.stdout.strip().endswith("[]")

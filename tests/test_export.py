@@ -1,0 +1,112 @@
+"""The exported ONNX models: checker, names, dynamic sizes, class names, parameter totals."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+import specc
+from specc.onnx_export import initializer_weight_count
+from specs import spec_path
+
+SPECS = sorted(Path(spec_path("x_or_o")).parent.glob("*.nn"))
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_every_spec_passes_the_full_onnx_check(path):
+    onnx.checker.check_model(specc.load(path).to_onnx(), full_check=True)
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_parameter_total_equals_the_exported_initializers(path):
+    net = specc.load(path)
+    proto = net.to_onnx()
+    assert initializer_weight_count(proto) == net.param_count
+    assert f"Total params: {net.param_count:,}" in net.summary()
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_export_writes_a_verified_model_with_the_difference_in_its_metadata(path, tmp_path):
+    report = specc.load(path).export(tmp_path / "model.onnx")
+    assert report.ok and report.max_abs_diff <= 1e-5
+    assert {n for n, _ in report.cases} >= {1, 3}
+    metadata = specc.load_onnx(report.path).metadata
+    assert float(metadata["specc.max_abs_diff"]) == pytest.approx(report.max_abs_diff, abs=1e-9)
+    assert metadata["specc.spec"] == path.read_text()
+
+
+def test_names_come_from_the_spec():
+    proto = specc.load(spec_path("x_or_o")).to_onnx()
+    assert [i.name for i in proto.graph.input] == ["image"]
+    assert [o.name for o in proto.graph.output] == ["label", "label_class"]
+    assert "conv@8.weight" in {t.name for t in proto.graph.initializer}
+    assert {"conv@8", "maxpool@12", "dense@14", "softmax@14"} <= {n.name for n in proto.graph.node}
+
+
+def test_classifier_returns_class_names_in_both_back_ends():
+    net = specc.load(spec_path("x_or_o"))
+    images = np.random.default_rng(3).random((5, 1, 12, 12), dtype=np.float32)
+    from tests.helpers import run_both
+
+    numpy_out, ort_out = run_both(net, {"image": images})
+    expected = np.array(["X", "O"])[numpy_out["label"].argmax(axis=1)]
+    assert list(numpy_out["label_class"]) == list(expected)
+    assert list(ort_out["label_class"]) == list(expected)
+
+
+def test_per_step_classifier_names_every_step():
+    net = specc.loads("input x: seq 3\noutput tag: a | b\nx -> rnn elman hidden=4 -> dense -> softmax", "tags.nn")
+    from tests.helpers import run_both
+
+    numpy_out, ort_out = run_both(net, {"x": np.ones((2, 5, 3), np.float32)})
+    assert ort_out["tag_class"].shape == (2, 5)
+    assert ort_out["tag_class"].tolist() == numpy_out["tag_class"].tolist()
+
+
+def test_batch_and_time_are_dynamic_and_no_shape_is_baked_into_a_reshape():
+    proto = specc.load(spec_path("seed_rnn")).to_onnx()
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["N", "T", 2]
+    constants = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in proto.graph.node if n.op_type == "Constant"}
+    for node in proto.graph.node:
+        if node.op_type == "Reshape":
+            assert set(constants[node.input[1]].tolist()) <= {0, -1}
+    from runtime.onnx_runner import OnnxModel
+
+    session = OnnxModel(proto.SerializeToString())
+    for batch, steps in [(1, 1), (7, 3), (2, 50)]:
+        assert session.run({"x": np.ones((batch, steps, 2), np.float32)})["y"].shape == (batch, steps, 2)
+
+
+def test_rnn_lowering_uses_the_onnx_rnn_op_with_documented_layout():
+    net = specc.loads("input x: seq 3\nx -> rnn elman hidden=4 bidirectional layers=2", "r.nn")
+    proto = net.to_onnx()
+    rnn_nodes = [n for n in proto.graph.node if n.op_type == "RNN"]
+    assert len(rnn_nodes) == 2
+    assert all(onnx.helper.get_attribute_value(a) == b"bidirectional"
+               for n in rnn_nodes for a in n.attribute if a.name == "direction")
+    shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
+    assert shapes["rnn@2.layer1.W"] == (2, 4, 3)
+    assert shapes["rnn@2.layer2.W"] == (2, 4, 8)
+    assert shapes["rnn@2.layer1.R"] == (2, 4, 4)
+    assert shapes["rnn@2.layer1.b"] == (2, 4)
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+    a, b, c = (specc.load(spec_path("x_or_o"), seed=s).weights for s in (0, 0, 1))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["conv@13.weight"], c["conv@13.weight"])
+    np.testing.assert_array_equal(a["conv@8.weight"], c["conv@8.weight"])  # literal, seed-free
+
+
+def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
+    import specc.verify
+
+    monkeypatch.setattr(specc.verify, "TOLERANCE", -1.0)
+    target = tmp_path / "model.onnx"
+    report = specc.load(spec_path("neuron")).export(target)
+    assert not report.ok
+    assert not target.exists()
