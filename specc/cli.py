@@ -45,17 +45,19 @@ def _print_outputs(outputs: dict, as_json: bool) -> None:
 
 
 def cmd_check(args) -> int:
-    from .api import load
+    # parse, build and summary need no NumPy: this path stays cheap
+    from .build import build
+    from .parse import parse_file
+    from .summary import summary
 
-    net = load(args.spec)
+    model = build(parse_file(args.spec))
     if args.json:
-        model = net.model
         print(json.dumps({
             "model": model.name, "params": model.param_count,
             "layers": [{"id": layer.id, "kind": layer.kind, "line": layer.coord.line, "arguments": layer.full_text(),
                         "output_shape": list(layer.out_shape), "params": layer.param_count} for layer in model.layers]}))
     else:
-        print(net.summary())
+        print(summary(model))
     return EXIT_OK
 
 
