@@ -13,11 +13,14 @@ all with the same weights (specc's seeded `Network.weights`, copied into PyTorch
 Each back end takes a float32 NumPy batch and returns the softmax probabilities as NumPy; the
 ONNX sessions fetch every graph output, as a user of the exported file would. First the four must
 agree on a random batch (largest absolute difference at most 1e-4, or the script stops). Then it
-measures batch-1 latency (median of 1,000 timed calls after warm-up, microseconds) and batch-256
-throughput (images per second, from the median of 50 timed calls), with onnxruntime's
-intra_op_num_threads and torch.set_num_threads fixed to the same `--threads` (default 2). It also
-times start-up: `specc check specs/x_or_o.nn` and `specc compile specs/x_or_o.nn -o TMP`, each a
-fresh `python -m specc.cli` subprocess, median of 5. Targets (PASS/FAIL):
+measures batch-1 latency (median of 1,000 timed calls, microseconds) and batch-256 throughput
+(images per second, from the median of 50 timed calls), with onnxruntime's intra_op_num_threads
+and torch.set_num_threads fixed to the same `--threads` (default 2). The timed calls are taken in
+10 rounds that visit the back ends in rotating order, each round after a few untimed warm-up
+calls, so that drift in a shared machine's speed falls on all four alike. It also times start-up:
+`specc check specs/x_or_o.nn` and `specc compile specs/x_or_o.nn -o TMP`, each a fresh
+`python -m specc.cli` subprocess, median of 5, next to `python -c pass` (the interpreter's own
+start-up, for scale). Targets (PASS/FAIL; the exit status is 1 if any fails):
 
   specc-onnx latency / torch-onnx latency   <= 1.05
   torch-eager latency / specc-onnx latency  >= 4
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -61,8 +65,9 @@ image -> conv 3x3 filters=16 padding=1 -> relu -> maxpool 2 -> flatten -> dense 
 INPUT, OUTPUT = "image", "digit"
 STARTUP_SPEC = "specs/x_or_o.nn"
 AGREEMENT_TOLERANCE = 1e-4
-LATENCY_RUNS, LATENCY_WARMUP = 1000, 100
-THROUGHPUT_BATCH, THROUGHPUT_RUNS, THROUGHPUT_WARMUP = 256, 50, 5
+ROUNDS = 10
+LATENCY_CALLS, LATENCY_WARMUP = 100, 20  # per back end and round: 1,000 timed calls in all
+THROUGHPUT_BATCH, THROUGHPUT_CALLS, THROUGHPUT_WARMUP = 256, 5, 1  # 50 timed calls in all
 STARTUP_RUNS = 5
 
 Runner = Callable[[np.ndarray], np.ndarray]
@@ -129,37 +134,50 @@ def check_agreement(runners: dict[str, Runner], x: np.ndarray) -> dict[str, floa
     return diffs
 
 
-def timed_calls(run: Runner, x: np.ndarray, runs: int, warmup: int) -> list[float]:
-    """Seconds taken by each of `runs` calls of run(x), after `warmup` untimed calls."""
+def timed_calls(run: Runner, x: np.ndarray, calls: int, warmup: int) -> list[float]:
+    """Seconds taken by each of `calls` calls of run(x), after `warmup` untimed calls."""
     for _ in range(warmup):
         run(x)
     times = []
-    for _ in range(runs):
+    for _ in range(calls):
         start = time.perf_counter()
         run(x)
         times.append(time.perf_counter() - start)
     return times
 
 
-def latency_us(run: Runner, rng: np.random.Generator) -> float:
-    """Median batch-1 latency in microseconds."""
+def median_call_s(runners: dict[str, Runner], x: np.ndarray, calls: int, warmup: int) -> dict[str, float]:
+    """Median seconds per call of each back end over ROUNDS rounds of `calls` timed calls.
+
+    Each round visits the back ends in an order rotated by one, so none is always first or last.
+    """
+    names = list(runners)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(ROUNDS):
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            times[name] += timed_calls(runners[name], x, calls, warmup)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def latency_us(runners: dict[str, Runner], rng: np.random.Generator) -> dict[str, float]:
+    """Median batch-1 latency of each back end in microseconds."""
     x = rng.random((1, 1, 8, 8), dtype=np.float32)
-    return statistics.median(timed_calls(run, x, LATENCY_RUNS, LATENCY_WARMUP)) * 1e6
+    return {name: s * 1e6 for name, s in median_call_s(runners, x, LATENCY_CALLS, LATENCY_WARMUP).items()}
 
 
-def throughput(run: Runner, rng: np.random.Generator) -> float:
-    """Images per second at batch 256, from the median call time."""
+def throughput(runners: dict[str, Runner], rng: np.random.Generator) -> dict[str, float]:
+    """Images per second of each back end at batch 256, from the median call time."""
     x = rng.random((THROUGHPUT_BATCH, 1, 8, 8), dtype=np.float32)
-    return THROUGHPUT_BATCH / statistics.median(timed_calls(run, x, THROUGHPUT_RUNS, THROUGHPUT_WARMUP))
+    return {name: THROUGHPUT_BATCH / s
+            for name, s in median_call_s(runners, x, THROUGHPUT_CALLS, THROUGHPUT_WARMUP).items()}
 
 
-def startup_seconds(*command: str) -> float:
-    """Median wall time of `python -m specc.cli COMMAND...` run from the repository root."""
+def startup_seconds(*arguments: str) -> float:
+    """Median wall time of `python ARGUMENTS...` run as a subprocess from the repository root."""
     times = []
     for _ in range(STARTUP_RUNS):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "specc.cli", *command], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, *arguments], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -184,6 +202,7 @@ def targets(latency: dict[str, float], check_s: float, compile_s: float) -> list
 
 def measure(threads: int) -> dict:
     """Build the four back ends, check they agree, and take every measurement."""
+    load_average = os.getloadavg()[0]  # other work on the machine skews every number below
     torch.set_num_threads(threads)
     net = specc.loads(SPEC, file="digits_cnn.nn")
     module = torch_module(net)
@@ -192,19 +211,21 @@ def measure(threads: int) -> dict:
                "torch-eager": eager_runner(module), "specc-numpy": numpy_runner(net)}
     rng = np.random.default_rng(0)
     diffs = check_agreement(runners, rng.random((64, 1, 8, 8), dtype=np.float32))
-    latency = {name: latency_us(run, rng) for name, run in runners.items()}
-    rate = {name: throughput(run, rng) for name, run in runners.items()}
+    latency, rate = latency_us(runners, rng), throughput(runners, rng)
+    python_s = startup_seconds("-c", "pass")
+    check_s = startup_seconds("-m", "specc.cli", "check", STARTUP_SPEC)
     with tempfile.TemporaryDirectory() as tmp:
-        check_s = startup_seconds("check", STARTUP_SPEC)
-        compile_s = startup_seconds("compile", STARTUP_SPEC, "-o", str(Path(tmp) / "x_or_o.onnx"), "--quiet")
+        compile_s = startup_seconds("-m", "specc.cli", "compile", STARTUP_SPEC,
+                                    "-o", str(Path(tmp) / "x_or_o.onnx"), "--quiet")
     return {
         "threads": threads,
+        "load_average_1min_at_start": load_average,
         "versions": {"python": sys.version.split()[0], "numpy": np.__version__, "onnx": onnx.__version__,
                      "onnxruntime": ort.__version__, "torch": torch.__version__},
         "max_abs_diff_vs_specc_numpy": diffs,
         "latency_us_batch1": latency,
         "throughput_images_per_s_batch256": rate,
-        "startup_s": {"check": check_s, "compile": compile_s},
+        "startup_s": {"python -c pass": python_s, "check": check_s, "compile": compile_s},
         "targets": targets(latency, check_s, compile_s),
         "onnx_nodes": {"specc-onnx": node_list(specc_proto), "torch-onnx": node_list(torch_proto)},
     }
@@ -212,12 +233,13 @@ def measure(threads: int) -> dict:
 
 def print_report(results: dict) -> None:
     """The results as plain-text tables."""
-    print(f"digits_cnn, threads={results['threads']}, "
+    print(f"digits_cnn, threads={results['threads']}, load average {results['load_average_1min_at_start']:.2f}, "
           + ", ".join(f"{k} {v}" for k, v in results["versions"].items()))
     print(f"\n{'back end':<12} {'max|diff|':>10} {'batch-1 latency (us)':>21} {'batch-256 (images/s)':>21}")
     for name, latency in results["latency_us_batch1"].items():
         print(f"{name:<12} {results['max_abs_diff_vs_specc_numpy'][name]:>10.1e} {latency:>21.1f} "
               f"{results['throughput_images_per_s_batch256'][name]:>21,.0f}")
+    print("\nstart-up (s): " + ", ".join(f"{k} {v:.3f}" for k, v in results["startup_s"].items()))
     print(f"\n{'target':<34} {'measured':>9}  {'bound':<7} result")
     for row in results["targets"]:
         print(f"{row['target']:<34} {row['value']:>9.3f}  {row['bound']:<7} {'PASS' if row['pass'] else 'FAIL'}")

@@ -12,6 +12,9 @@ from .signature import bind
 from .syntax import ChainSyntax, InputDecl, LayerCall, OutputDecl, SpecSyntax
 
 BYTES_PER_WEIGHT = 4  # float32
+# Weights may take at most this share of the machine's memory: gradients, optimizer state and
+# activations need the rest.
+MEMORY_SHARE = 0.5
 
 
 def _memory_bytes() -> int:
@@ -133,7 +136,7 @@ def _layers(chain: ChainSyntax, calls: tuple[LayerCall, ...], source: Input, out
             raise SpecError(f"unknown layer '{call.name}'", _call_coord(LayerCall(call.name, (), call.coord), None, None),
                             expected="one of " + ", ".join(sorted(REGISTRY)),
                             hint=suggestion or "see the layer list in README.md")
-        args = bind(call, kind.signature)
+        args = bind(call, kind.signature, REGISTRY)
         if kind.size_arg and args[kind.size_arg] is None:
             if index == sized_index and output.classes:
                 values = dict(args.values, **{kind.size_arg: len(output.classes)})
@@ -148,7 +151,7 @@ def _layers(chain: ChainSyntax, calls: tuple[LayerCall, ...], source: Input, out
             inferred = kind.infer(args, shape)
         except ShapeError as error:
             hint = error.hint
-            if form(shape) == "tokens" and hint is None:
+            if form(shape) == "tokens":
                 hint = ("a sequence of words must first become vectors (onehot, wordhash): "
                         "those layers are not in this version yet")
             raise SpecError(f"{call.text()} {error.message}: received {fmt(shape)} from {made_by}",
@@ -159,6 +162,12 @@ def _layers(chain: ChainSyntax, calls: tuple[LayerCall, ...], source: Input, out
         shape = inferred.shape
         made_by = f"{call.text()} at line {call.coord.line}"
     return layers
+
+
+def _class_hint(layers: list[Layer]) -> str:
+    if any(REGISTRY[layer.kind].size_arg for layer in layers):
+        return "leave out the size of the final dense: it then takes it from the classes"
+    return "add dense at the end of the chain (its size then comes from the classes), then softmax"
 
 
 def _check_output(layers: list[Layer], output: Output, source: Input) -> None:
@@ -172,7 +181,7 @@ def _check_output(layers: list[Layer], output: Output, source: Input) -> None:
                         f"{source.name} ends with {last.call_text} at line {last.coord.line} giving {fmt(last.out_shape)}",
                         where, expected=f"a last layer of width {len(output.classes)} ({' | '.join(output.classes)})",
                         received=fmt(last.out_shape),
-                        hint="leave out the size of the final dense: it then takes it from the classes")
+                        hint=_class_hint(layers))
 
 
 def _name_layers(layers: list[Layer]) -> list[Layer]:
@@ -193,11 +202,11 @@ def _name_layers(layers: list[Layer]) -> list[Layer]:
 
 def _check_memory(layers: list[Layer]) -> None:
     total = sum(layer.param_count for layer in layers)
-    budget = _memory_bytes()
+    budget = _memory_bytes() * MEMORY_SHARE
     if total * BYTES_PER_WEIGHT > budget:
         biggest = max(layers, key=lambda layer: layer.param_count)
         raise SpecError(f"the model has {total:,} weights ({total * BYTES_PER_WEIGHT / 2**30:,.1f} GiB as float32), "
-                        f"more than this machine's {budget / 2**30:,.1f} GiB of memory",
+                        f"more than half ({budget / 2**30:,.1f} GiB) of this machine's memory",
                         biggest.coord, received=f"{biggest.call_text} alone has {biggest.param_count:,} weights",
                         hint="shrink the layer, or add pooling or a stride before it")
 

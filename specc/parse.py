@@ -116,6 +116,16 @@ class _Builder:
         return OutputDecl(str(name), names, self.at(name))
 
 
+def _code_end(lines: list[str], before_line: int) -> tuple[int, int]:
+    """(line, column) just after the last code on or before `before_line`: comments, blank
+    lines and trailing spaces skipped, so an error at a line's end points where code stopped."""
+    for line in range(min(before_line, len(lines)), 0, -1):
+        code = lines[line - 1].split("#", 1)[0].rstrip()
+        if code:
+            return line, len(code) + 1
+    return 1, 1
+
+
 def _syntax_error(error, file: str, lines: list[str]) -> SpecError:
     """Lark's exception turned into a SpecError with the expected tokens in words."""
     import lark
@@ -134,18 +144,21 @@ def _syntax_error(error, file: str, lines: list[str]) -> SpecError:
     expected = sorted({_TERMINAL_WORDS.get(t, repr(t)) for t in error.expected or ()})
     expected_text = ", ".join(expected) if expected else None
     token = error.token
+    wants_value = "LSQB" in (error.expected or ())  # only a value may start with '['
+    value_hint = "an argument written with '=' needs a value, as in stride=2"
     if token.type == "$END":
-        line = len(lines) or 1
-        coord = builder.coord(line, len(lines[line - 1]) + 1 if lines else 1)
+        coord = builder.coord(*_code_end(lines, len(lines)))
         return SpecError("unexpected end of file", coord, expected=expected_text,
-                         hint="a chain must end with a layer, not with '->'")
+                         hint=value_hint if wants_value else "a chain must end with a layer, not with '->'")
     if token.type == "_NL":
-        line = token.line
-        coord = builder.coord(line, len(lines[line - 1]) + 1 if line <= len(lines) else 1)
+        coord = builder.coord(*_code_end(lines, token.line))
         return SpecError("the line ends too early", coord, expected=expected_text,
-                         hint="finish the statement on this line, or end the line with '->' to continue a chain")
+                         hint=value_hint if wants_value else
+                         "finish the statement on this line, or end the line with '->' to continue a chain")
     hint = None
-    if token.type == "ARROW" and "NAME" in (error.expected or ()):
+    if wants_value:
+        hint = value_hint
+    elif token.type == "ARROW" and "NAME" in (error.expected or ()):
         hint = "a layer name must follow '->'"
     elif token.type in ("NAME", "INT", "DIMS", "FLOAT") and "ARROW" in (error.expected or ()):
         hint = "separate layers with '->'"

@@ -153,12 +153,16 @@ def describe_value(value: Any) -> str:
 
 
 def _accepted(layer: str, signature: tuple[Arg, ...]) -> str:
-    return f"{layer} accepts " + ", ".join(
-        a.name + ("" if a.flag else f"=<{a.doc or a.name}>") for a in signature)
+    if not signature:
+        return f"{layer} takes no arguments"
+    return f"{layer} accepts " + ", ".join(a.name if a.flag else f"{a.name}=..." for a in signature)
 
 
-def bind(call: LayerCall, signature: tuple[Arg, ...]) -> BoundArgs:
-    """Bind the arguments of `call` to `signature`; raise SpecError naming what is accepted."""
+def bind(call: LayerCall, signature: tuple[Arg, ...], layer_names=()) -> BoundArgs:
+    """Bind the arguments of `call` to `signature`; raise SpecError naming what is accepted.
+
+    `layer_names` lets a stray layer name (`conv 3x3 relu`) be told apart from a misspelling.
+    """
     by_name = {a.name: a for a in signature}
     by_word = {w: a for a in signature for w in a.words}
     values: dict[str, Any] = {}
@@ -179,6 +183,8 @@ def bind(call: LayerCall, signature: tuple[Arg, ...]) -> BoundArgs:
 
     def unknown(name: str, coord: Coord, as_key: bool) -> SpecError:
         suggestion = did_you_mean(name, list(by_name) + list(by_word))
+        if not as_key and name in layer_names:
+            suggestion = f"separate layers with '->': {call.name} ... -> {name}"
         kind = "argument" if as_key else "word"
         return SpecError(f"{call.name} has no {kind} '{name}'", Coord(
             coord.file, coord.line, coord.column, len(name), coord.text_line),
@@ -202,7 +208,7 @@ def bind(call: LayerCall, signature: tuple[Arg, ...]) -> BoundArgs:
                 put(arg, values_flag, value.coord)
             elif following is not None and following.key is None and not (
                     following.value.kind == "word" and (following.value.value in by_name
-                                                        or following.value.value in by_word)):
+                                                        or by_word.get(following.value.value, arg) is not arg)):
                 put(arg, following.value, value.coord)  # `key value`, as in `stride 1`
                 i += 1
             else:
@@ -212,14 +218,13 @@ def bind(call: LayerCall, signature: tuple[Arg, ...]) -> BoundArgs:
                                 if arg.default not in (REQUIRED, None) else None)
         elif value.kind == "word" and value.value in by_word:
             put(by_word[value.value], value, value.coord)
-        elif value.kind == "word" and not positional:
+        elif value.kind == "word":
+            # no positional argument takes free words: a bare unknown word is a mistake
             raise unknown(value.value, value.coord, as_key=False)
         else:
             # a positional argument that only takes words (rnn's cell) never takes a number
             free = [a for a in positional if a.name not in values and not (a.words and value.kind != "word")]
             if not free:
-                if value.kind == "word":
-                    raise unknown(value.value, value.coord, as_key=False)
                 raise SpecError(f"{call.name}: too many positional arguments at {value.text()}",
                                 value.coord, expected=_accepted(call.name, signature),
                                 hint="name the argument, as in key=value")

@@ -24,18 +24,18 @@ def initial_value(spec, name: str, seed: int) -> np.ndarray:
     if spec.literal is not None:
         return np.asarray(spec.literal.values, dtype=np.float32).reshape(spec.shape)
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    # drawn in float32 and scaled in place: a large layer never holds a float64 copy
     if spec.init == "xavier":
-        limit = np.sqrt(6.0 / (spec.fan_in + spec.fan_out))
-        values = rng.uniform(-limit, limit, spec.shape)
-    elif spec.init == "he":
-        values = rng.normal(0.0, np.sqrt(2.0 / spec.fan_in), spec.shape)
-    elif spec.init == "normal":
-        values = rng.normal(0.0, np.sqrt(1.0 / spec.fan_in), spec.shape)
-    elif spec.init == "ones":
-        values = np.ones(spec.shape)
+        values = rng.random(spec.shape, dtype=np.float32)
+        values *= 2.0
+        values -= 1.0
+        values *= np.sqrt(6.0 / (spec.fan_in + spec.fan_out))
+    elif spec.init in ("he", "normal"):
+        values = rng.standard_normal(spec.shape, dtype=np.float32)
+        values *= np.sqrt((2.0 if spec.init == "he" else 1.0) / spec.fan_in)
     else:
-        values = np.zeros(spec.shape)
-    return values.astype(np.float32)
+        values = (np.ones if spec.init == "ones" else np.zeros)(spec.shape, dtype=np.float32)
+    return values
 
 
 def init_weights(model, seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:

@@ -7,6 +7,11 @@ from .base import Inferred, LayerKind, register
 from .window import check_fits, output_size
 
 
+def _size_text(pair: tuple[int, int]) -> str:
+    """(2, 2) -> '2', (2, 3) -> '2x3': a size as a user would write it."""
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
 class Pool(LayerKind):
     """Pooling over windows of an image; stride defaults to the window size.
 
@@ -32,14 +37,15 @@ class Pool(LayerKind):
         check_fits((height, width), kernel, (0, 0, 0, 0), "window")
         mode = args["mode"]
         if mode == "exact":
+            written = f"{self.name} {_size_text(kernel)}" + (
+                f" stride {_size_text(args['stride'])}" if args["stride"] else "")
             for axis, size, k, s in (("height", height, kernel[0], strides[0]), ("width", width, kernel[1], strides[1])):
                 if (size - k) % s:
                     raise ShapeError(
                         f"does not tile its input: a {axis} of {size} is not covered by windows of {k} every {s}",
                         expected=f"a {axis} h with (h - {k}) divisible by {s}",
-                        hint=f"write '{self.name} {args['size'][0]} floor' to drop the rest, "
-                             f"'{self.name} {args['size'][0]} ceil' to pool a partial window, "
-                             "or pad the layer before")
+                        hint=f"write '{written} floor' to drop the rest, '{written} ceil' to pool a "
+                             "partial window, or pad the layer before")
         ceil = mode == "ceil"
         out_h = output_size(height, kernel[0], strides[0], 0, 0, ceil)
         out_w = output_size(width, kernel[1], strides[1], 0, 0, ceil)
