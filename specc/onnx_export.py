@@ -62,12 +62,9 @@ class GraphBuilder:
         return out
 
 
-def _dims(shape) -> list:
-    return [d if isinstance(d, int) else d for d in shape]
-
-
 def _value_info(name: str, shape, elem_type=TensorProto.FLOAT):
-    return helper.make_tensor_value_info(name, elem_type, _dims(shape))
+    # symbolic sizes ('N', 'T') become dim_params, so the model runs at any batch and length
+    return helper.make_tensor_value_info(name, elem_type, list(shape))
 
 
 def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> onnx.ModelProto:

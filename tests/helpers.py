@@ -4,14 +4,8 @@ from __future__ import annotations
 import numpy as np
 import specc
 from runtime.onnx_runner import OnnxModel
+from specc.demo import LECTURE_IMAGE  # noqa: F401  (the lecture's 6x6 image, seed-examples §2)
 
-LECTURE_IMAGE = np.array([
-    [1, 0, 0, 0, 0, 1],
-    [0, 1, 0, 0, 1, 0],
-    [0, 0, 1, 1, 0, 0],
-    [1, 0, 0, 0, 1, 0],
-    [0, 1, 0, 0, 1, 0],
-    [0, 0, 1, 0, 1, 0]], dtype=np.float32)
 
 FILTER_1 = [[1, -1, -1], [-1, 1, -1], [-1, -1, 1]]
 FILTER_2 = [[-1, 1, -1], [-1, 1, -1], [-1, 1, -1]]
