@@ -1,7 +1,7 @@
 """Inference benchmark: specc's ONNX export against PyTorch on a digits-sized CNN.
 
 The network is 1x8x8 -> conv 3x3, 16 filters, padding 1 -> relu -> maxpool 2 -> flatten ->
-dense 10 -> softmax, written as a specc spec (SPEC below). One run measures four back ends,
+dense 10 -> softmax, written as a specc spec (SPEC below). One run measures these back ends,
 all with the same weights (specc's seeded `Network.weights`, copied into PyTorch):
 
   specc-onnx   specc's exported model (`Network.to_onnx`) in onnxruntime, CPUExecutionProvider
@@ -9,18 +9,23 @@ all with the same weights (specc's seeded `Network.weights`, copied into PyTorch
                opset_version=17)` with a dynamic batch axis, in onnxruntime with the same options
   torch-eager  the PyTorch module itself under `torch.inference_mode`
   specc-numpy  specc's NumPy interpreter (`Network.run`)
+  specc-onnx+names  the classifier variant in onnxruntime, every output fetched
 
-Each back end takes a float32 NumPy batch and returns the softmax probabilities as NumPy; the
-ONNX sessions fetch every graph output, as a user of the exported file would. First the four must
+Each back end takes a float32 NumPy batch and returns the softmax probabilities as NumPy.
+The spec's output is a raw tensor, so specc's model does the same work as torch's; a fifth row,
+specc-onnx+names, times the same network declared as a classifier, whose model also computes
+the predicted class names (ArgMax -> LabelEncoder), as `specc run` fetches them. First the four must
 agree on a random batch (largest absolute difference at most 1e-4, or the script stops). Then it
 measures batch-1 latency (median of 1,000 timed calls, microseconds) and batch-256 throughput
 (images per second, from the median of 50 timed calls), with onnxruntime's intra_op_num_threads
 and torch.set_num_threads fixed to the same `--threads` (default 2). The timed calls are taken in
-10 rounds that visit the back ends in rotating order, each round after a few untimed warm-up
-calls, so that drift in a shared machine's speed falls on all four alike. It also times start-up:
-`specc check specs/x_or_o.nn` and `specc compile specs/x_or_o.nn -o TMP`, each a fresh
-`python -m specc.cli` subprocess, median of 5, next to `python -c pass` (the interpreter's own
-start-up, for scale). Targets (PASS/FAIL; the exit status is 1 if any fails):
+10 rounds that visit the back ends in a shuffled order, so that drift in a shared machine's speed
+falls on all four alike; each back end's turn starts with 50 ms of untimed calls, long enough for
+the previous back end's thread pool (onnxruntime's, OpenMP's, OpenBLAS's) to stop spinning on
+the cores it needs. It also times start-up: `specc check specs/x_or_o.nn` and
+`specc compile specs/x_or_o.nn -o TMP`, each a fresh `python -m specc.cli` subprocess, median
+of 5, next to `python -c pass` (the interpreter's own start-up, for scale). Targets (PASS/FAIL;
+the exit status is 1 if any fails):
 
   specc-onnx latency / torch-onnx latency   <= 1.05
   torch-eager latency / specc-onnx latency  >= 4
@@ -36,7 +41,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -59,15 +63,18 @@ import specc  # noqa: E402  (importable from the checkout without installing)
 SPEC = """\
 model digits_cnn
 input image: 1x8x8
-output digit: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9
+output digit
 image -> conv 3x3 filters=16 padding=1 -> relu -> maxpool 2 -> flatten -> dense 10 -> softmax
 """
+# The same network as a classifier: its model also outputs the predicted class names
+# (ArgMax -> LabelEncoder), work that torch's export does not do. Same lines, same weights.
+CLASSIFIER_SPEC = SPEC.replace("output digit", "output digit: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9")
 INPUT, OUTPUT = "image", "digit"
 STARTUP_SPEC = "specs/x_or_o.nn"
 AGREEMENT_TOLERANCE = 1e-4
-ROUNDS = 10
-LATENCY_CALLS, LATENCY_WARMUP = 100, 20  # per back end and round: 1,000 timed calls in all
-THROUGHPUT_BATCH, THROUGHPUT_CALLS, THROUGHPUT_WARMUP = 256, 5, 1  # 50 timed calls in all
+ROUNDS, WARMUP_S = 10, 0.05
+LATENCY_CALLS = 100  # per back end and round: 1,000 timed calls in all
+THROUGHPUT_BATCH, THROUGHPUT_CALLS = 256, 5  # 50 timed calls in all
 STARTUP_RUNS = 5
 
 Runner = Callable[[np.ndarray], np.ndarray]
@@ -79,7 +86,7 @@ def torch_module(net: specc.Network) -> torch.nn.Module:
         torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
         torch.nn.Flatten(), torch.nn.Linear(256, 10), torch.nn.Softmax(dim=1))
     conv, dense = module[0], module[4]
-    with torch.no_grad():
+    with torch.no_grad():  # specc names weights after the layer's id, here all on line 4 of SPEC
         for parameter, key in ((conv.weight, "conv@4.weight"), (conv.bias, "conv@4.bias"),
                                (dense.weight, "dense@4.weight"), (dense.bias, "dense@4.bias")):
             value = torch.from_numpy(np.asarray(net.weights[key], np.float32))
@@ -100,15 +107,19 @@ def torch_onnx(module: torch.nn.Module) -> onnx.ModelProto:
     return onnx.load_from_string(buffer.getvalue())
 
 
-def ort_runner(proto: onnx.ModelProto, threads: int) -> Runner:
-    """An onnxruntime CPU session (default graph optimizations, sequential) fetching every output."""
+def ort_runner(proto: onnx.ModelProto, threads: int, every_output: bool = False) -> Runner:
+    """An onnxruntime CPU session (default graph optimizations, sequential, no thread spinning)
+    returning the probabilities; with `every_output` it also computes the class names."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # Idle sessions' spinning threads otherwise steal the two cores from the one being timed,
+    # and which session suffers depends on the order they were made in.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    first = [o.name for o in session.get_outputs()].index(OUTPUT)
-    return lambda x: session.run(None, {INPUT: x})[first]
+    fetch = None if every_output else [OUTPUT]
+    return lambda x: session.run(fetch, {INPUT: x})[0]
 
 
 def eager_runner(module: torch.nn.Module) -> Runner:
@@ -134,9 +145,10 @@ def check_agreement(runners: dict[str, Runner], x: np.ndarray) -> dict[str, floa
     return diffs
 
 
-def timed_calls(run: Runner, x: np.ndarray, calls: int, warmup: int) -> list[float]:
-    """Seconds taken by each of `calls` calls of run(x), after `warmup` untimed calls."""
-    for _ in range(warmup):
+def timed_calls(run: Runner, x: np.ndarray, calls: int) -> list[float]:
+    """Seconds taken by each of `calls` calls of run(x), after WARMUP_S seconds of untimed calls."""
+    warm_until = time.perf_counter() + WARMUP_S
+    while time.perf_counter() < warm_until:
         run(x)
     times = []
     for _ in range(calls):
@@ -146,30 +158,32 @@ def timed_calls(run: Runner, x: np.ndarray, calls: int, warmup: int) -> list[flo
     return times
 
 
-def median_call_s(runners: dict[str, Runner], x: np.ndarray, calls: int, warmup: int) -> dict[str, float]:
+def median_call_s(runners: dict[str, Runner], x: np.ndarray, calls: int) -> dict[str, float]:
     """Median seconds per call of each back end over ROUNDS rounds of `calls` timed calls.
 
-    Each round visits the back ends in an order rotated by one, so none is always first or last.
+    Each round visits the back ends in a fresh random order (seeded): a rotation would keep
+    every back end behind the same neighbour, whose spinning threads would then always slow it.
     """
     names = list(runners)
+    order = np.random.default_rng(0)
     times: dict[str, list[float]] = {name: [] for name in names}
-    for round_ in range(ROUNDS):
-        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
-            times[name] += timed_calls(runners[name], x, calls, warmup)
+    for _ in range(ROUNDS):
+        for name in order.permutation(names):
+            times[name] += timed_calls(runners[name], x, calls)
     return {name: statistics.median(values) for name, values in times.items()}
 
 
 def latency_us(runners: dict[str, Runner], rng: np.random.Generator) -> dict[str, float]:
     """Median batch-1 latency of each back end in microseconds."""
     x = rng.random((1, 1, 8, 8), dtype=np.float32)
-    return {name: s * 1e6 for name, s in median_call_s(runners, x, LATENCY_CALLS, LATENCY_WARMUP).items()}
+    return {name: s * 1e6 for name, s in median_call_s(runners, x, LATENCY_CALLS).items()}
 
 
 def throughput(runners: dict[str, Runner], rng: np.random.Generator) -> dict[str, float]:
     """Images per second of each back end at batch 256, from the median call time."""
     x = rng.random((THROUGHPUT_BATCH, 1, 8, 8), dtype=np.float32)
     return {name: THROUGHPUT_BATCH / s
-            for name, s in median_call_s(runners, x, THROUGHPUT_CALLS, THROUGHPUT_WARMUP).items()}
+            for name, s in median_call_s(runners, x, THROUGHPUT_CALLS).items()}
 
 
 def startup_seconds(*arguments: str) -> float:
@@ -187,6 +201,24 @@ def node_list(proto: onnx.ModelProto) -> list[str]:
     return [f"{n.domain}.{n.op_type}" if n.domain else n.op_type for n in proto.graph.node]
 
 
+def background_busy(seconds: float = 1.0) -> float | None:
+    """Fraction of all CPUs busy with other work while this script sleeps (Linux /proc/stat; else None).
+
+    Anything well above zero means the timings below are shared with someone else's work.
+    """
+    def idle_and_total() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; user .. steal
+
+    try:
+        idle0, total0 = idle_and_total()
+        time.sleep(seconds)
+        idle1, total1 = idle_and_total()
+    except OSError:
+        return None
+    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
 def targets(latency: dict[str, float], check_s: float, compile_s: float) -> list[dict]:
     """Each target: what it measures, the measured value, the bound and whether it passed."""
     onnx_ratio = latency["specc-onnx"] / latency["torch-onnx"]
@@ -202,12 +234,14 @@ def targets(latency: dict[str, float], check_s: float, compile_s: float) -> list
 
 def measure(threads: int) -> dict:
     """Build the four back ends, check they agree, and take every measurement."""
-    load_average = os.getloadavg()[0]  # other work on the machine skews every number below
+    busy = background_busy()
     torch.set_num_threads(threads)
     net = specc.loads(SPEC, file="digits_cnn.nn")
     module = torch_module(net)
     specc_proto, torch_proto = net.to_onnx(), torch_onnx(module)
+    classifier_proto = specc.loads(CLASSIFIER_SPEC, file="digits_cnn.nn").to_onnx()
     runners = {"specc-onnx": ort_runner(specc_proto, threads), "torch-onnx": ort_runner(torch_proto, threads),
+               "specc-onnx+names": ort_runner(classifier_proto, threads, every_output=True),
                "torch-eager": eager_runner(module), "specc-numpy": numpy_runner(net)}
     rng = np.random.default_rng(0)
     diffs = check_agreement(runners, rng.random((64, 1, 8, 8), dtype=np.float32))
@@ -219,7 +253,7 @@ def measure(threads: int) -> dict:
                                     "-o", str(Path(tmp) / "x_or_o.onnx"), "--quiet")
     return {
         "threads": threads,
-        "load_average_1min_at_start": load_average,
+        "background_cpu_busy_at_start": busy,
         "versions": {"python": sys.version.split()[0], "numpy": np.__version__, "onnx": onnx.__version__,
                      "onnxruntime": ort.__version__, "torch": torch.__version__},
         "max_abs_diff_vs_specc_numpy": diffs,
@@ -233,9 +267,11 @@ def measure(threads: int) -> dict:
 
 def print_report(results: dict) -> None:
     """The results as plain-text tables."""
-    print(f"digits_cnn, threads={results['threads']}, load average {results['load_average_1min_at_start']:.2f}, "
+    busy = results["background_cpu_busy_at_start"]
+    print(f"digits_cnn, threads={results['threads']}, CPU busy before start "
+          f"{'unknown' if busy is None else f'{busy:.0%}'}, "
           + ", ".join(f"{k} {v}" for k, v in results["versions"].items()))
-    print(f"\n{'back end':<12} {'max|diff|':>10} {'batch-1 latency (us)':>21} {'batch-256 (images/s)':>21}")
+    print(f"\n{'back end':<12} {'vs numpy':>10} {'batch-1 latency (us)':>21} {'batch-256 (images/s)':>21}")
     for name, latency in results["latency_us_batch1"].items():
         print(f"{name:<12} {results['max_abs_diff_vs_specc_numpy'][name]:>10.1e} {latency:>21.1f} "
               f"{results['throughput_images_per_s_batch256'][name]:>21,.0f}")
@@ -254,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op and torch threads (default 2)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
     results = measure(args.threads)
     if args.json:
         print(json.dumps(results))
