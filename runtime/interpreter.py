@@ -1,7 +1,7 @@
-"""The NumPy interpreter: runs a checked Model's chains layer by layer."""
+"""The NumPy interpreter: runs a checked Model's chains layer by layer, forward and backward."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -26,10 +26,33 @@ def forward(model, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.nd
     """
     results: dict[str, np.ndarray] = {}
     for chain in model.chains:
-        x = inputs[chain.source]
-        for layer in chain.layers:
-            x = KERNELS[layer.kind].forward(layer, layer_weights(layer, weights), x)
+        x = run_layers(chain.layers, weights, inputs[chain.source])
         results[chain.output.name] = x
         if chain.output.classes:
             results[chain.output.class_output_name] = class_names(chain.output, x)
     return results
+
+
+def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarray,
+               caches: list | None = None) -> np.ndarray:
+    """Apply `layers` in order. With `caches` (a list), append each layer's backward cache."""
+    for layer in layers:
+        cache = None if caches is None else {}
+        x = KERNELS[layer.kind].forward(layer, layer_weights(layer, weights), x, cache)
+        if caches is not None:
+            caches.append(cache)
+    return x
+
+
+def backward_layers(layers: Sequence, weights: Mapping[str, np.ndarray], caches: list,
+                    dy: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Backpropagate dy through `layers` (as run by run_layers with caches).
+
+    Returns the gradient with respect to the layers' input and every weight's gradient,
+    keyed by global weight name.
+    """
+    grads: dict[str, np.ndarray] = {}
+    for layer, cache in zip(reversed(layers), reversed(caches)):
+        dy, local = KERNELS[layer.kind].backward(layer, layer_weights(layer, weights), cache, dy)
+        grads.update({layer.weight_name(name): g for name, g in local.items()})
+    return dy, grads

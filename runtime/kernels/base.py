@@ -9,16 +9,25 @@ KERNELS: dict[str, "Kernel"] = {}
 
 
 class Kernel:
-    """NumPy forward (and, with training, backward) of one layer kind.
+    """NumPy forward and backward of one layer kind.
 
-    `forward(layer, w, x)`: `layer` is the IR Layer (read `layer.attrs`), `w` maps the layer's
-    local weight names ('weight', 'bias', 'layer1.W' ...) to float32 arrays, `x` is the input
-    batch. Returns the output batch, float32.
+    forward(layer, w, x, cache=None) -> y
+        `layer` is the IR Layer (read `layer.attrs`); `w` maps the layer's local weight names
+        ('weight', 'bias', 'layer1.W' ...) to arrays; `x` is the input batch. When training, the
+        caller passes a dict as `cache` and the kernel keeps there what its backward needs.
+    backward(layer, w, cache, dy) -> (dx, grads)
+        dy: the loss gradient with respect to y (same shape as y). Returns the gradient with
+        respect to x and a dict of gradients with respect to each weight, by local name.
+    Kernels keep the dtype they are given: float32 in training, float64 in gradient checks.
     """
 
     kind: str = ""
 
-    def forward(self, layer, w: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    def forward(self, layer, w: Mapping[str, np.ndarray], x: np.ndarray, cache: dict | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, layer, w: Mapping[str, np.ndarray], cache: dict,
+                 dy: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         raise NotImplementedError
 
 

@@ -1,0 +1,118 @@
+"""Backward passes against central finite differences in float64, for every layer kind and loss."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import specc
+from runtime.interpreter import backward_layers, run_layers
+from runtime.losses import cross_entropy, mse
+
+EPS = 1e-6
+TOLERANCE = 1e-6  # relative, in float64
+PROBES = 12  # entries of each tensor checked
+
+
+def numeric_gradient(f, array: np.ndarray, index: tuple) -> float:
+    """Central difference of the scalar f() with respect to array[index]."""
+    saved = array[index]
+    array[index] = saved + EPS
+    up = f()
+    array[index] = saved - EPS
+    down = f()
+    array[index] = saved
+    return (up - down) / (2 * EPS)
+
+
+def assert_gradient_matches(f, array: np.ndarray, analytic: np.ndarray, rng, what: str) -> None:
+    assert analytic.shape == array.shape, what
+    for _ in range(PROBES):
+        index = tuple(int(rng.integers(d)) for d in array.shape)
+        expected = numeric_gradient(f, array, index)
+        scale = max(abs(expected), abs(analytic[index]), 1e-3)
+        assert abs(expected - analytic[index]) / scale < TOLERANCE, (what, index, expected, analytic[index])
+
+
+def check_gradients(chain: str, input: str, batch: int = 3, steps: int = 4, seed: int = 0):
+    """Build `x -> chain`; compare every weight's and the input's gradient of sum(y * r)."""
+    net = specc.loads(f"input x: {input}\nx -> {chain}\n", "grad.nn", seed=seed)
+    rng = np.random.default_rng(seed)
+    weights = {k: v.astype(np.float64) for k, v in net.weights.items()}
+    for name in weights:  # biases start at zero; random values exercise them properly
+        weights[name] += rng.normal(0, 0.1, weights[name].shape)
+    shape = [batch if d == "N" else steps if d == "T" else d for d in net.model.inputs[0].shape]
+    x = rng.standard_normal(shape)
+    layers = net.model.layers
+    caches: list = []
+    y = run_layers(layers, weights, x, caches)
+    r = rng.standard_normal(y.shape)
+    dx, grads = backward_layers(layers, weights, caches, r)
+
+    def loss() -> float:
+        return float((run_layers(layers, weights, x) * r).sum())
+
+    assert set(grads) == set(weights)
+    assert_gradient_matches(loss, x, dx, rng, "input")
+    for name, array in weights.items():
+        assert_gradient_matches(loss, array, grads[name], rng, name)
+
+
+@pytest.mark.parametrize("chain, input", [
+    ("conv 3x3 filters=2", "1x5x5"),
+    ("conv 3x3 filters=3 stride=2 padding=1", "2x7x6"),
+    ("conv 2x3 filters=2 padding=same bias=false", "2x5x4"),
+    ("maxpool 2", "2x4x6"),
+    ("maxpool 3 stride=1", "1x5x5"),
+    ("maxpool 2 ceil", "1x5x5"),
+    ("avgpool 2", "2x4x4"),
+    ("avgpool 3 stride=2 ceil", "1x6x6"),
+    ("flatten", "2x3x3"),
+    ("dense 4", "5"),
+    ("dense 3 bias=false", "seq 4"),
+    ("relu", "6"),
+    ("sigmoid", "6"),
+    ("tanh", "seq 3"),
+    ("linear", "4"),
+    ("softmax", "5"),
+    ("softmax", "seq 4"),
+    ("last", "seq 3"),
+    ("rnn elman hidden=3", "seq 2"),
+    ("rnn elman hidden=3 bidirectional", "seq 2"),
+    ("rnn elman hidden=3 layers=2 bidirectional activation=sigmoid", "seq 2"),
+    ("rnn elman hidden=2 activation=relu bias=false", "seq 3"),
+    ("rnn elman hidden=2 activation=linear", "seq 3"),
+    ("conv 3x3 filters=2 padding=1 -> relu -> maxpool 2 -> flatten -> dense 3 -> softmax", "1x6x6"),
+])
+def test_layer_gradients_match_finite_differences(chain, input):
+    check_gradients(chain, input)
+
+
+def check_loss_gradient(loss_fn, outputs: np.ndarray, *args, rng) -> None:
+    _, analytic = loss_fn(outputs, *args)
+    assert_gradient_matches(lambda: loss_fn(outputs, *args)[0], outputs, analytic, rng, loss_fn.__name__)
+
+
+def test_cross_entropy_gradient_per_sample(rng):
+    check_loss_gradient(cross_entropy, rng.standard_normal((5, 4)), rng.integers(0, 4, 5), rng=rng)
+
+
+def test_cross_entropy_gradient_per_step_with_padding_masked(rng):
+    logits = rng.standard_normal((3, 6, 4))
+    targets = rng.integers(0, 4, (3, 6))
+    mask = np.arange(6)[None, :] < np.array([6, 2, 4])[:, None]
+    check_loss_gradient(cross_entropy, logits, targets, mask, rng=rng)
+    loss, grad = cross_entropy(logits, targets, mask)
+    assert np.all(grad[~mask] == 0)
+    changed = logits.copy()
+    changed[~mask] = 1e3  # whatever stands in the padding does not change the loss
+    assert cross_entropy(changed, targets, mask)[0] == pytest.approx(loss, rel=1e-12)
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    loss, grad = cross_entropy(np.array([[1e4, 0.0, -1e4]]), np.array([1]))
+    assert np.isfinite(loss) and loss == pytest.approx(1e4)
+    assert np.all(np.isfinite(grad))
+
+
+def test_mse_gradient(rng):
+    check_loss_gradient(mse, rng.standard_normal((4, 3)), rng.standard_normal((4, 3)), rng=rng)
