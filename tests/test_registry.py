@@ -1,4 +1,5 @@
-"""Every layer kind is declared with every part: signature, shape rule, lowering, NumPy kernel."""
+"""Every layer kind is declared with every part: signature, shape rule, lowering, NumPy forward
+and backward."""
 from __future__ import annotations
 
 import pytest
@@ -23,6 +24,7 @@ def test_kind_has_every_part(name):
     assert all(arg.doc for arg in kind.signature), "every argument documented"
     assert name in KERNELS, "NumPy kernel"
     assert type(KERNELS[name]).forward is not Kernel.forward, "NumPy forward"
+    assert type(KERNELS[name]).backward is not Kernel.backward, "NumPy backward"
 
 
 def test_no_kernel_without_a_kind():
