@@ -14,6 +14,7 @@ _TERMINAL_WORDS = {
     "STRING": "a quoted string", "ARROW": "'->'", "_NL": "the end of the line", "$END": "the end of the file",
     "EQUAL": "'='", "COLON": "':'", "VBAR": "'|'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
     "MODEL": "'model'", "INPUT": "'input'", "OUTPUT": "'output'", "SEQ": "'seq'", "TOKEN": "'token'",
+    "TRAIN": "'train'",
 }
 
 
@@ -156,12 +157,18 @@ def _syntax_error(error, file: str, lines: list[str]) -> SpecError:
                          hint=value_hint if wants_value else
                          "finish the statement on this line, or end the line with '->' to continue a chain")
     hint = None
-    if wants_value:
+    if token.type == "ARROW" and any(line.strip() == "train" for line in lines[:token.line - 1]):
+        hint = "the train section ends the spec: write chains above the 'train' line"
+    elif wants_value:
         hint = value_hint
     elif token.type == "ARROW" and "NAME" in (error.expected or ()):
         hint = "a layer name must follow '->'"
     elif token.type in ("NAME", "INT", "DIMS", "FLOAT") and "ARROW" in (error.expected or ()):
-        hint = "separate layers with '->'"
+        from .training import SETTINGS
+
+        first_word = lines[token.line - 1].split()[0] if lines[token.line - 1].split() else ""
+        hint = ("settings belong in the train section at the end: a line 'train', then one setting a line"
+                if first_word in SETTINGS else "separate layers with '->'")
     what = _TERMINAL_WORDS.get(token.type, token.type).removeprefix("a ")
     if not what.startswith("'"):
         what = f"{what} {str(token)!r}"
@@ -179,7 +186,7 @@ def parse(text: str, file: str = "<spec>") -> SpecSyntax:
     except lark.UnexpectedInput as error:
         raise _syntax_error(error, file, lines) from None
     builder = _Builder(file, lines)
-    model_name = model_coord = None
+    model_name = model_coord = train = None
     inputs, outputs, chains = [], [], []
     for statement in tree.children:
         if statement.data == "model_decl":
@@ -192,9 +199,11 @@ def parse(text: str, file: str = "<spec>") -> SpecSyntax:
             inputs.append(builder.input_decl(statement))
         elif statement.data == "output_decl":
             outputs.append(builder.output_decl(statement))
+        elif statement.data == "train_section":
+            train = tuple(builder.layer(setting) for setting in statement.children)
         else:
             chains.append(builder.chain(statement))
-    return SpecSyntax(file, text, model_name, model_coord, tuple(inputs), tuple(outputs), tuple(chains))
+    return SpecSyntax(file, text, model_name, model_coord, tuple(inputs), tuple(outputs), tuple(chains), train)
 
 
 def parse_file(path: str | Path) -> SpecSyntax:

@@ -114,6 +114,7 @@ class Arg:
 
     positional: may be given as a bare value, in signature order.
     flag: a bare `name` sets it to True (bool arguments only).
+    any_word: positional, and takes any bare word (a data set's name), not only `words`.
     `convert.words` (from one_of) may stand alone: `elman`, `ceil`, `same`.
     """
 
@@ -123,6 +124,7 @@ class Arg:
     doc: str = ""
     positional: bool = False
     flag: bool = False
+    any_word: bool = False
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -219,8 +221,11 @@ def bind(call: LayerCall, signature: tuple[Arg, ...], layer_names=()) -> BoundAr
         elif value.kind == "word" and value.value in by_word:
             put(by_word[value.value], value, value.coord)
         elif value.kind == "word":
-            # no positional argument takes free words: a bare unknown word is a mistake
-            raise unknown(value.value, value.coord, as_key=False)
+            # a bare unknown word is a mistake, unless an argument takes any word
+            takers = [a for a in positional if a.any_word and a.name not in values]
+            if not takers:
+                raise unknown(value.value, value.coord, as_key=False)
+            put(takers[0], value, value.coord)
         else:
             # a positional argument that only takes words (rnn's cell) never takes a number
             free = [a for a in positional if a.name not in values and not (a.words and value.kind != "word")]

@@ -88,3 +88,4 @@ class SpecSyntax:
     inputs: tuple[InputDecl, ...]
     outputs: tuple[OutputDecl, ...]
     chains: tuple[ChainSyntax, ...]
+    train: tuple[LayerCall, ...] | None = None  # the train section's settings, if it has one

@@ -1,0 +1,163 @@
+"""The train section: settings, their signatures and defaults, and the flags that override them.
+
+    train
+      data xo
+      loss cross_entropy
+      optimizer sgd lr=0.1 momentum=0.9
+      epochs 30
+      batch 16
+
+Settings bind like layer arguments (positional, key=value, `key value`); a flag on the command
+line wins over the spec, and the spec wins over the defaults below.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .errors import SpecError, did_you_mean
+from .signature import Arg, ArgTypeError, Value, bind, one_of, positive_int, probability
+from .syntax import LayerCall
+
+
+def positive_number(value: Value) -> float:
+    if value.kind in ("int", "float") and value.value > 0:
+        return float(value.value)
+    raise ArgTypeError("a number above 0, like 0.01")
+
+
+def non_negative_number(value: Value) -> float:
+    if value.kind in ("int", "float") and value.value >= 0:
+        return float(value.value)
+    raise ArgTypeError("a number of at least 0")
+
+
+def whole_number(value: Value) -> int:
+    if value.kind == "int":
+        return value.value
+    raise ArgTypeError("a whole number")
+
+
+def data_source(value: Value) -> str:
+    """A built-in data set's name (xo, digits) or a quoted path to a .npz or .csv file."""
+    if value.kind in ("word", "string"):
+        return value.value
+    raise ArgTypeError('a built-in data set (xo, digits) or a quoted path like "train.npz"')
+
+
+SETTINGS: dict[str, tuple[Arg, ...]] = {
+    "data": (Arg("source", data_source, None, "xo, digits or a quoted path to a .npz/.csv file",
+                 positional=True, any_word=True),),
+    "loss": (Arg("kind", one_of("cross_entropy", "mse"), None, "cross_entropy or mse", positional=True),),
+    "optimizer": (
+        Arg("kind", one_of("sgd", "adam"), "adam", "sgd or adam", positional=True),
+        Arg("lr", positive_number, None, "learning rate; default 0.01 for sgd, 0.001 for adam"),
+        Arg("momentum", probability, 0.9, "sgd momentum, from 0 to below 1"),
+        Arg("beta1", probability, 0.9, "adam's first-moment decay"),
+        Arg("beta2", probability, 0.999, "adam's second-moment decay"),
+        Arg("eps", positive_number, 1e-8, "adam's denominator guard"),
+        Arg("weight_decay", non_negative_number, 0.0, "L2 penalty added to every gradient, as in PyTorch"),
+    ),
+    "epochs": (Arg("count", positive_int, 10, "passes over the training data", positional=True),),
+    "batch": (Arg("size", positive_int, 32, "samples per step", positional=True),),
+    "schedule": (
+        Arg("kind", one_of("constant", "step", "cosine"), "constant", "constant, step or cosine", positional=True),
+        Arg("every", positive_int, 10, "step: epochs between decays"),
+        Arg("gamma", positive_number, 0.1, "step: factor applied every `every` epochs"),
+    ),
+    "clip": (Arg("norm", positive_number, None, "largest global gradient norm (off by default)", positional=True),),
+    "seed": (Arg("value", whole_number, 0, "seed of initial weights, shuffling and data", positional=True),),
+    "validation": (Arg("fraction", probability, 0.1, "share of the training data held out", positional=True),),
+}
+
+DEFAULT_LR = {"sgd": 0.01, "adam": 0.001}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything a training run needs to know, defaults filled in. `origin` says, for each
+    field, whether it came from the 'spec', a 'flag' or the 'default'."""
+
+    data: str | None = None
+    loss: str | None = None
+    optimizer: str = "adam"
+    lr: float | None = None
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    epochs: int = 10
+    batch: int = 32
+    schedule: str = "constant"
+    every: int = 10
+    gamma: float = 0.1
+    clip: float | None = None
+    seed: int = 0
+    validation: float = 0.1
+    origin: tuple[tuple[str, str], ...] = ()
+
+    def describe(self) -> str:
+        """One line per setting group, marking defaults, for the start of a run."""
+        origin = dict(self.origin)
+
+        def mark(*fields: str) -> str:
+            return "" if any(origin.get(f) != "default" for f in fields) else "  (default)"
+
+        optimizer = f"{self.optimizer} lr={self.lr:g}" + (
+            f" momentum={self.momentum:g}" if self.optimizer == "sgd" else f" betas=({self.beta1:g}, {self.beta2:g})")
+        if self.weight_decay:
+            optimizer += f" weight_decay={self.weight_decay:g}"
+        schedule = self.schedule + (f" every={self.every} gamma={self.gamma:g}" if self.schedule == "step" else "")
+        return "\n".join([
+            f"  data       {self.data}{mark('data')}",
+            f"  loss       {self.loss}{mark('loss')}",
+            f"  optimizer  {optimizer}{mark('optimizer', 'lr', 'momentum')}",
+            f"  epochs     {self.epochs}{mark('epochs')}",
+            f"  batch      {self.batch}{mark('batch')}",
+            f"  schedule   {schedule}{mark('schedule')}",
+            f"  clip       {self.clip if self.clip else 'off'}{mark('clip')}",
+            f"  seed       {self.seed}{mark('seed')}",
+            f"  validation {self.validation:g}{mark('validation')}",
+        ])
+
+
+# the field each setting's single or named argument fills
+_FIELDS = {("data", "source"): "data", ("loss", "kind"): "loss", ("optimizer", "kind"): "optimizer",
+           ("epochs", "count"): "epochs", ("batch", "size"): "batch", ("schedule", "kind"): "schedule",
+           ("clip", "norm"): "clip", ("seed", "value"): "seed", ("validation", "fraction"): "validation"}
+
+
+def settings_from_spec(calls: tuple[LayerCall, ...] | None) -> dict:
+    """The train section's settings as {field: value}, only those the spec gives."""
+    found: dict = {}
+    seen: dict[str, LayerCall] = {}
+    for call in calls or ():
+        if call.name not in SETTINGS:
+            raise SpecError(f"unknown setting '{call.name}'", call.coord,
+                            expected="one of " + ", ".join(SETTINGS),
+                            hint=did_you_mean(call.name, SETTINGS) or "the train section holds settings, one a line")
+        if call.name in seen:
+            raise SpecError(f"setting '{call.name}' is given twice", call.coord,
+                            received=f"first at line {seen[call.name].coord.line}", hint="keep one")
+        seen[call.name] = call
+        args = bind(call, SETTINGS[call.name])
+        for name in args.given | {a.name for a in SETTINGS[call.name] if a.positional and args[a.name] is not None}:
+            found[_FIELDS.get((call.name, name), name)] = args[name]
+    return found
+
+
+def resolve(calls: tuple[LayerCall, ...] | None, overrides: dict, classifier: bool) -> TrainSettings:
+    """Settings from defaults, then the spec's train section, then command-line `overrides`
+    (fields set to None in overrides are ignored)."""
+    from_spec = settings_from_spec(calls)
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    values = {**from_spec, **flags}
+    origin = {f.name: "flag" if f.name in flags else "spec" if f.name in from_spec else "default"
+              for f in dataclasses.fields(TrainSettings) if f.name != "origin"}
+    settings = TrainSettings(**values)
+    if settings.loss is None:
+        settings = dataclasses.replace(settings, loss="cross_entropy" if classifier else "mse")
+    if settings.lr is None:
+        settings = dataclasses.replace(settings, lr=DEFAULT_LR[settings.optimizer])
+    return dataclasses.replace(settings, origin=tuple(origin.items()))
