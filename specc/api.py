@@ -9,14 +9,13 @@
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
+from .atomic import write_atomically
 from .build import build
 from .errors import SpecError
 from .feed import as_batch, check_names
@@ -24,20 +23,6 @@ from .parse import parse, parse_file
 from .weights import DEFAULT_SEED, init_weights
 
 SPECC_VERSION = "0.1.0"
-
-
-def write_atomically(path: str | Path, data: bytes) -> None:
-    """Write bytes to `path` through a temporary file and a rename, so a crash leaves no half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -90,6 +75,64 @@ class Network:
 
         return forward(self.model, self.weights, self.prepare({**(inputs or {}), **named}))
 
+    def load_weights(self, checkpoint: str | Path) -> None:
+        """Replace the weights with those of a checkpoint written by `specc train`.
+
+        Raises SpecError if the checkpoint belongs to another network.
+        """
+        from runtime.checkpoint import load_checkpoint
+
+        self.weights, _, _ = load_checkpoint(checkpoint, self.model)
+
+    def train(self, data: str | None = None, *, epochs: int | None = None, batch: int | None = None,
+              lr: float | None = None, seed: int | None = None, out: str | Path | None = None,
+              resume: str | Path | None = None, progress: str = "quiet") -> TrainResult:
+        """Train in the NumPy interpreter, then export a verified ONNX model.
+
+        Settings come from the spec's train section; arguments given here win. `data` is a
+        built-in data set (xo, digits) or a .npz/.csv path; `out` the run folder (default
+        runs/<model name>), which receives checkpoint.npz (every epoch), history.json, the
+        training curve (with matplotlib) and <model>.onnx. `resume` continues from a checkpoint.
+        `progress` is 'text', 'json' or 'quiet'. The weights are trained in place.
+        """
+        from runtime.checkpoint import load_checkpoint
+        from runtime.progress import Reporter
+        from runtime.train import fit
+
+        from .run_folder import heldout_accuracy, write_history
+        from .training import resolve
+
+        model = self.model
+        if len(model.chains) != 1:
+            raise SpecError(f"training needs a spec with one chain; this one has {len(model.chains)}",
+                            hint="train each chain in a spec of its own")
+        chain = model.chains[0]
+        settings = resolve(model.train, {"data": data, "epochs": epochs, "batch": batch, "lr": lr,
+                                         "seed": seed}, classifier=bool(chain.output.classes))
+        if settings.data is None:
+            raise SpecError("no training data given", hint="add 'data xo' (or digits, or \"file.npz\") under a 'train' "
+                            "line at the end of the spec, or pass --data")
+        dataset = self.load_data(settings)
+        out_dir = Path(out or Path("runs") / model.name)
+        resume_state = load_checkpoint(resume, model) if resume else None
+        reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
+        history = fit(model, self.weights, settings, dataset, checkpoint_path=out_dir / "checkpoint.npz",
+                      reporter=reporter, resume=resume_state)
+        write_history(out_dir, history)
+        report = self.export(out_dir / f"{model.name}.onnx")
+        split_name, split = ("test", dataset.test) if dataset.test is not None else ("validation", dataset.validation)
+        accuracy = heldout_accuracy(report.path, chain, split) if report.ok else None
+        return TrainResult(history, out_dir, report, split_name, accuracy, len(split.x))
+
+    def load_data(self, settings):
+        """The data set named by `settings.data`, checked against this spec's input and output."""
+        from runtime.data import load_data
+
+        source, chain = self.model.input(self.model.chains[0].source), self.model.chains[0]
+        return load_data(settings.data, input_name=source.name, input_shape=tuple(source.shape[1:]),
+                         output_name=chain.output.name, classes=chain.output.classes, seed=settings.seed,
+                         validation=settings.validation)
+
     def to_onnx(self):
         """The ONNX ModelProto of this network (not yet verified)."""
         from .onnx_export import to_onnx
@@ -121,6 +164,19 @@ class Network:
         if result.ok:
             write_atomically(path, proto.SerializeToString())
         return ExportReport(path, result.max_abs_diff, result.cases, result.ok)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What `Network.train` did: the per-epoch history, the verified export, and the accuracy of
+    the exported model in onnxruntime on the held-out split (test if the data has one)."""
+
+    history: list
+    out_dir: Path
+    export: ExportReport
+    heldout_split: str
+    heldout_accuracy: float | None
+    heldout_count: int
 
 
 class OnnxNetwork:

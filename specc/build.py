@@ -10,6 +10,7 @@ from .layers import REGISTRY
 from .shapes import BATCH, TIME, ShapeError, fmt, form
 from .signature import bind
 from .syntax import ChainSyntax, InputDecl, LayerCall, OutputDecl, SpecSyntax
+from .training import settings_from_spec
 
 BYTES_PER_WEIGHT = 4  # float32
 # Weights may take at most this share of the machine's memory: gradients, optimizer state and
@@ -239,4 +240,6 @@ def build(syntax: SpecSyntax) -> Model:
         position += len(layers)
     all_outputs = tuple(chain.output for chain in built)
     name = syntax.model_name or Path(syntax.file).stem or "model"
-    return Model(name, syntax.file, syntax.text, tuple(inputs.values()), all_outputs, tuple(built))
+    settings_from_spec(syntax.train)  # a mistake in the train section is found by `specc check` too
+    return Model(name, syntax.file, syntax.text, tuple(inputs.values()), all_outputs, tuple(built),
+                 syntax.train or ())

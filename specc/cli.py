@@ -65,6 +65,8 @@ def cmd_compile(args) -> int:
     from .api import load
 
     net = load(args.spec, seed=args.seed)
+    if args.weights:
+        net.load_weights(args.weights)
     report = net.export(args.output)
     cases = ", ".join(f"N={n}" + (f" T={t}" if t else "") for n, t in report.cases)
     if args.json:
@@ -93,6 +95,8 @@ def cmd_run(args) -> int:
         outputs = load_onnx(args.model).run(given)
     else:
         net = load(args.model, seed=args.seed)
+        if args.weights:
+            net.load_weights(args.weights)
         if args.backend == "onnxruntime":
             from runtime.onnx_runner import OnnxModel
 
@@ -104,13 +108,51 @@ def cmd_run(args) -> int:
 
         import numpy as np
 
-        from .api import write_atomically
+        from .atomic import write_atomically
 
         buffer = io.BytesIO()
         np.savez(buffer, **{k: v.astype(str) if v.dtype == object else v for k, v in outputs.items()})
         write_atomically(args.output, buffer.getvalue())
     if not args.quiet:
         _print_outputs(outputs, args.json)
+    return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    from runtime.train import Interrupted, TrainingError
+
+    from .api import load
+    from .training import resolve
+
+    net = load(args.spec)
+    # the seed of the initial weights is the run's seed: flag, then spec, then 0
+    seed = resolve(net.model.train, {"seed": args.seed}, classifier=True).seed
+    if seed != net.seed:
+        net = load(args.spec, seed=seed)
+    mode = "json" if args.json else "quiet" if args.quiet else "text"
+    try:
+        result = net.train(args.data, epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed,
+                           out=args.out, resume=args.resume, progress=mode)
+    except Interrupted as stop:
+        print(f"{stop}; continue with: specc train {args.spec} --resume {stop.path}", file=sys.stderr)
+        return 130
+    except TrainingError as error:
+        raise RuntimeFailure(f"{error}. Hint: {error.hint}") from None
+    report = result.export
+    summary = {"out_dir": str(result.out_dir), "onnx": str(report.path), "max_abs_diff": report.max_abs_diff,
+               "verified": report.ok, "heldout_split": result.heldout_split,
+               "heldout_accuracy": result.heldout_accuracy, "heldout_count": result.heldout_count}
+    lines = [f"wrote {result.out_dir}/checkpoint.npz and history.json",
+             f"exported {report.path}: onnxruntime vs NumPy largest difference {report.max_abs_diff:.3g} (tolerance 1e-5)"]
+    if result.heldout_accuracy is not None:
+        lines.append(f"held-out accuracy in onnxruntime ({result.heldout_split} split, {result.heldout_count:,} samples): "
+                     f"{100 * result.heldout_accuracy:.1f}%")
+    if mode == "json":
+        print(json.dumps(dict(summary, event="end")))
+    elif mode == "text":
+        print("\n".join(lines))
+    if not report.ok:
+        raise RuntimeFailure("the trained model's export disagrees with the NumPy interpreter; no model was written")
     return EXIT_OK
 
 
@@ -135,6 +177,7 @@ def make_parser() -> argparse.ArgumentParser:
     compile_.add_argument("spec", help="the .nn file")
     compile_.add_argument("-o", "--output", help="where to write the model (default: SPEC name with .onnx, here)")
     compile_.add_argument("--seed", type=int, default=0, help="seed of the random initial weights (default 0)")
+    compile_.add_argument("--weights", metavar="CKPT", help="trained weights: a checkpoint.npz from specc train")
     compile_.add_argument("--quiet", action="store_true", help="print nothing on success")
     compile_.add_argument("--json", action="store_true", help="print the result as JSON")
     compile_.set_defaults(func=cmd_compile)
@@ -145,11 +188,25 @@ def make_parser() -> argparse.ArgumentParser:
                      help="an input as .npy or .json (one sample or a batch); repeat for several inputs")
     run.add_argument("--backend", choices=["numpy", "onnxruntime"], default=None,
                      help="for a spec: numpy (default) or onnxruntime; a .onnx model always runs in onnxruntime")
+    run.add_argument("--weights", metavar="CKPT", help="for a spec: trained weights from a checkpoint.npz")
     run.add_argument("--output", help="also save every output to this .npz file")
     run.add_argument("--seed", type=int, default=0, help="seed of the random initial weights (default 0)")
     run.add_argument("--quiet", action="store_true", help="print nothing (use with --output)")
     run.add_argument("--json", action="store_true", help="print the outputs as one JSON object")
     run.set_defaults(func=cmd_run)
+
+    train = sub.add_parser("train", help="train a spec in NumPy, then export a verified ONNX model")
+    train.add_argument("spec", help="the .nn file")
+    train.add_argument("--data", help="xo, digits, or a .npz/.csv file (overrides the spec's 'data')")
+    train.add_argument("--epochs", type=int, help="passes over the data (overrides the spec)")
+    train.add_argument("--batch", type=int, help="samples per step (overrides the spec)")
+    train.add_argument("--lr", type=float, help="learning rate (overrides the spec)")
+    train.add_argument("--seed", type=int, help="seed of weights, shuffling and data (default: the spec's, else 0)")
+    train.add_argument("--out", help="run folder (default runs/<model name>)")
+    train.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.npz")
+    train.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    train.add_argument("--json", action="store_true", help="print one JSON object per epoch")
+    train.set_defaults(func=cmd_train)
 
     demo = sub.add_parser("demo", help="run the lecture's worked examples through both back ends")
     demo.add_argument("--quiet", action="store_true", help="print only failures")

@@ -91,6 +91,7 @@ class Model:
     inputs: tuple[Input, ...]
     outputs: tuple[Output, ...]
     chains: tuple[Chain, ...]
+    train: tuple = ()  # the train section's settings as written (LayerCalls), checked
 
     @property
     def layers(self) -> tuple[Layer, ...]:

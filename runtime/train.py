@@ -1,0 +1,188 @@
+"""Training in the NumPy interpreter: shuffled batches, forward with caches, loss, backward,
+clipping, an optimizer step; validation and a checkpoint every epoch.
+
+Runs repeat bit for bit: epoch e shuffles with a generator seeded by (seed, e), so a run
+resumed from any checkpoint, even one written mid-epoch by Ctrl-C, ends with the same weights
+as a run that was never stopped.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .checkpoint import save_checkpoint
+from .interpreter import backward_layers, run_layers
+from .losses import cross_entropy, mse
+from .optim import clip_by_global_norm, make_optimizer, scheduled_lr
+
+EVAL_BATCH = 512
+
+
+class TrainingError(Exception):
+    """A run that cannot go on (a loss that is no longer finite); `hint` says what to try."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message)
+        self.hint = hint
+
+
+class Interrupted(Exception):
+    """Ctrl-C: the run stopped cleanly after writing a checkpoint at `path`."""
+
+    def __init__(self, path, epoch: int, batch: int):
+        super().__init__(f"interrupted at epoch {epoch + 1}, batch {batch + 1}; checkpoint written to {path}")
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a chain is trained to do: the layers run in training and the loss on their output.
+
+    With cross-entropy a final softmax is left out of `layers`: the loss takes the logits,
+    which is both stabler and cheaper (the fused softmax cross-entropy).
+    """
+
+    layers: tuple
+    loss: str
+    classes: int | None
+
+    def __call__(self, outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+        if self.loss == "cross_entropy":
+            return cross_entropy(outputs, targets)
+        if self.classes is not None:  # mse on a classifier: against one-hot targets
+            targets = np.eye(self.classes, dtype=outputs.dtype)[targets]
+        return mse(outputs, targets)
+
+    def correct(self, outputs: np.ndarray, targets: np.ndarray) -> int | None:
+        """How many predictions are right (classifiers), else None."""
+        if self.classes is None:
+            return None
+        return int((outputs.argmax(axis=-1) == targets).sum())
+
+
+def objective_for(chain, loss: str) -> Objective:
+    """The Objective of a chain under `loss`; SpecError if the two do not fit."""
+    from specc.errors import SpecError
+
+    classes = len(chain.output.classes) if chain.output.classes else None
+    if loss == "cross_entropy" and classes is None:
+        raise SpecError(f"loss cross_entropy needs a classifier output, but output {chain.output.name} has no classes",
+                        chain.output.coord, hint=f"declare classes (output {chain.output.name}: A | B), or use loss mse")
+    layers = chain.layers
+    if loss == "cross_entropy" and layers[-1].kind == "softmax":
+        layers = layers[:-1]
+    return Objective(tuple(layers), loss, classes)
+
+
+def evaluate(objective: Objective, weights, x: np.ndarray, y: np.ndarray) -> tuple[float, float | None]:
+    """Mean loss and accuracy (None for regression) over a whole split, in batches."""
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(x), EVAL_BATCH):
+        outputs = run_layers(objective.layers, weights, x[start:start + EVAL_BATCH])
+        loss, _ = objective(outputs, y[start:start + EVAL_BATCH])
+        total_loss += loss * len(outputs)
+        correct += objective.correct(outputs, y[start:start + EVAL_BATCH]) or 0
+    count = max(len(x), 1)
+    return total_loss / count, (correct / count if objective.classes else None)
+
+
+class _StopFlag:
+    """Turns Ctrl-C into a flag checked between batches, so a step is never cut in half."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+
+    def __enter__(self):
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._request)
+        except ValueError:  # not the main thread: Ctrl-C cannot reach us here anyway
+            self.previous = None
+        return self
+
+    def _request(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, resume: tuple | None = None) -> list[dict]:
+    """Train the model's single chain on dataset.train; validate every epoch.
+
+    weights: float32 arrays by global name, updated in place. resume: (weights, optimizer
+    state, meta) from load_checkpoint. Writes a checkpoint after every epoch (and on Ctrl-C,
+    then raises Interrupted). Returns the history: one dict per epoch.
+    """
+    chain = model.chains[0]
+    objective = objective_for(chain, settings.loss)
+    optimizer = make_optimizer(settings)
+    first_epoch, first_batch, history, partial = 0, 0, [], None
+    if resume is not None:
+        saved_weights, optimizer.state, meta = resume
+        for name, value in saved_weights.items():
+            weights[name][...] = value
+        optimizer.steps = meta["optimizer_steps"]
+        first_epoch, first_batch, history, partial = meta["epoch"], meta["batch"], meta["history"], meta["partial"]
+    train, validation = dataset.train, dataset.validation
+    count = len(train.x)
+    batches = math.ceil(count / settings.batch)
+    reporter.start(model.name, settings, {"train": count, "validation": len(validation.x)},
+                   (first_epoch, first_batch) if resume is not None and first_epoch < settings.epochs else None)
+
+    def checkpoint(epoch: int, batch: int, sums: dict | None) -> None:
+        save_checkpoint(checkpoint_path, model, weights, optimizer,
+                        {"epoch": epoch, "batch": batch, "history": history, "partial": sums,
+                         "settings": {k: v for k, v in vars(settings).items() if k != "origin"}})
+
+    with _StopFlag() as stop:
+        for epoch in range(first_epoch, settings.epochs):
+            lr = scheduled_lr(settings, epoch)
+            order = np.random.default_rng([settings.seed, epoch]).permutation(count)
+            sums = partial or {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+            partial = None
+            started = time.perf_counter()
+            for batch in range(first_batch, batches):
+                reporter.batch(epoch, batch)
+                if stop.requested:
+                    sums["seconds"] += time.perf_counter() - started
+                    checkpoint(epoch, batch, sums)
+                    raise Interrupted(checkpoint_path, epoch, batch)
+                rows = order[batch * settings.batch:(batch + 1) * settings.batch]
+                x, y = train.x[rows], train.y[rows]
+                caches: list = []
+                outputs = run_layers(objective.layers, weights, x, caches)
+                loss, grad = objective(outputs, y)
+                if not math.isfinite(loss):
+                    raise TrainingError(f"the loss became {loss} at epoch {epoch + 1}, batch {batch + 1}",
+                                        "lower the learning rate (--lr), or clip gradients ('clip 1' in the train section)")
+                _, grads = backward_layers(objective.layers, weights, caches, grad)
+                clip_by_global_norm(grads, settings.clip)
+                optimizer.step(weights, grads, lr)
+                sums["loss"] += loss * len(rows)
+                sums["correct"] += objective.correct(outputs, y) or 0
+                sums["seen"] += len(rows)
+            first_batch = 0
+            sums["seconds"] += time.perf_counter() - started
+            val_loss, val_accuracy = evaluate(objective, weights, validation.x, validation.y)
+            record = {"epoch": epoch + 1, "loss": sums["loss"] / max(sums["seen"], 1),
+                      "train_accuracy": sums["correct"] / max(sums["seen"], 1) if objective.classes else None,
+                      "val_loss": val_loss, "val_accuracy": val_accuracy, "lr": lr,
+                      "seconds": sums["seconds"], "samples_per_s": sums["seen"] / max(sums["seconds"], 1e-9)}
+            history.append(record)
+            checkpoint(epoch + 1, 0, None)
+            mean_seconds = sum(r["seconds"] for r in history) / len(history)
+            reporter.epoch(record, settings.epochs, mean_seconds * (settings.epochs - epoch - 1))
+    return history
+
+
+def accuracy_of(outputs: np.ndarray, targets: np.ndarray) -> float:
+    """Share of argmax predictions equal to the targets."""
+    return float((outputs.argmax(axis=-1) == targets).mean())
+
+
