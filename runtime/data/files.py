@@ -1,0 +1,186 @@
+"""Training data from a file: arrays in a .npz archive, or a table in a .csv file."""
+from __future__ import annotations
+
+import csv
+import zipfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from specc.errors import SpecError
+
+from . import Dataset, SpecSide, Split, check_finite, fit_samples, split_validation, targets_for_spec
+
+HINT = "give a .npz file written by numpy.savez, or a .csv file with a header row"
+
+
+class Table(NamedTuple):
+    """Samples and labels as read, before they are fitted to the spec; `x_what` and `y_what`
+    name them in messages ("array 'image' of data.npz")."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_what: str
+    y_what: str
+
+
+def load_file(path: str, spec: SpecSide, seed: int, validation: float) -> Dataset:
+    """The file's samples fitted to the spec; a `validation` fraction of its training rows held
+    out by `seed` (stratified for a classifier), and its own test split where it has one."""
+    file = Path(path)
+    if not file.is_file():
+        raise SpecError(f"no such data file: {path}", hint=f"{HINT}, or a built-in data set: xo, digits")
+    if file.stat().st_size == 0:
+        raise SpecError(f"the data file {path} is empty", hint=HINT)
+    read = read_npz if file.suffix.lower() == ".npz" else read_csv
+    train_table, test_table = read(path, spec)
+    train = fit_table(train_table, spec)
+    test = fit_table(test_table, spec) if test_table else None
+    strata = train.y if spec.classes and train.y.ndim == 1 else None
+    train, held = split_validation(train.x, train.y, validation, seed, strata)
+    return Dataset(file.name, train, held, test, spec.classes)
+
+
+def fit_table(table: Table, spec: SpecSide) -> Split:
+    """Check a table against the spec: samples (N, *input_shape) float32 and finite, as many
+    labels as samples, labels that fit the spec's output."""
+    x, y = table.x, table.y
+    for array, what in ((x, table.x_what), (y, table.y_what)):
+        if array.ndim == 0:
+            raise SpecError(f"{what} holds a single number, not one row per sample", hint=HINT)
+    if len(x) == 0:
+        raise SpecError(f"{table.x_what} holds no samples", hint=HINT)
+    if len(x) != len(y):
+        raise SpecError(f"{table.x_what} has {len(x)} samples but {table.y_what} has {len(y)}",
+                        expected="one label per sample", received=f"{len(x)} samples, {len(y)} labels")
+    if x.dtype.kind not in "biuf":
+        raise SpecError(f"{table.x_what} must hold numbers: received an array of {x.dtype}", hint=HINT)
+    samples = fit_samples(x, spec, table.x_what)
+    check_finite(samples, table.x_what)
+    steps = samples.shape[1] if spec.is_sequence else None
+    return Split(samples, targets_for_spec(y, spec, table.y_what, steps))
+
+
+# ---- .npz ----
+
+def read_npz(path: str, spec: SpecSide) -> tuple[Table, Table | None]:
+    """The training arrays (named after the spec's input and output, or x and y) and the
+    optional test arrays (<input>_test and <output>_test, or x_test and y_test)."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise SpecError(f"{path} is not a .npz archive: it holds one array",
+                            hint="save the samples and labels with numpy.savez(path, x=..., y=...)")
+        with archive:
+            names = list(archive.files)
+            if not names:
+                raise SpecError(f"the data file {path} holds no arrays", hint=HINT)
+            pairs = ((spec.input_name, spec.output_name), ("x", "y"))
+            train = pick_pair(names, pairs, path, spec)
+            test = pick_pair(names, [(f"{a}_test", f"{b}_test") for a, b in pairs], path, spec, required=False)
+
+            def table(x_name: str, y_name: str) -> Table:
+                return Table(archive[x_name], archive[y_name],
+                             f"array '{x_name}' of {path}", f"array '{y_name}' of {path}")
+
+            return table(*train), (table(*test) if test else None)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise SpecError(f"cannot read {path}: {error}",
+                        hint="save plain numeric (or string label) arrays with numpy.savez; pickled objects are refused"
+                        ) from None
+
+
+def pick_pair(names: list[str], pairs, path: str, spec: SpecSide, required: bool = True) -> tuple[str, str] | None:
+    """The first (samples, labels) pair of array names present in the archive."""
+    for x_name, y_name in pairs:
+        if x_name in names and y_name in names:
+            return x_name, y_name
+    for x_name, y_name in pairs:
+        if (x_name in names) != (y_name in names):
+            present, absent = (x_name, y_name) if x_name in names else (y_name, x_name)
+            raise SpecError(f"{path} has an array '{present}' but no '{absent}'",
+                            expected=f"arrays '{x_name}' and '{y_name}'", received=f"arrays {', '.join(names)}")
+    if not required:
+        return None
+    raise SpecError(f"{path} has no arrays named after the spec's input {spec.input_name} and output "
+                    f"{spec.output_name}, nor x and y",
+                    expected="arrays " + " or ".join(f"'{x}' and '{y}'" for x, y in pairs),
+                    received=f"arrays {', '.join(names)}",
+                    hint=f"numpy.savez(path, {spec.input_name}=samples, {spec.output_name}=labels)")
+
+
+# ---- .csv ----
+
+def read_csv(path: str, spec: SpecSide) -> tuple[Table, None]:
+    """A header row, then one sample per row: feature columns and one label column (named
+    like the spec's output, or 'label', or else the last column)."""
+    if spec.is_sequence:
+        raise SpecError(f"a .csv file holds one vector per row, but the spec's input {spec.input_name} is a "
+                        f"sequence ({spec.input_text()})", hint="save sequences in a .npz file, (N, T, F)")
+    lines, rows = read_rows(path)
+    header, lines, rows = [name.strip() for name in rows[0]], lines[1:], rows[1:]
+    if all(is_number(cell) for cell in header):
+        raise SpecError(f"{path} has no header row: its first line holds only numbers",
+                        hint=f"add a first line naming the columns, the label column '{spec.output_name}' or 'label'")
+    if not rows:
+        raise SpecError(f"the data file {path} has a header but no data rows", hint=HINT)
+    for line, row in zip(lines, rows):
+        if len(row) != len(header):
+            raise SpecError(f"{path}: line {line} has {len(row)} columns, the header {len(header)}",
+                            expected=f"{len(header)} columns: {', '.join(header)}", received=",".join(row))
+    label = next((header.index(name) for name in (spec.output_name, "label") if name in header), len(header) - 1)
+    features = [i for i in range(len(header)) if i != label]
+    table = np.array(rows, dtype=str)
+    x = parse_numbers(table[:, features], path, lines, [header[i] for i in features])
+    check_finite(x, path, lambda at: f"line {lines[at[0]]}, column '{header[features[at[1]]]}'")
+    labels = label_column([cell.strip() for cell in table[:, label]], spec)
+    return Table(x, labels, path, f"column '{header[label]}' of {path}"), None
+
+
+def read_rows(path: str) -> tuple[list[int], list[list[str]]]:
+    """The non-blank rows of a CSV file and the line each ends on."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            found = [(reader.line_num, row) for row in reader if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise SpecError(f"cannot read {path}: {error}", hint=HINT) from None
+    if not found:
+        raise SpecError(f"the data file {path} is empty", hint=HINT)
+    lines, rows = zip(*found)
+    return list(lines), list(rows)
+
+
+def parse_numbers(cells: np.ndarray, path: str, lines: list[int], columns: list[str]) -> np.ndarray:
+    """Feature cells (N, F) of text -> float64 (N, F); names the first cell that is no number."""
+    try:
+        return cells.astype(np.float64)
+    except ValueError:
+        row, column = next((r, c) for r, c in np.ndindex(cells.shape) if not is_number(cells[r, c]))
+        cell = cells[row, column]
+        problem = f"is not a number: '{cell}'" if cell.strip() else "is empty"
+        raise SpecError(f"{path}: line {lines[row]}, column '{columns[column]}' {problem}",
+                        expected="numbers in every feature column", received=f"'{cells[row, column]}'",
+                        hint="fill in empty cells; only the label column may hold class names") from None
+
+
+def label_column(values: list[str], spec: SpecSide) -> np.ndarray:
+    """A label column's text -> class names (str array) or numbers (float64).
+
+    Text that is all among the spec's class names is names, even where it looks like numbers
+    (classes 1 | 2 | 3); otherwise numbers are class indices (or a raw output's targets).
+    """
+    if spec.classes and set(values) <= set(spec.classes):
+        return np.array(values)
+    if all(is_number(value) for value in values):
+        return np.array(values).astype(np.float64)
+    return np.array(values)
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
