@@ -20,6 +20,7 @@ from .losses import cross_entropy, mse
 from .optim import clip_by_global_norm, make_optimizer, scheduled_lr
 
 EVAL_BATCH = 512
+DIVERGED_HINT = "lower the learning rate (--lr), or clip gradients ('clip 1' in the train section)"
 
 
 class TrainingError(Exception):
@@ -78,16 +79,18 @@ def objective_for(chain, loss: str) -> Objective:
     return Objective(tuple(layers), loss, classes)
 
 
-def evaluate(objective: Objective, weights, x: np.ndarray, y: np.ndarray) -> tuple[float, float | None]:
-    """Mean loss and accuracy (None for regression) over a whole split, in batches."""
+def evaluate(objective: Objective, weights, x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
+    """Mean loss and accuracy (None for regression) over a whole split, in batches; both None
+    for an empty split."""
+    if len(x) == 0:
+        return None, None
     total_loss, correct = 0.0, 0
     for start in range(0, len(x), EVAL_BATCH):
         outputs = run_layers(objective.layers, weights, x[start:start + EVAL_BATCH])
         loss, _ = objective(outputs, y[start:start + EVAL_BATCH])
         total_loss += loss * len(outputs)
         correct += objective.correct(outputs, y[start:start + EVAL_BATCH]) or 0
-    count = max(len(x), 1)
-    return total_loss / count, (correct / count if objective.classes else None)
+    return total_loss / len(x), (correct / len(x) if objective.classes else None)
 
 
 class _StopFlag:
@@ -158,17 +161,19 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
                 caches: list = []
                 outputs = run_layers(objective.layers, weights, x, caches)
                 loss, grad = objective(outputs, y)
-                if not math.isfinite(loss):
-                    raise TrainingError(f"the loss became {loss} at epoch {epoch + 1}, batch {batch + 1}",
-                                        "lower the learning rate (--lr), or clip gradients ('clip 1' in the train section)")
                 _, grads = backward_layers(objective.layers, weights, caches, grad)
-                clip_by_global_norm(grads, settings.clip)
+                norm = clip_by_global_norm(grads, settings.clip)
+                if not (math.isfinite(loss) and math.isfinite(norm)):
+                    what = f"loss became {loss}" if not math.isfinite(loss) else f"gradient norm became {norm}"
+                    raise TrainingError(f"the {what} at epoch {epoch + 1}, batch {batch + 1}", DIVERGED_HINT)
                 optimizer.step(weights, grads, lr)
                 sums["loss"] += loss * len(rows)
                 sums["correct"] += objective.correct(outputs, y) or 0
                 sums["seen"] += len(rows)
             first_batch = 0
             sums["seconds"] += time.perf_counter() - started
+            if not all(np.isfinite(w).all() for w in weights.values()):
+                raise TrainingError(f"weights overflowed to infinity during epoch {epoch + 1}", DIVERGED_HINT)
             val_loss, val_accuracy = evaluate(objective, weights, validation.x, validation.y)
             record = {"epoch": epoch + 1, "loss": sums["loss"] / max(sums["seen"], 1),
                       "train_accuracy": sums["correct"] / max(sums["seen"], 1) if objective.classes else None,

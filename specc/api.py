@@ -33,6 +33,7 @@ class ExportReport:
     max_abs_diff: float
     cases: tuple
     ok: bool
+    finite: bool = True  # False: the network itself gives inf or NaN on ordinary inputs
 
 
 class Network:
@@ -163,7 +164,7 @@ class Network:
         entry.key, entry.value = "specc.tolerance", f"{TOLERANCE:g}"
         if result.ok:
             write_atomically(path, proto.SerializeToString())
-        return ExportReport(path, result.max_abs_diff, result.cases, result.ok)
+        return ExportReport(path, result.max_abs_diff, result.cases, result.ok, result.finite)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,15 @@ def _print_outputs(outputs: dict, as_json: bool) -> None:
         print(format_array(value))
 
 
+def _export_failure(report) -> str:
+    """Why a verified export was refused, and what to do."""
+    if not report.finite:
+        return ("the network gives inf or NaN on ordinary inputs, so its export cannot be verified; nothing was "
+                "written. Hint: its weights have blown up: lower the learning rate (--lr) or clip gradients")
+    return (f"the exported model disagrees with the NumPy interpreter by {report.max_abs_diff:.3g} "
+            f"(tolerance 1e-5); nothing was written")
+
+
 def cmd_check(args) -> int:
     # parse, build and summary need no NumPy: this path stays cheap
     from .build import build
@@ -76,8 +85,7 @@ def cmd_compile(args) -> int:
         print(f"verified: onnxruntime vs NumPy, largest absolute difference {report.max_abs_diff:.3g} "
               f"(tolerance 1e-5) over {cases}")
     if not report.ok:
-        raise RuntimeFailure(f"the exported model disagrees with the NumPy interpreter by {report.max_abs_diff:.3g} "
-                             f"(tolerance 1e-5); nothing was written")
+        raise RuntimeFailure(_export_failure(report))
     if not args.json and not args.quiet:
         print(f"wrote {report.path} ({net.param_count:,} parameters)")
     return EXIT_OK
@@ -139,6 +147,8 @@ def cmd_train(args) -> int:
     except TrainingError as error:
         raise RuntimeFailure(f"{error}. Hint: {error.hint}") from None
     report = result.export
+    if not report.ok:
+        raise RuntimeFailure(_export_failure(report))
     summary = {"out_dir": str(result.out_dir), "onnx": str(report.path), "max_abs_diff": report.max_abs_diff,
                "verified": report.ok, "heldout_split": result.heldout_split,
                "heldout_accuracy": result.heldout_accuracy, "heldout_count": result.heldout_count}
@@ -151,8 +161,6 @@ def cmd_train(args) -> int:
         print(json.dumps(dict(summary, event="end")))
     elif mode == "text":
         print("\n".join(lines))
-    if not report.ok:
-        raise RuntimeFailure("the trained model's export disagrees with the NumPy interpreter; no model was written")
     return EXIT_OK
 
 

@@ -23,15 +23,14 @@ def write_history(out_dir: Path, history: list[dict]) -> None:
 
     epochs = [r["epoch"] for r in history]
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(9, 3.5))
-    loss_axes.plot(epochs, [r["loss"] for r in history], label="train")
-    loss_axes.plot(epochs, [r["val_loss"] for r in history], label="validation")
-    loss_axes.set(xlabel="epoch", ylabel="loss")
-    loss_axes.legend()
-    if history and history[0]["train_accuracy"] is not None:
-        accuracy_axes.plot(epochs, [100 * r["train_accuracy"] for r in history], label="train")
-        accuracy_axes.plot(epochs, [100 * r["val_accuracy"] for r in history], label="validation")
-        accuracy_axes.set(xlabel="epoch", ylabel="accuracy (%)")
-        accuracy_axes.legend()
+    for axes, key, scale, label in ((loss_axes, "loss", 1, "loss"), (accuracy_axes, "accuracy", 100, "accuracy (%)")):
+        for prefix, name in (("train_" if key == "accuracy" else "", "train"), ("val_", "validation")):
+            values = [r[prefix + key] for r in history]
+            if values and None not in values:  # regressions have no accuracy, tiny data sets no validation
+                axes.plot(epochs, [scale * v for v in values], label=name)
+        axes.set(xlabel="epoch", ylabel=label)
+        if axes.lines:
+            axes.legend()
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)

@@ -16,6 +16,7 @@ class Verification:
 
     max_abs_diff: float
     cases: tuple[tuple[int, int | None], ...]  # (batch size, sequence length or None)
+    finite: bool = True  # False when a back end gave inf or NaN: the weights themselves are broken
 
     @property
     def ok(self) -> bool:
@@ -47,5 +48,8 @@ def verify(model, weights, onnx_bytes: bytes, seed: int = 1234) -> Verification:
             a, b = expected[output.name], got[output.name]
             if a.shape != b.shape:
                 return Verification(float("inf"), cases)
-            worst = max(worst, float(np.max(np.abs(a - b))) if a.size else 0.0)
+            difference = np.abs(a - b)
+            if not np.isfinite(difference).all():  # NaN compares false: it must fail, not vanish
+                return Verification(float("inf"), cases, finite=False)
+            worst = max(worst, float(difference.max()) if a.size else 0.0)
     return Verification(worst, cases)

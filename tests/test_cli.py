@@ -148,3 +148,53 @@ def test_check_does_not_import_onnx_or_onnxruntime():
     result = subprocess.run([sys.executable, "-c", code, str(spec_path("x_or_o"))], capture_output=True, text=True,
                             cwd=ROOT)
     assert result.stdout.strip().endswith("[]")
+
+
+def short_xo_spec(tmp_path, epochs: int = 2):
+    path = tmp_path / "x_or_o.nn"
+    path.write_text(spec_path("x_or_o").read_text().replace("epochs 8", f"epochs {epochs}"))
+    return path
+
+
+def test_train_prints_epochs_and_writes_the_run_folder(tmp_path):
+    result = specc_cli("train", short_xo_spec(tmp_path), "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert "epoch 1/2  loss" in result.stdout and "samples/s" in result.stdout and "left" in result.stdout
+    assert "held-out accuracy in onnxruntime (test split, 400 samples)" in result.stdout
+    assert "(default)" in result.stdout  # the settings the spec left out are named
+    assert {p.name for p in (tmp_path / "run").iterdir()} >= {"checkpoint.npz", "history.json", "x_or_o.onnx"}
+
+
+def test_train_json_is_one_object_per_line_and_quiet_prints_nothing(tmp_path):
+    spec = short_xo_spec(tmp_path)
+    lines = specc_cli("train", spec, "--out", tmp_path / "a", "--json").stdout.splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [e["event"] for e in events] == ["start", "epoch", "epoch", "end"]
+    assert events[1]["epoch"] == 1 and 0 <= events[1]["val_accuracy"] <= 1
+    assert events[-1]["heldout_accuracy"] is not None
+    quiet = specc_cli("train", spec, "--out", tmp_path / "b", "--quiet")
+    assert quiet.returncode == 0 and quiet.stdout == ""
+
+
+def test_train_resume_then_compile_and_run_the_trained_weights(tmp_path):
+    spec = short_xo_spec(tmp_path, epochs=1)
+    assert specc_cli("train", spec, "--out", tmp_path / "run", "--quiet").returncode == 0
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    resumed = specc_cli("train", spec, "--out", tmp_path / "run", "--resume", checkpoint, "--epochs", "2")
+    assert resumed.returncode == 0 and "resuming at epoch 2" in resumed.stdout
+    model = tmp_path / "trained.onnx"
+    assert specc_cli("compile", spec, "--weights", checkpoint, "-o", model, "--quiet").returncode == 0
+    image = tmp_path / "x.npy"
+    from runtime.data.xo import make_xo
+
+    images, labels = make_xo(6, 12, 12, np.random.default_rng(5))
+    np.save(image, images)
+    names = json.loads(specc_cli("run", model, "--input", f"image={image}", "--json").stdout)["label_class"]
+    assert names == [["X", "O"][label] for label in labels]
+
+
+def test_train_bad_data_exits_2_and_a_diverging_run_exits_1(tmp_path):
+    spec = short_xo_spec(tmp_path)
+    assert specc_cli("train", spec, "--data", "dgits").returncode == 2
+    diverging = specc_cli("train", spec, "--lr", "1e9", "--out", tmp_path / "run", "--quiet")
+    assert diverging.returncode == 1 and "lower the learning rate" in diverging.stderr
