@@ -40,6 +40,9 @@ def _print_outputs(outputs: dict, as_json: bool) -> None:
         print(json.dumps({k: v.tolist() for k, v in outputs.items()}))
         return
     for name, value in outputs.items():
+        if value.dtype.kind in "OUS" and value.ndim == 1:  # class names, one per sample
+            print(f"{name}: {' '.join(map(str, value))}")
+            continue
         print(f"{name} {tuple(value.shape)}:")
         print(format_array(value))
 
