@@ -45,14 +45,17 @@ def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarra
 
 
 def backward_layers(layers: Sequence, weights: Mapping[str, np.ndarray], caches: list,
-                    dy: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                    dy: np.ndarray, need_input_grad: bool = True) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
     """Backpropagate dy through `layers` (as run by run_layers with caches).
 
-    Returns the gradient with respect to the layers' input and every weight's gradient,
-    keyed by global weight name.
+    Returns the gradient with respect to the layers' input (None when `need_input_grad` is
+    False: training never needs the gradient of its data) and every weight's gradient, keyed
+    by global weight name.
     """
     grads: dict[str, np.ndarray] = {}
-    for layer, cache in zip(reversed(layers), reversed(caches)):
-        dy, local = KERNELS[layer.kind].backward(layer, layer_weights(layer, weights), cache, dy)
+    for position in range(len(layers) - 1, -1, -1):
+        layer = layers[position]
+        dy, local = KERNELS[layer.kind].backward(layer, layer_weights(layer, weights), caches[position], dy,
+                                                 need_dx=position > 0 or need_input_grad)
         grads.update({layer.weight_name(name): g for name, g in local.items()})
     return dy, grads

@@ -7,12 +7,6 @@ import numpy as np
 LOSSES = ("cross_entropy", "mse")
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """log softmax over the last axis, computed from shifted logits so nothing overflows."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 def cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Mean negative log-likelihood of the target classes, from logits (before softmax).
 
@@ -20,16 +14,23 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | No
     mask: bool (N, T), False on padded steps, which count neither in the mean nor the gradient.
     Returns the loss and its gradient with respect to the logits: (softmax - one_hot) / count.
     """
-    logp = log_softmax(logits)
-    picked = np.take_along_axis(logp, targets[..., None].astype(np.int64), axis=-1)[..., 0]
-    weight = np.ones(targets.shape, dtype=logits.dtype) if mask is None else mask.astype(logits.dtype)
+    classes = logits.shape[-1]
+    # class-major (C, rows): the max, exp and sum then run along long contiguous rows instead
+    # of across rows of a few classes each, several times faster for small C
+    scores = np.ascontiguousarray(logits.reshape(-1, classes).T)
+    rows = np.arange(scores.shape[1])
+    picked_targets = targets.reshape(-1).astype(np.int64)
+    scores -= scores.max(axis=0)
+    target_scores = scores[picked_targets, rows]  # log p(target) = target score - log(total)
+    np.exp(scores, out=scores)
+    totals = scores.sum(axis=0)
+    weight = np.ones(rows.shape, dtype=logits.dtype) if mask is None else mask.reshape(-1).astype(logits.dtype)
     count = max(float(weight.sum()), 1.0)
-    loss = float(-(picked * weight).sum() / count)
-    grad = np.exp(logp)
-    np.put_along_axis(grad, targets[..., None].astype(np.int64),
-                      np.take_along_axis(grad, targets[..., None].astype(np.int64), axis=-1) - 1, axis=-1)
-    grad *= (weight / count)[..., None]
-    return loss, grad.astype(logits.dtype)
+    loss = float(-((target_scores - np.log(totals)) * weight).sum() / count)
+    scores /= totals
+    scores[picked_targets, rows] -= 1.0
+    scores *= weight / count
+    return loss, np.ascontiguousarray(scores.T).reshape(logits.shape)
 
 
 def mse(outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:

@@ -161,7 +161,7 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
                 caches: list = []
                 outputs = run_layers(objective.layers, weights, x, caches)
                 loss, grad = objective(outputs, y)
-                _, grads = backward_layers(objective.layers, weights, caches, grad)
+                _, grads = backward_layers(objective.layers, weights, caches, grad, need_input_grad=False)
                 norm = clip_by_global_norm(grads, settings.clip)
                 if not (math.isfinite(loss) and math.isfinite(norm)):
                     what = f"loss became {loss}" if not math.isfinite(loss) else f"gradient norm became {norm}"

@@ -45,7 +45,7 @@ class Activation(Kernel):
             cache["y"] = y
         return y
 
-    def backward(self, layer, w, cache, dy):
+    def backward(self, layer, w, cache, dy, need_dx=True):
         return self.derivative(cache["y"], dy), {}
 
 

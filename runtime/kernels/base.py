@@ -15,9 +15,10 @@ class Kernel:
         `layer` is the IR Layer (read `layer.attrs`); `w` maps the layer's local weight names
         ('weight', 'bias', 'layer1.W' ...) to arrays; `x` is the input batch. When training, the
         caller passes a dict as `cache` and the kernel keeps there what its backward needs.
-    backward(layer, w, cache, dy) -> (dx, grads)
+    backward(layer, w, cache, dy, need_dx=True) -> (dx, grads)
         dy: the loss gradient with respect to y (same shape as y). Returns the gradient with
-        respect to x and a dict of gradients with respect to each weight, by local name.
+        respect to x and a dict of gradients with respect to each weight, by local name. With
+        need_dx False (the first layer, whose input is data) a kernel may return None for dx.
     Kernels keep the dtype they are given: float32 in training, float64 in gradient checks.
     """
 
@@ -26,8 +27,8 @@ class Kernel:
     def forward(self, layer, w: Mapping[str, np.ndarray], x: np.ndarray, cache: dict | None = None) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, layer, w: Mapping[str, np.ndarray], cache: dict,
-                 dy: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def backward(self, layer, w: Mapping[str, np.ndarray], cache: dict, dy: np.ndarray,
+                 need_dx: bool = True) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
         raise NotImplementedError
 
 

@@ -1,4 +1,8 @@
-"""dense forward and backward in NumPy: x W^T + b on (N, F) or on every step of (N, T, F)."""
+"""dense forward and backward in NumPy: x W^T + b on (N, F) or on every step of (N, T, F).
+
+Sequences are flattened to (N*T, F) rows: one 2-D product instead of a 3-D matmul, which
+NumPy runs as N small ones.
+"""
 from __future__ import annotations
 
 from .base import Kernel, kernel
@@ -7,17 +11,19 @@ from .base import Kernel, kernel
 @kernel("dense")
 class Dense(Kernel):
     def forward(self, layer, w, x, cache=None):
-        y = x @ w["weight"].T
+        rows = x.reshape(-1, x.shape[-1])
+        y = rows @ w["weight"].T
         if "bias" in w:
             y += w["bias"]
         if cache is not None:
-            cache["x"] = x
-        return y
+            cache["rows"] = rows
+        return y.reshape(x.shape[:-1] + (y.shape[-1],))
 
-    def backward(self, layer, w, cache, dy):
-        x = cache["x"]
-        rows_x, rows_dy = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])
+    def backward(self, layer, w, cache, dy, need_dx=True):
+        rows_x, rows_dy = cache["rows"], dy.reshape(-1, dy.shape[-1])
         grads = {"weight": rows_dy.T @ rows_x}
         if "bias" in w:
             grads["bias"] = rows_dy.sum(axis=0)
-        return dy @ w["weight"], grads
+        if not need_dx:
+            return None, grads
+        return (rows_dy @ w["weight"]).reshape(dy.shape[:-1] + (rows_x.shape[-1],)), grads

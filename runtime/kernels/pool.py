@@ -1,11 +1,14 @@
-"""maxpool and avgpool forward and backward in NumPy: one window view, the reduction as a
-parameter."""
+"""maxpool and avgpool forward and backward in NumPy.
+
+Both read the input through one strided slice per window position (i, j): a k x k pool is k*k
+elementwise operations on (N, C, H', W') views, with no window array built.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from .base import Kernel, kernel
-from .conv import scatter_windows, windows
+from .conv import padded, window_slices
 
 
 def _ceil_pads(layer, x_shape) -> tuple[int, int, int, int]:
@@ -17,50 +20,131 @@ def _ceil_pads(layer, x_shape) -> tuple[int, int, int, int]:
     return (0, 0, extra_h, extra_w)
 
 
+def _views(layer, x: np.ndarray, fill: float):
+    """Each window position's strided view of the (ceil-padded) input, in row-major order."""
+    a = layer.attrs
+    xp = padded(x, _ceil_pads(layer, x.shape), fill)
+    return [xp[:, :, rows, cols] for _, (rows, cols) in window_slices(a["size"], a["stride"], layer.out_shape[2:])]
+
+
+def _scatter(layer, x_shape, dtype, parts) -> np.ndarray:
+    """Add parts[k] (N, C, H', W') onto the pixels window position k read; crop the padding."""
+    a = layer.attrs
+    pads = _ceil_pads(layer, x_shape)
+    dx = np.zeros((x_shape[0], x_shape[1], x_shape[2] + pads[2], x_shape[3] + pads[3]), dtype=dtype)
+    for part, (_, (rows, cols)) in zip(parts, window_slices(a["size"], a["stride"], layer.out_shape[2:])):
+        dx[:, :, rows, cols] += part
+    return dx[:, :, :x_shape[2], :x_shape[3]]
+
+
+def _along(axis: int, index) -> tuple:
+    """An index tuple that applies `index` to one axis of an (N, C, H, W) array."""
+    return (slice(None),) * axis + (index,)
+
+
+def _max_along(x: np.ndarray, size: int, axis: int, keep_winner: bool):
+    """Max over non-overlapping windows of `size` along one axis (2 = rows, 3 = columns).
+
+    Returns the maxima and, if asked, which offset in each window won: the first maximum, as a
+    later equal value is not greater. Rows after the last whole window are dropped (floor).
+    """
+    out = x.shape[axis] // size
+    views = [x[_along(axis, slice(j, j + size * out, size))] for j in range(size)]
+    best = views[0].copy()
+    winner = None
+    for offset, view in enumerate(views[1:], start=1):
+        if keep_winner:
+            greater = np.greater(view, best)  # (a boolean index assignment costs 5x more)
+            winner = greater.view(np.uint8) if winner is None else np.where(greater, np.uint8(offset), winner)
+        np.maximum(best, view, out=best)
+    if keep_winner and winner is None:  # a window of one
+        winner = np.zeros(best.shape, dtype=np.uint8)
+    return best, winner
+
+
+def _unmax_along(d_best: np.ndarray, winner: np.ndarray, size: int, axis: int, length: int) -> np.ndarray:
+    """The adjoint of _max_along: each window's gradient goes to its winning offset."""
+    shape = list(d_best.shape)
+    shape[axis] = length
+    d_in = np.zeros(shape, dtype=d_best.dtype)
+    out = d_best.shape[axis]
+    for offset in range(size):
+        d_in[_along(axis, slice(offset, offset + size * out, size))] = d_best * (winner == offset)
+    return d_in
+
+
+def _tiles(layer) -> bool:
+    """Windows side by side (stride = size) with no ceil padding: the separable fast path."""
+    a = layer.attrs
+    return tuple(a["stride"]) == tuple(a["size"]) and not a["ceil"]
+
+
 @kernel("maxpool")
 class MaxPool(Kernel):
-    def forward(self, layer, w, x, cache=None):
-        a = layer.attrs
-        view = windows(x, a["size"], a["stride"], _ceil_pads(layer, x.shape), fill=-np.inf)
-        flat = view.reshape(view.shape[:4] + (-1,))
-        if cache is None:
-            return flat.max(axis=-1)
-        # the gradient goes to the first maximum of a window, as in PyTorch: zero backgrounds
-        # tie often, and any other choice disagrees with every oracle
-        chosen = flat.argmax(axis=-1)
-        cache.update(chosen=chosen, x_shape=x.shape)
-        return np.take_along_axis(flat, chosen[..., None], axis=-1)[..., 0]
+    """Gradients go to the first maximum of each window in row-major order, as in PyTorch:
+    zero backgrounds tie often, and any other choice disagrees with every oracle. When windows
+    tile the input, the max is taken along columns, then rows; a window's first maximum is the
+    first maximum of its first row holding the window's maximum, which is what that finds."""
 
-    def backward(self, layer, w, cache, dy):
-        a = layer.attrs
-        kh, kw = a["size"]
-        one_hot = cache["chosen"][..., None] == np.arange(kh * kw)
-        dwin = (one_hot * dy[..., None]).reshape(dy.shape + (kh, kw))
-        return scatter_windows(dwin, cache["x_shape"], a["size"], a["stride"], _ceil_pads(layer, cache["x_shape"])), {}
+    def forward(self, layer, w, x, cache=None):
+        if not _tiles(layer):
+            return self._forward_windows(layer, x, cache)
+        (kh, kw), keep = layer.attrs["size"], cache is not None
+        columns, column_winner = _max_along(x, kw, 3, keep)
+        y, row_winner = _max_along(columns, kh, 2, keep)
+        if keep:
+            cache.update(x_shape=x.shape, column_winner=column_winner, row_winner=row_winner)
+        return y
+
+    def backward(self, layer, w, cache, dy, need_dx=True):
+        if not _tiles(layer):
+            return self._backward_windows(layer, cache, dy), {}
+        (kh, kw), (height, width) = layer.attrs["size"], cache["x_shape"][2:]
+        d_columns = _unmax_along(dy, cache["row_winner"], kh, 2, height)
+        return _unmax_along(d_columns, cache["column_winner"], kw, 3, width), {}
+
+    @staticmethod
+    def _forward_windows(layer, x, cache):
+        """Overlapping or ceil windows: one strided view per window position."""
+        views = _views(layer, x, -np.inf)
+        y = views[0].copy()
+        for view in views[1:]:
+            np.maximum(y, view, out=y)
+        if cache is not None:
+            cache.update(x=x, y=y)
+        return y
+
+    @staticmethod
+    def _backward_windows(layer, cache, dy):
+        taken = np.zeros(dy.shape, dtype=bool)
+        parts = []
+        for view in _views(layer, cache["x"], -np.inf):
+            hit = view == cache["y"]
+            hit &= ~taken
+            taken |= hit
+            parts.append(dy * hit)
+        return _scatter(layer, cache["x"].shape, dy.dtype, parts)
 
 
 def _counts(layer, x_shape, dtype) -> np.ndarray | float:
     """How many real pixels each window covers: a constant unless ceil windows hang over."""
     a = layer.attrs
-    pads = _ceil_pads(layer, x_shape)
-    if not any(pads):
+    if not any(_ceil_pads(layer, x_shape)):
         return float(a["size"][0] * a["size"][1])
     ones = np.ones((1, 1) + tuple(x_shape[2:]), dtype=dtype)
-    return windows(ones, a["size"], a["stride"], pads).sum(axis=(4, 5))
+    return sum(_views(layer, ones, 0.0))
 
 
 @kernel("avgpool")
 class AvgPool(Kernel):
     def forward(self, layer, w, x, cache=None):
-        a = layer.attrs
-        total = windows(x, a["size"], a["stride"], _ceil_pads(layer, x.shape)).sum(axis=(4, 5))
+        total = sum(_views(layer, x, 0.0))
         if cache is not None:
-            cache.update(x_shape=x.shape)
+            cache["x_shape"] = x.shape
         # a partial window averages only the pixels it covers (ONNX count_include_pad=0)
         return (total / _counts(layer, x.shape, x.dtype)).astype(x.dtype)
 
-    def backward(self, layer, w, cache, dy):
+    def backward(self, layer, w, cache, dy, need_dx=True):
         a = layer.attrs
         share = dy / _counts(layer, cache["x_shape"], dy.dtype)
-        dwin = np.broadcast_to(share[..., None, None], dy.shape + tuple(a["size"]))
-        return scatter_windows(dwin, cache["x_shape"], a["size"], a["stride"], _ceil_pads(layer, cache["x_shape"])), {}
+        return _scatter(layer, cache["x_shape"], dy.dtype, [share] * (a["size"][0] * a["size"][1])), {}

@@ -13,7 +13,7 @@ class Flatten(Kernel):
             cache["x_shape"] = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, layer, w, cache, dy):
+    def backward(self, layer, w, cache, dy, need_dx=True):
         return dy.reshape(cache["x_shape"]), {}
 
 
@@ -24,7 +24,7 @@ class Last(Kernel):
             cache["x_shape"] = x.shape
         return x[:, -1, :]
 
-    def backward(self, layer, w, cache, dy):
+    def backward(self, layer, w, cache, dy, need_dx=True):
         dx = np.zeros(cache["x_shape"], dtype=dy.dtype)
         dx[:, -1, :] = dy
         return dx, {}

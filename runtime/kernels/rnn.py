@@ -1,7 +1,9 @@
 """rnn (Elman) forward and backward (through time) in NumPy.
 
-The equations and weight layout are in specc/layers/rnn.py. Per stacked layer and direction the
-input projection x_t W^T + b of all steps is one matrix product; only the recurrence loops.
+The equations and weight layout are in specc/layers/rnn.py. Inside the kernel sequences are
+time-major (T, N, F), so each step reads and writes contiguous rows; per stacked layer and
+direction the input projection x_t W^T + b of all steps is one matrix product, and only the
+recurrence loops over time.
 """
 from __future__ import annotations
 
@@ -15,43 +17,46 @@ def _steps(count: int, reverse: bool) -> range:
     return range(count - 1, -1, -1) if reverse else range(count)
 
 
+def _project(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """x (..., F) @ matrix^T as one 2-D product (a 3-D matmul runs as many small ones)."""
+    return (x.reshape(-1, x.shape[-1]) @ matrix.T).reshape(x.shape[:-1] + (matrix.shape[0],))
+
+
 def elman_direction(xw: np.ndarray, recurrent: np.ndarray, f, reverse: bool) -> np.ndarray:
     """Run one direction of an Elman layer.
 
-    xw: (N, T, H), the input projection of every step; recurrent: (H, H) matrix R.
-    Returns the hidden states (N, T, H), each at its own step.
+    xw: (T, N, H), the input projection of every step; recurrent: (H, H) matrix R.
+    Returns the hidden states (T, N, H), each at its own step.
     """
-    n, steps, hidden = xw.shape
-    out = np.empty_like(xw)
+    steps, n, hidden = xw.shape
+    states = np.empty_like(xw)
     h = np.zeros((n, hidden), dtype=xw.dtype)
     recurrent_t = np.ascontiguousarray(recurrent.T)
     for t in _steps(steps, reverse):
-        h = f(xw[:, t] + h @ recurrent_t)
-        out[:, t] = h
-    return out
+        h = states[t] = f(xw[t] + h @ recurrent_t)
+    return states
 
 
-def elman_direction_backward(hs: np.ndarray, recurrent: np.ndarray, dhs: np.ndarray, derivative,
+def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states: np.ndarray, derivative,
                              reverse: bool) -> tuple[np.ndarray, np.ndarray]:
     """Backpropagation through time for one direction.
 
-    hs: (N, T, H) hidden states of the forward pass; dhs: (N, T, H) loss gradient with respect
-    to them from above. Returns (da, dR): da (N, T, H) the gradient with respect to each step's
-    pre-activation, dR (H, H) the recurrent weights' gradient.
+    states: (T, N, H) hidden states of the forward pass; d_states: (T, N, H) loss gradient with
+    respect to them from above. Returns (da, dR): da (T, N, H) the gradient with respect to each
+    step's pre-activation, dR (H, H) the recurrent weights' gradient.
     """
-    n, steps, hidden = hs.shape
-    da = np.empty_like(hs)
-    carried = np.zeros((n, hidden), dtype=hs.dtype)  # gradient reaching h_t from step t+1
+    steps, n, hidden = states.shape
+    da = np.empty_like(states)
+    carried = np.zeros((n, hidden), dtype=states.dtype)  # gradient reaching h_t from the step after
     for t in _steps(steps, not reverse):
-        da[:, t] = derivative(hs[:, t], dhs[:, t] + carried)
-        carried = da[:, t] @ recurrent
-    # the state each step read: h_{t-1} going forward, h_{t+1} going backward, 0 at the start
-    previous = np.zeros_like(hs)
+        da[t] = derivative(states[t], d_states[t] + carried)
+        carried = da[t] @ recurrent
+    # each step read the state of the step before it (after it, going backward); the first read 0
     if reverse:
-        previous[:, :-1] = hs[:, 1:]
+        read, by = states[1:], da[:-1]
     else:
-        previous[:, 1:] = hs[:, :-1]
-    d_recurrent = da.reshape(-1, hidden).T @ previous.reshape(-1, hidden)
+        read, by = states[:-1], da[1:]
+    d_recurrent = by.reshape(-1, hidden).T @ read.reshape(-1, hidden)
     return da, d_recurrent
 
 
@@ -60,38 +65,42 @@ class Rnn(Kernel):
     def forward(self, layer, w, x, cache=None):
         a = layer.attrs
         f = FUNCTIONS[a["activation"]][0]
+        x = np.ascontiguousarray(x.transpose(1, 0, 2))  # time-major inside
         for k in range(1, a["layers"] + 1):
             joined = []
             for d in range(a["directions"]):
-                xw = x @ w[f"layer{k}.W"][d].T
+                xw = _project(x, w[f"layer{k}.W"][d])
                 if a["bias"]:
                     xw += w[f"layer{k}.b"][d]
                 joined.append(elman_direction(xw, w[f"layer{k}.R"][d], f, reverse=d == 1))
             if cache is not None:
                 cache[k] = (x, joined)
             x = np.concatenate(joined, axis=-1) if len(joined) > 1 else joined[0]
-        return x
+        return np.ascontiguousarray(x.transpose(1, 0, 2))
 
-    def backward(self, layer, w, cache, dy):
+    def backward(self, layer, w, cache, dy, need_dx=True):
         a = layer.attrs
         derivative = FUNCTIONS[a["activation"]][1]
         hidden = a["hidden"]
+        dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
         grads = {}
         for k in range(a["layers"], 0, -1):
             x, states = cache[k]
-            dx = np.zeros_like(x)
-            dW, dR = np.zeros_like(w[f"layer{k}.W"]), np.zeros_like(w[f"layer{k}.R"])
-            db = np.zeros((a["directions"], hidden), dtype=dy.dtype)
+            rows_x = x.reshape(-1, x.shape[-1])
+            dW, dR = np.empty_like(w[f"layer{k}.W"]), np.empty_like(w[f"layer{k}.R"])
+            db = np.empty((a["directions"], hidden), dtype=dy.dtype)
+            dx = None
             for d, hs in enumerate(states):
-                da, dR[d] = elman_direction_backward(hs, w[f"layer{k}.R"][d],
-                                                     dy[..., d * hidden:(d + 1) * hidden], derivative,
-                                                     reverse=d == 1)
+                da, dR[d] = elman_direction_backward(hs, w[f"layer{k}.R"][d], dy[..., d * hidden:(d + 1) * hidden],
+                                                     derivative, reverse=d == 1)
                 rows = da.reshape(-1, hidden)
-                dW[d] = rows.T @ x.reshape(-1, x.shape[-1])
+                dW[d] = rows.T @ rows_x
                 db[d] = rows.sum(axis=0)
-                dx += da @ w[f"layer{k}.W"][d]
+                if k > 1 or need_dx:
+                    dx_d = (rows @ w[f"layer{k}.W"][d]).reshape(x.shape)
+                    dx = dx_d if dx is None else dx + dx_d
             grads[f"layer{k}.W"], grads[f"layer{k}.R"] = dW, dR
             if a["bias"]:
                 grads[f"layer{k}.b"] = db
             dy = dx
-        return dy, grads
+        return (None if dy is None else np.ascontiguousarray(dy.transpose(1, 0, 2))), grads
