@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checkpoint import save_checkpoint
-from .interpreter import backward_layers, run_layers
+from .interpreter import backward_layers, execution_order, run_layers
 from .losses import cross_entropy, mse
 from .optim import clip_by_global_norm, make_optimizer, scheduled_lr
 
@@ -76,7 +76,7 @@ def objective_for(chain, loss: str) -> Objective:
     layers = chain.layers
     if loss == "cross_entropy" and layers[-1].kind == "softmax":
         layers = layers[:-1]
-    return Objective(tuple(layers), loss, classes)
+    return Objective(tuple(execution_order(layers)), loss, classes)
 
 
 def evaluate(objective: Objective, weights, x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:

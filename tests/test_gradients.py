@@ -116,3 +116,23 @@ def test_cross_entropy_is_stable_for_huge_logits():
 
 def test_mse_gradient(rng):
     check_loss_gradient(mse, rng.standard_normal((4, 3)), rng.standard_normal((4, 3)), rng=rng)
+
+
+def test_relu_then_maxpool_runs_as_maxpool_then_relu_with_the_same_values_and_gradients():
+    from runtime.interpreter import execution_order
+
+    net = specc.loads("input x: 2x6x6\nx -> conv 3x3 filters=3 padding=1 -> relu -> maxpool 2 -> flatten", "f.nn")
+    layers = net.model.layers
+    assert [layer.kind for layer in execution_order(layers)] == ["conv", "maxpool", "relu", "flatten"]
+    rng = np.random.default_rng(1)
+    x = np.round(rng.standard_normal((4, 2, 6, 6)), 1).astype(np.float32)  # ties, negatives, zeros
+    results = []
+    for order in (list(layers), execution_order(layers)):
+        caches: list = []
+        y = run_layers(order, net.weights, x, caches)
+        dy = np.ones_like(y)
+        results.append((y, backward_layers(order, net.weights, caches, dy)))
+    (y1, (dx1, g1)), (y2, (dx2, g2)) = results
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(dx1, dx2)
+    assert all(np.array_equal(g1[k], g2[k]) for k in g1)

@@ -1,6 +1,7 @@
 """Activation forwards and backwards in NumPy, one table for all of them.
 
-Each derivative is written in terms of the output y, so backward needs only y.
+Each elementwise derivative is written as a slope computed from the output y (f'(x) = slope(y)),
+so backward needs only y, and the recurrent layer can take the slopes of every step at once.
 """
 from __future__ import annotations
 
@@ -20,24 +21,19 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _softmax_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
-
-
-# name: (f(x), dL/dx from (y, dL/dy))
-FUNCTIONS = {
-    "relu": (lambda x: np.maximum(x, 0), lambda y, dy: dy * (y > 0)),
-    "sigmoid": (_sigmoid, lambda y, dy: dy * y * (1 - y)),
-    "tanh": (np.tanh, lambda y, dy: dy * (1 - y * y)),
-    "linear": (lambda x: x, lambda y, dy: dy),
-    "softmax": (softmax, _softmax_backward),
+# name: (f(x), f'(x) as a function of y = f(x))
+ELEMENTWISE = {
+    "relu": (lambda x: np.maximum(x, 0), lambda y: y > 0),
+    "sigmoid": (_sigmoid, lambda y: y * (1 - y)),
+    "tanh": (np.tanh, lambda y: 1 - y * y),
+    "linear": (lambda x: x, None),  # slope 1: the gradient passes unchanged
 }
 
 
 class Activation(Kernel):
     def __init__(self, kind: str):
         self.kind = kind
-        self.function, self.derivative = FUNCTIONS[kind]
+        self.function, self.slope = ELEMENTWISE[kind]
 
     def forward(self, layer, w, x, cache=None):
         y = self.function(x)
@@ -46,8 +42,22 @@ class Activation(Kernel):
         return y
 
     def backward(self, layer, w, cache, dy, need_dx=True):
-        return self.derivative(cache["y"], dy), {}
+        return (dy if self.slope is None else dy * self.slope(cache["y"])), {}
 
 
-for _name in FUNCTIONS:
+class Softmax(Kernel):
+    def forward(self, layer, w, x, cache=None):
+        y = softmax(x)
+        if cache is not None:
+            cache["y"] = y
+        return y
+
+    def backward(self, layer, w, cache, dy, need_dx=True):
+        y = cache["y"]
+        return y * (dy - (dy * y).sum(axis=-1, keepdims=True)), {}
+
+
+for _name in ELEMENTWISE:
     KERNELS[_name] = Activation(_name)
+KERNELS["softmax"] = Softmax()
+KERNELS["softmax"].kind = "softmax"

@@ -69,7 +69,7 @@ def _unmax_along(d_best: np.ndarray, winner: np.ndarray, size: int, axis: int, l
     d_in = np.zeros(shape, dtype=d_best.dtype)
     out = d_best.shape[axis]
     for offset in range(size):
-        d_in[_along(axis, slice(offset, offset + size * out, size))] = d_best * (winner == offset)
+        np.multiply(d_best, winner == offset, out=d_in[_along(axis, slice(offset, offset + size * out, size))])
     return d_in
 
 

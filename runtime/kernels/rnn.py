@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activation import FUNCTIONS
+from .activation import ELEMENTWISE
 from .base import Kernel, kernel
 
 
@@ -37,19 +37,23 @@ def elman_direction(xw: np.ndarray, recurrent: np.ndarray, f, reverse: bool) -> 
     return states
 
 
-def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states: np.ndarray, derivative,
+def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states: np.ndarray, slope,
                              reverse: bool) -> tuple[np.ndarray, np.ndarray]:
     """Backpropagation through time for one direction.
 
     states: (T, N, H) hidden states of the forward pass; d_states: (T, N, H) loss gradient with
-    respect to them from above. Returns (da, dR): da (T, N, H) the gradient with respect to each
-    step's pre-activation, dR (H, H) the recurrent weights' gradient.
+    respect to them from above; slope: f' as a function of f's output (None: linear).
+    Returns (da, dR): da (T, N, H) the gradient with respect to each step's pre-activation,
+    dR (H, H) the recurrent weights' gradient.
     """
     steps, n, hidden = states.shape
+    slopes = None if slope is None else slope(states)  # every step's f' at once, outside the loop
     da = np.empty_like(states)
     carried = np.zeros((n, hidden), dtype=states.dtype)  # gradient reaching h_t from the step after
     for t in _steps(steps, not reverse):
-        da[t] = derivative(states[t], d_states[t] + carried)
+        np.add(d_states[t], carried, out=da[t])
+        if slopes is not None:
+            da[t] *= slopes[t]
         carried = da[t] @ recurrent
     # each step read the state of the step before it (after it, going backward); the first read 0
     if reverse:
@@ -64,7 +68,7 @@ def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states
 class Rnn(Kernel):
     def forward(self, layer, w, x, cache=None):
         a = layer.attrs
-        f = FUNCTIONS[a["activation"]][0]
+        f = ELEMENTWISE[a["activation"]][0]
         x = np.ascontiguousarray(x.transpose(1, 0, 2))  # time-major inside
         for k in range(1, a["layers"] + 1):
             joined = []
@@ -80,7 +84,7 @@ class Rnn(Kernel):
 
     def backward(self, layer, w, cache, dy, need_dx=True):
         a = layer.attrs
-        derivative = FUNCTIONS[a["activation"]][1]
+        slope = ELEMENTWISE[a["activation"]][1]
         hidden = a["hidden"]
         dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
         grads = {}
@@ -92,7 +96,7 @@ class Rnn(Kernel):
             dx = None
             for d, hs in enumerate(states):
                 da, dR[d] = elman_direction_backward(hs, w[f"layer{k}.R"][d], dy[..., d * hidden:(d + 1) * hidden],
-                                                     derivative, reverse=d == 1)
+                                                     slope, reverse=d == 1)
                 rows = da.reshape(-1, hidden)
                 dW[d] = rows.T @ rows_x
                 db[d] = rows.sum(axis=0)
