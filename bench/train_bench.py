@@ -85,7 +85,7 @@ sys.path.insert(0, str(ROOT))
 
 import specc  # noqa: E402  (importable from the checkout without installing)
 from runtime.interpreter import backward_layers, layer_weights, run_layers  # noqa: E402
-from runtime.kernels import KERNELS  # noqa: E402
+from runtime.interpreter import kernel_for  # noqa: E402
 from runtime.optim import clip_by_global_norm, make_optimizer  # noqa: E402
 from runtime.train import objective_for  # noqa: E402
 from specc.training import TrainSettings  # noqa: E402
@@ -137,7 +137,7 @@ class Case:
 
     def torch_module(self) -> torch.nn.Module:
         """A fresh torch module (no softmax) holding specc's current initial weights."""
-        return (cnn_module if self.name == "cnn" else rnn_module)(self.net, self.objective.layers)
+        return (cnn_module if self.name == "cnn" else rnn_module)(self.net, self.net.model.layers)
 
 
 def weight_of(layers, kind: str, local: str, weights) -> torch.Tensor:
@@ -417,17 +417,20 @@ def profile_specc(case: Case) -> dict[str, float]:
         rows = epoch_order(i // (SAMPLES // BATCH))[(i % (SAMPLES // BATCH)) * BATCH:][:BATCH]
         x, y = case.x[rows], case.y[rows]
         whole = time.perf_counter()
-        caches, h = [], x
+        # as run_layers does: images channel-major inside the interpreter
+        caches, h = [], (timed("to channel-major", lambda: np.ascontiguousarray(x.swapaxes(0, 1)))
+                         if x.ndim == 4 else x)
         for layer in layers:
             cache: dict = {}
-            h = timed(f"{layer.kind} forward", lambda: KERNELS[layer.kind].forward(
+            h = timed(f"{layer.kind} forward", lambda: kernel_for(layer).forward(
                 layer, layer_weights(layer, weights), h, cache))
             caches.append(cache)
         loss, grad = timed("loss (cross-entropy)", lambda: objective(h, y))
         grads: dict = {}
-        for layer, cache in zip(reversed(layers), reversed(caches)):
-            grad, local = timed(f"{layer.kind} backward", lambda: KERNELS[layer.kind].backward(
-                layer, layer_weights(layer, weights), cache, grad))
+        for position in range(len(layers) - 1, -1, -1):  # the data's own gradient is never needed
+            layer, cache = layers[position], caches[position]
+            grad, local = timed(f"{layer.kind} backward", lambda: kernel_for(layer).backward(
+                layer, layer_weights(layer, weights), cache, grad, need_dx=position > 0))
             grads.update({layer.weight_name(n): g for n, g in local.items()})
         timed("gradient norm", lambda: clip_by_global_norm(grads, None))
         timed("optimizer step", lambda: optimizer.step(weights, grads, LR))

@@ -13,7 +13,8 @@ class Kernel:
 
     forward(layer, w, x, cache=None) -> y
         `layer` is the IR Layer (read `layer.attrs`); `w` maps the layer's local weight names
-        ('weight', 'bias', 'layer1.W' ...) to arrays; `x` is the input batch. When training, the
+        ('weight', 'bias', 'layer1.W' ...) to arrays; `x` is the input batch (images channel-major,
+        (C, N, H, W): run_layers swaps the axes on the way in and out). When training, the
         caller passes a dict as `cache` and the kernel keeps there what its backward needs.
     backward(layer, w, cache, dy, need_dx=True) -> (dx, grads)
         dy: the loss gradient with respect to y (same shape as y). Returns the gradient with

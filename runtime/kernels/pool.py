@@ -42,34 +42,50 @@ def _along(axis: int, index) -> tuple:
     return (slice(None),) * axis + (index,)
 
 
-def _max_along(x: np.ndarray, size: int, axis: int, keep_winner: bool):
+def first_max(views: list, keep_masks: bool):
+    """The elementwise maximum of equally shaped arrays, and (if asked) where it came from.
+
+    masks[k - 1] marks where views[k] beat every view before it; the winner is the last k
+    whose mask is set, so ties go to the earliest view: the first maximum, as in PyTorch.
+    (Boolean masks, not an index array: np.where and masked stores cost several times more.)
+    """
+    best = views[0].copy()
+    masks = []
+    for view in views[1:]:
+        if keep_masks:
+            masks.append(np.greater(view, best))
+        np.maximum(best, view, out=best)
+    return best, masks
+
+
+def route_to_first_max(dy: np.ndarray, masks: list) -> list:
+    """The adjoint of first_max: dy split into one part per view, each where that view won."""
+    parts = [None] * (len(masks) + 1)
+    remaining = dy
+    for k in range(len(masks), 0, -1):
+        parts[k] = remaining * masks[k - 1]
+        remaining = remaining - parts[k]
+    parts[0] = remaining
+    return parts
+
+
+def _max_along(x: np.ndarray, size: int, axis: int, keep_masks: bool):
     """Max over non-overlapping windows of `size` along one axis (2 = rows, 3 = columns).
 
-    Returns the maxima and, if asked, which offset in each window won: the first maximum, as a
-    later equal value is not greater. Rows after the last whole window are dropped (floor).
+    Rows after the last whole window are dropped (floor).
     """
     out = x.shape[axis] // size
-    views = [x[_along(axis, slice(j, j + size * out, size))] for j in range(size)]
-    best = views[0].copy()
-    winner = None
-    for offset, view in enumerate(views[1:], start=1):
-        if keep_winner:
-            greater = np.greater(view, best)  # (a boolean index assignment costs 5x more)
-            winner = greater.view(np.uint8) if winner is None else np.where(greater, np.uint8(offset), winner)
-        np.maximum(best, view, out=best)
-    if keep_winner and winner is None:  # a window of one
-        winner = np.zeros(best.shape, dtype=np.uint8)
-    return best, winner
+    return first_max([x[_along(axis, slice(j, j + size * out, size))] for j in range(size)], keep_masks)
 
 
-def _unmax_along(d_best: np.ndarray, winner: np.ndarray, size: int, axis: int, length: int) -> np.ndarray:
-    """The adjoint of _max_along: each window's gradient goes to its winning offset."""
+def _unmax_along(d_best: np.ndarray, masks: list, size: int, axis: int, length: int) -> np.ndarray:
+    """The adjoint of _max_along: each window's gradient goes to its first maximum."""
     shape = list(d_best.shape)
     shape[axis] = length
     d_in = np.zeros(shape, dtype=d_best.dtype)
     out = d_best.shape[axis]
-    for offset in range(size):
-        np.multiply(d_best, winner == offset, out=d_in[_along(axis, slice(offset, offset + size * out, size))])
+    for offset, part in enumerate(route_to_first_max(d_best, masks)):
+        d_in[_along(axis, slice(offset, offset + size * out, size))] = part
     return d_in
 
 
@@ -90,18 +106,18 @@ class MaxPool(Kernel):
         if not _tiles(layer):
             return self._forward_windows(layer, x, cache)
         (kh, kw), keep = layer.attrs["size"], cache is not None
-        columns, column_winner = _max_along(x, kw, 3, keep)
-        y, row_winner = _max_along(columns, kh, 2, keep)
+        columns, column_masks = _max_along(x, kw, 3, keep)
+        y, row_masks = _max_along(columns, kh, 2, keep)
         if keep:
-            cache.update(x_shape=x.shape, column_winner=column_winner, row_winner=row_winner)
+            cache.update(x_shape=x.shape, column_masks=column_masks, row_masks=row_masks)
         return y
 
     def backward(self, layer, w, cache, dy, need_dx=True):
         if not _tiles(layer):
             return self._backward_windows(layer, cache, dy), {}
         (kh, kw), (height, width) = layer.attrs["size"], cache["x_shape"][2:]
-        d_columns = _unmax_along(dy, cache["row_winner"], kh, 2, height)
-        return _unmax_along(d_columns, cache["column_winner"], kw, 3, width), {}
+        d_columns = _unmax_along(dy, cache["row_masks"], kh, 2, height)
+        return _unmax_along(d_columns, cache["column_masks"], kw, 3, width), {}
 
     @staticmethod
     def _forward_windows(layer, x, cache):

@@ -8,13 +8,21 @@ from .base import Kernel, kernel
 
 @kernel("flatten")
 class Flatten(Kernel):
+    """Images arrive channel-major (C, N, H, W); the vector of each image is channel-major
+    within it, (C*H*W), as ONNX Flatten makes it from (N, C, H, W)."""
+
     def forward(self, layer, w, x, cache=None):
+        if x.ndim == 2:
+            return x
         if cache is not None:
             cache["x_shape"] = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.transpose(1, 0, 2, 3).reshape(x.shape[1], -1)
 
     def backward(self, layer, w, cache, dy, need_dx=True):
-        return dy.reshape(cache["x_shape"]), {}
+        if "x_shape" not in cache:
+            return dy, {}
+        c, n, h, width = cache["x_shape"]
+        return dy.reshape(n, c, h, width).transpose(1, 0, 2, 3), {}
 
 
 @kernel("last")

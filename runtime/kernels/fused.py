@@ -1,0 +1,97 @@
+"""conv followed by a max pool whose windows tile its output, run as one kernel.
+
+The conv writes its output pool-blocked, (F, ph, pw, N, H'/ph, W'/pw): its columns are
+gathered in that order, so the one matrix product lays every window position out as a
+contiguous plane, and the pool is an elementwise maximum of ph*pw planes instead of strided
+reads. Values and gradients are those of the two layers run apart (tests/test_gradients.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Kernel
+from .conv import im2col, window_slices
+from .pool import first_max, route_to_first_max
+
+
+@dataclass(frozen=True)
+class ConvMaxPool:
+    """A conv layer and the maxpool layer right after it, run by the fused kernel."""
+
+    conv: object
+    pool: object
+    kind: str = "conv+maxpool"
+
+    @property
+    def weights(self):
+        return self.conv.weights
+
+    def weight_name(self, local: str) -> str:
+        return self.conv.weight_name(local)
+
+    @property
+    def in_shape(self):
+        return self.conv.in_shape
+
+    @property
+    def out_shape(self):
+        return self.pool.out_shape
+
+
+def fuse(conv, pool) -> ConvMaxPool | None:
+    """The fused pair, if the pool's windows tile the conv's output exactly; else None."""
+    a = pool.attrs
+    if conv.kind != "conv" or pool.kind != "maxpool" or a["ceil"] or tuple(a["stride"]) != tuple(a["size"]):
+        return None
+    if any(size % window for size, window in zip(conv.out_shape[2:], a["size"])):
+        return None
+    return ConvMaxPool(conv, pool)
+
+
+class ConvMaxPoolKernel(Kernel):
+    kind = "conv+maxpool"
+
+    def forward(self, layer, w, x, cache=None):
+        conv = layer.conv.attrs
+        (kh, kw), (ph, pw), (qh, qw) = conv["size"], layer.pool.attrs["size"], layer.pool.out_shape[2:]
+        c, n = x.shape[:2]
+        # the usual columns (C*kh*kw, N, H', W'), then one copy into window-position-major order
+        cols = im2col(x, conv["size"], conv["stride"], conv["pads"], layer.conv.out_shape[2:])
+        cols = cols.reshape(c * kh * kw, n, qh, ph, qw, pw).transpose(0, 3, 5, 1, 2, 4).reshape(c * kh * kw, -1)
+        z = w["weight"].reshape(conv["filters"], -1) @ cols
+        if "bias" in w:
+            z += w["bias"][:, None]
+        planes = z.reshape(conv["filters"], ph, pw, -1)
+        keep = cache is not None
+        # along each window row first, then across rows: the first maximum in row-major order
+        columns, column_masks = first_max([planes[:, :, bj] for bj in range(pw)], keep)
+        y, row_masks = first_max([columns[:, bi] for bi in range(ph)], keep)
+        if keep:
+            cache.update(cols=cols, x_shape=x.shape, column_masks=column_masks, row_masks=row_masks)
+        return y.reshape(conv["filters"], n, qh, qw)
+
+    def backward(self, layer, w, cache, dy, need_dx=True):
+        conv = layer.conv.attrs
+        f = conv["filters"]
+        (kh, kw), (ph, pw), (qh, qw) = conv["size"], layer.pool.attrs["size"], layer.pool.out_shape[2:]
+        dy_rows = dy.reshape(f, -1)
+        d_columns = np.stack(route_to_first_max(dy_rows, cache["row_masks"]), axis=1)  # (F, ph, M)
+        d_planes = np.stack(route_to_first_max(d_columns, cache["column_masks"]), axis=2)  # (F, ph, pw, M)
+        dz = d_planes.reshape(f, -1)
+        grads = {"weight": (dz @ cache["cols"].T).reshape(w["weight"].shape)}
+        if "bias" in w:
+            grads["bias"] = dz.sum(axis=1)
+        if not need_dx:
+            return None, grads
+        c, n, height, width = cache["x_shape"]
+        dcols = (w["weight"].reshape(f, -1).T @ dz).reshape(c, kh, kw, ph, pw, n, qh, qw)
+        dcols = dcols.transpose(0, 1, 2, 5, 6, 3, 7, 4).reshape(c, kh, kw, n, qh * ph, qw * pw)
+        top, left, bottom, right = conv["pads"]
+        dx = np.zeros((c, n, height + top + bottom, width + left + right), dtype=dy.dtype)
+        for (i, j), (rows, columns) in window_slices(conv["size"], conv["stride"], (qh * ph, qw * pw)):
+            dx[:, :, rows, columns] += dcols[:, i, j]
+        return dx[:, :, top:top + height, left:left + width], grads
+
+KERNEL = ConvMaxPoolKernel()
