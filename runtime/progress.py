@@ -41,7 +41,7 @@ class Reporter:
         if self.mode == "json":
             self._print(json.dumps(dict(record, event="epoch", seconds_left=round(seconds_left, 1))))
         elif self.mode == "text":
-            self._print(f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}  loss {record['loss']:.4g}  "
+            self._print(f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}  loss {record['loss']:<9.4g}  "
                         f"train {_percent(record['train_accuracy'])}  val {_percent(record['val_accuracy'])}  "
                         f"{record['samples_per_s']:,.0f} samples/s  left {_duration(seconds_left)}")
 

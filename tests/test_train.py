@@ -152,3 +152,9 @@ def test_flags_override_the_train_section(tmp_path):
 def test_no_data_anywhere_is_a_clear_error():
     with pytest.raises(specc.SpecError, match="no training data"):
         specc.loads("input x: 2\nx -> dense 1\n", "n.nn").train()
+
+
+def test_the_run_folder_has_a_training_curve_when_matplotlib_is_installed(tmp_path):
+    pytest.importorskip("matplotlib")
+    specc.loads(small_xo_spec(2), "x_or_o.nn").train(out=tmp_path)
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
