@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import specc  # noqa: E402  (importable from the checkout without installing)
+from bench.common import background_busy, finish  # noqa: E402
 
 SPEC = """\
 model digits_cnn
@@ -201,24 +201,6 @@ def node_list(proto: onnx.ModelProto) -> list[str]:
     return [f"{n.domain}.{n.op_type}" if n.domain else n.op_type for n in proto.graph.node]
 
 
-def background_busy(seconds: float = 1.0) -> float | None:
-    """Fraction of all CPUs busy with other work while this script sleeps (Linux /proc/stat; else None).
-
-    Anything well above zero means the timings below are shared with someone else's work.
-    """
-    def idle_and_total() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; user .. steal
-
-    try:
-        idle0, total0 = idle_and_total()
-        time.sleep(seconds)
-        idle1, total1 = idle_and_total()
-    except OSError:
-        return None
-    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
-
-
 def targets(latency: dict[str, float], check_s: float, compile_s: float) -> list[dict]:
     """Each target: what it measures, the measured value, the bound and whether it passed."""
     onnx_ratio = latency["specc-onnx"] / latency["torch-onnx"]
@@ -293,11 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads < 1:
         parser.error("--threads must be at least 1")
     results = measure(args.threads)
-    if args.json:
-        print(json.dumps(results))
-    else:
-        print_report(results)
-    return 0 if all(row["pass"] for row in results["targets"]) else 1
+    return finish(results, args.json, print_report)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import specc  # noqa: E402  (importable from the checkout without installing)
+from bench.common import background_busy, finish  # noqa: E402
 from runtime.interpreter import backward_layers, layer_weights, run_layers  # noqa: E402
 from runtime.interpreter import kernel_for  # noqa: E402
 from runtime.optim import clip_by_global_norm, make_optimizer  # noqa: E402
@@ -439,21 +440,6 @@ def profile_specc(case: Case) -> dict[str, float]:
     return {label: statistics.median(values) * 1e6 for label, values in times.items()}
 
 
-def background_busy(seconds: float = 1.0) -> float | None:
-    """Fraction of all CPUs busy with other work while this script sleeps (Linux /proc/stat; else None)."""
-    def idle_and_total() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return fields[3] + fields[4], sum(fields[:8])
-
-    try:
-        idle0, total0 = idle_and_total()
-        time.sleep(seconds)
-        idle1, total1 = idle_and_total()
-    except OSError:
-        return None
-    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
-
-
 def blas_threads() -> list[dict] | str:
     """NumPy's BLAS libraries and their thread counts as threadpoolctl sees them."""
     if threadpoolctl is None:
@@ -557,11 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if limits is not None:
             limits.restore_original_limits()
-    if args.json:
-        print(json.dumps(results))
-    else:
-        print_report(results)
-    return 0 if all(row["pass"] for row in results["targets"]) else 1
+    return finish(results, args.json, print_report)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,17 @@ def im2col(x: np.ndarray, kernel_hw, strides, pads, out_hw) -> np.ndarray:
     return cols.reshape(c * kernel_hw[0] * kernel_hw[1], -1)
 
 
+def col2im(dcols: np.ndarray, x_shape, kernel_hw, strides, pads) -> np.ndarray:
+    """The adjoint of im2col: dcols (C, kh, kw, N, H', W') added back onto the pixels each
+    kernel position read; returns the gradient of the channel-major input x_shape."""
+    c, n, height, width = x_shape
+    top, left, bottom, right = pads
+    dx = np.zeros((c, n, height + top + bottom, width + left + right), dtype=dcols.dtype)
+    for (i, j), (rows, columns) in window_slices(kernel_hw, strides, dcols.shape[4:]):
+        dx[:, :, rows, columns] += dcols[:, i, j]
+    return dx[:, :, top:top + height, left:left + width]
+
+
 @kernel("conv")
 class Conv(Kernel):
     """Images are channel-major (C, N, H, W) inside the interpreter: the product of the weights
@@ -66,11 +77,7 @@ class Conv(Kernel):
             grads["bias"] = dy_rows.sum(axis=1)
         if not need_dx:
             return None, grads
-        c, _, height, width = cache["x_shape"]
+        c = cache["x_shape"][0]
         kh, kw = a["size"]
         dcols = (w["weight"].reshape(f, -1).T @ dy_rows).reshape(c, kh, kw, n, oh, ow)
-        top, left, bottom, right = a["pads"]
-        dx = np.zeros((c, n, height + top + bottom, width + left + right), dtype=dy.dtype)
-        for (i, j), (rows, columns) in window_slices(a["size"], a["stride"], (oh, ow)):
-            dx[:, :, rows, columns] += dcols[:, i, j]
-        return dx[:, :, top:top + height, left:left + width], grads
+        return col2im(dcols, cache["x_shape"], a["size"], a["stride"], a["pads"]), grads

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import Kernel
-from .conv import im2col, window_slices
+from .conv import col2im, im2col
 from .pool import first_max, route_to_first_max
 
 
@@ -85,13 +85,9 @@ class ConvMaxPoolKernel(Kernel):
             grads["bias"] = dz.sum(axis=1)
         if not need_dx:
             return None, grads
-        c, n, height, width = cache["x_shape"]
+        c, n = cache["x_shape"][:2]
         dcols = (w["weight"].reshape(f, -1).T @ dz).reshape(c, kh, kw, ph, pw, n, qh, qw)
         dcols = dcols.transpose(0, 1, 2, 5, 6, 3, 7, 4).reshape(c, kh, kw, n, qh * ph, qw * pw)
-        top, left, bottom, right = conv["pads"]
-        dx = np.zeros((c, n, height + top + bottom, width + left + right), dtype=dy.dtype)
-        for (i, j), (rows, columns) in window_slices(conv["size"], conv["stride"], (qh * ph, qw * pw)):
-            dx[:, :, rows, columns] += dcols[:, i, j]
-        return dx[:, :, top:top + height, left:left + width], grads
+        return col2im(dcols, cache["x_shape"], conv["size"], conv["stride"], conv["pads"]), grads
 
 KERNEL = ConvMaxPoolKernel()
