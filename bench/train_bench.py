@@ -235,7 +235,7 @@ def specc_trainer(case: Case, weights: dict) -> Step:
         caches: list = []
         outputs = run_layers(layers, weights, x, caches)
         loss, grad = objective(outputs, y)
-        _, grads = backward_layers(layers, weights, caches, grad)
+        _, grads = backward_layers(layers, weights, caches, grad, need_input_grad=False)
         norm = clip_by_global_norm(grads, train_settings.clip)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             raise SystemExit(f"specc {case.name}: training diverged (loss {loss}, gradient norm {norm})")
