@@ -57,9 +57,7 @@ class ConvMaxPoolKernel(Kernel):
         conv = layer.conv.attrs
         (kh, kw), (ph, pw), (qh, qw) = conv["size"], layer.pool.attrs["size"], layer.pool.out_shape[2:]
         c, n = x.shape[:2]
-        # the usual columns (C*kh*kw, N, H', W'), then one copy into window-position-major order
-        cols = im2col(x, conv["size"], conv["stride"], conv["pads"], layer.conv.out_shape[2:])
-        cols = cols.reshape(c * kh * kw, n, qh, ph, qw, pw).transpose(0, 3, 5, 1, 2, 4).reshape(c * kh * kw, -1)
+        cols = im2col(x, conv["size"], conv["stride"], conv["pads"], layer.conv.out_shape[2:], blocks=(ph, pw))
         z = w["weight"].reshape(conv["filters"], -1) @ cols
         if "bias" in w:
             z += w["bias"][:, None]
