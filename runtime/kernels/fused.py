@@ -55,17 +55,16 @@ class ConvMaxPoolKernel(Kernel):
 
     def forward(self, layer, w, x, cache=None):
         conv = layer.conv.attrs
-        (kh, kw), (ph, pw), (qh, qw) = conv["size"], layer.pool.attrs["size"], layer.pool.out_shape[2:]
-        c, n = x.shape[:2]
+        (ph, pw), (qh, qw) = layer.pool.attrs["size"], layer.pool.out_shape[2:]
+        n = x.shape[1]
         cols = im2col(x, conv["size"], conv["stride"], conv["pads"], layer.conv.out_shape[2:], blocks=(ph, pw))
-        z = w["weight"].reshape(conv["filters"], -1) @ cols
-        if "bias" in w:
-            z += w["bias"][:, None]
-        planes = z.reshape(conv["filters"], ph, pw, -1)
+        planes = (w["weight"].reshape(conv["filters"], -1) @ cols).reshape(conv["filters"], ph, pw, -1)
         keep = cache is not None
         # along each window row first, then across rows: the first maximum in row-major order
         columns, column_masks = first_max([planes[:, :, bj] for bj in range(pw)], keep)
         y, row_masks = first_max([columns[:, bi] for bi in range(ph)], keep)
+        if "bias" in w:  # a filter's bias shifts its whole window: add it after the max, to 1/(ph*pw) the values
+            y += w["bias"][:, None]
         if keep:
             cache.update(cols=cols, x_shape=x.shape, column_masks=column_masks, row_masks=row_masks)
         return y.reshape(conv["filters"], n, qh, qw)
@@ -75,12 +74,14 @@ class ConvMaxPoolKernel(Kernel):
         f = conv["filters"]
         (kh, kw), (ph, pw), (qh, qw) = conv["size"], layer.pool.attrs["size"], layer.pool.out_shape[2:]
         dy_rows = dy.reshape(f, -1)
-        d_columns = np.stack(route_to_first_max(dy_rows, cache["row_masks"]), axis=1)  # (F, ph, M)
-        d_planes = np.stack(route_to_first_max(d_columns, cache["column_masks"]), axis=2)  # (F, ph, pw, M)
+        d_columns = np.empty((f, ph, dy_rows.shape[1]), dtype=dy.dtype)
+        route_to_first_max(dy_rows, cache["row_masks"], [d_columns[:, bi] for bi in range(ph)])
+        d_planes = np.empty((f, ph, pw, dy_rows.shape[1]), dtype=dy.dtype)
+        route_to_first_max(d_columns, cache["column_masks"], [d_planes[:, :, bj] for bj in range(pw)])
         dz = d_planes.reshape(f, -1)
         grads = {"weight": (dz @ cache["cols"].T).reshape(w["weight"].shape)}
         if "bias" in w:
-            grads["bias"] = dz.sum(axis=1)
+            grads["bias"] = dy_rows.sum(axis=1)  # each window's gradient reaches one biased value
         if not need_dx:
             return None, grads
         c, n = cache["x_shape"][:2]

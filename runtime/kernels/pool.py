@@ -58,15 +58,19 @@ def first_max(views: list, keep_masks: bool):
     return best, masks
 
 
-def route_to_first_max(dy: np.ndarray, masks: list) -> list:
-    """The adjoint of first_max: dy split into one part per view, each where that view won."""
-    parts = [None] * (len(masks) + 1)
+def route_to_first_max(dy: np.ndarray, masks: list, parts: list) -> None:
+    """The adjoint of first_max: write into parts[k] the share of dy where view k won.
+
+    parts: one array (or strided view) per view, shaped like dy; parts[0] doubles as the
+    running remainder, so nothing else is allocated.
+    """
     remaining = dy
     for k in range(len(masks), 0, -1):
-        parts[k] = remaining * masks[k - 1]
-        remaining = remaining - parts[k]
-    parts[0] = remaining
-    return parts
+        np.multiply(remaining, masks[k - 1], out=parts[k])
+        np.subtract(remaining, parts[k], out=parts[0])
+        remaining = parts[0]
+    if not masks:
+        parts[0][...] = dy
 
 
 def _max_along(x: np.ndarray, size: int, axis: int, keep_masks: bool):
@@ -82,10 +86,9 @@ def _unmax_along(d_best: np.ndarray, masks: list, size: int, axis: int, length: 
     """The adjoint of _max_along: each window's gradient goes to its first maximum."""
     shape = list(d_best.shape)
     shape[axis] = length
-    d_in = np.zeros(shape, dtype=d_best.dtype)
+    d_in = np.zeros(shape, dtype=d_best.dtype)  # rows a floor pool dropped get no gradient
     out = d_best.shape[axis]
-    for offset, part in enumerate(route_to_first_max(d_best, masks)):
-        d_in[_along(axis, slice(offset, offset + size * out, size))] = part
+    route_to_first_max(d_best, masks, [d_in[_along(axis, slice(j, j + size * out, size))] for j in range(size)])
     return d_in
 
 
