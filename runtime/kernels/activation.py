@@ -30,6 +30,23 @@ ELEMENTWISE = {
 }
 
 
+def _sigmoid_in_place(a: np.ndarray) -> np.ndarray:
+    a *= 0.5
+    np.tanh(a, out=a)
+    a += 1.0
+    a *= 0.5
+    return a
+
+
+# the same functions, overwriting their argument: the recurrent layer's inner loop allocates nothing
+IN_PLACE = {
+    "relu": lambda a: np.maximum(a, 0, out=a),
+    "sigmoid": _sigmoid_in_place,
+    "tanh": lambda a: np.tanh(a, out=a),
+    "linear": lambda a: a,
+}
+
+
 class Activation(Kernel):
     def __init__(self, kind: str):
         self.kind = kind

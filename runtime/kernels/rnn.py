@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activation import ELEMENTWISE
+from .activation import ELEMENTWISE, IN_PLACE
 from .base import Kernel, kernel
 
 
@@ -22,18 +22,24 @@ def _project(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (x.reshape(-1, x.shape[-1]) @ matrix.T).reshape(x.shape[:-1] + (matrix.shape[0],))
 
 
-def elman_direction(xw: np.ndarray, recurrent: np.ndarray, f, reverse: bool) -> np.ndarray:
+def elman_direction(xw: np.ndarray, recurrent: np.ndarray, f_in_place, reverse: bool) -> np.ndarray:
     """Run one direction of an Elman layer.
 
-    xw: (T, N, H), the input projection of every step; recurrent: (H, H) matrix R.
-    Returns the hidden states (T, N, H), each at its own step.
+    xw: (T, N, H), the input projection of every step; recurrent: (H, H) matrix R;
+    f_in_place: the activation, overwriting its argument. Returns the hidden states (T, N, H),
+    each at its own step, computed where they are stored.
     """
     steps, n, hidden = xw.shape
     states = np.empty_like(xw)
-    h = np.zeros((n, hidden), dtype=xw.dtype)
     recurrent_t = np.ascontiguousarray(recurrent.T)
+    previous = None
     for t in _steps(steps, reverse):
-        h = states[t] = f(xw[t] + h @ recurrent_t)
+        if previous is None:  # h_0 = 0
+            states[t] = xw[t]
+        else:
+            np.matmul(previous, recurrent_t, out=states[t])
+            states[t] += xw[t]
+        previous = f_in_place(states[t])
     return states
 
 
@@ -54,7 +60,7 @@ def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states
         np.add(d_states[t], carried, out=da[t])
         if slopes is not None:
             da[t] *= slopes[t]
-        carried = da[t] @ recurrent
+        np.matmul(da[t], recurrent, out=carried)
     # each step read the state of the step before it (after it, going backward); the first read 0
     if reverse:
         read, by = states[1:], da[:-1]
@@ -68,7 +74,7 @@ def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states
 class Rnn(Kernel):
     def forward(self, layer, w, x, cache=None):
         a = layer.attrs
-        f = ELEMENTWISE[a["activation"]][0]
+        f = IN_PLACE[a["activation"]]
         x = np.ascontiguousarray(x.transpose(1, 0, 2))  # time-major inside
         for k in range(1, a["layers"] + 1):
             joined = []
