@@ -185,9 +185,3 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
             reporter.epoch(record, settings.epochs, mean_seconds * (settings.epochs - epoch - 1))
     return history
 
-
-def accuracy_of(outputs: np.ndarray, targets: np.ndarray) -> float:
-    """Share of argmax predictions equal to the targets."""
-    return float((outputs.argmax(axis=-1) == targets).mean())
-
-

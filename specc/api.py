@@ -15,6 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
+from . import __version__
 from .atomic import write_atomically
 from .build import build
 from .errors import SpecError
@@ -22,7 +23,6 @@ from .feed import as_batch, check_names
 from .parse import parse, parse_file
 from .weights import DEFAULT_SEED, init_weights
 
-SPECC_VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class Network:
         from .onnx_export import to_onnx
 
         return to_onnx(self.model, self.weights, {
-            "specc.version": SPECC_VERSION, "specc.spec": self.model.text, "specc.seed": str(self.seed)})
+            "specc.version": __version__, "specc.spec": self.model.text, "specc.seed": str(self.seed)})
 
     def export(self, path: str | Path | None = None, *, verify: bool = True) -> ExportReport:
         """Write the ONNX model (atomically), after checking it against the NumPy interpreter.

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from . import __version__
 from .errors import SpecError
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
@@ -176,7 +177,7 @@ def cmd_demo(args) -> int:
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="specc", description="Compile .nn model specs to a NumPy "
                                      "interpreter and verified ONNX models.")
-    parser.add_argument("--version", action="version", version="specc 0.1.0")
+    parser.add_argument("--version", action="version", version=f"specc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = sub.add_parser("check", help="check a spec and print its layers, shapes and parameters")
