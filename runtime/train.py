@@ -143,7 +143,9 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
                         {"epoch": epoch, "batch": batch, "history": history, "partial": sums,
                          "settings": {k: v for k, v in vars(settings).items() if k != "origin"}})
 
-    with _StopFlag() as stop:
+    # overflow is caught below (a loss, norm or weight that is not finite ends the run with a
+    # hint), so NumPy's own warnings would only repeat it, less clearly
+    with _StopFlag() as stop, np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(first_epoch, settings.epochs):
             lr = scheduled_lr(settings, epoch)
             order = np.random.default_rng([settings.seed, epoch]).permutation(count)
