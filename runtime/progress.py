@@ -41,9 +41,12 @@ class Reporter:
         if self.mode == "json":
             self._print(json.dumps(dict(record, event="epoch", seconds_left=round(seconds_left, 1))))
         elif self.mode == "text":
+            if record["train_accuracy"] is not None:
+                scores = f"train {_percent(record['train_accuracy'])}  val {_percent(record['val_accuracy'])}"
+            else:  # a regression: the validation loss says how it generalises
+                scores = "val loss " + ("-" if record["val_loss"] is None else f"{record['val_loss']:<9.4g}")
             self._print(f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}  loss {record['loss']:<9.4g}  "
-                        f"train {_percent(record['train_accuracy'])}  val {_percent(record['val_accuracy'])}  "
-                        f"{record['samples_per_s']:,.0f} samples/s  left {_duration(seconds_left)}")
+                        f"{scores}  {record['samples_per_s']:,.0f} samples/s  left {_duration(seconds_left)}")
 
     def end(self, summary: dict) -> None:
         if self.mode == "json":

@@ -240,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (specc run ... | head): stop quietly, as other tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as error:  # a failure of ours or of onnxruntime: say what, without a traceback
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_RUNTIME
