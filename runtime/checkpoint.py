@@ -47,8 +47,9 @@ def load_checkpoint(path, model) -> tuple[dict, dict, dict]:
         meta = json.loads(str(arrays["meta"]))
     except FileNotFoundError:
         raise SpecError(f"no such checkpoint: {path}") from None
-    except (OSError, ValueError, KeyError) as error:
-        raise SpecError(f"{path} is not a specc checkpoint ({error})") from None
+    except (OSError, ValueError, KeyError, EOFError):
+        raise SpecError(f"{path} is not a specc checkpoint", hint="checkpoints are the checkpoint.npz files "
+                        "that specc train writes in its run folder") from None
     if meta.get("format") != FORMAT:
         raise SpecError(f"{path} is not a specc checkpoint", hint="checkpoints are written by specc train")
     if meta["fingerprint"] != architecture_fingerprint(model):

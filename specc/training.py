@@ -147,11 +147,26 @@ def settings_from_spec(calls: tuple[LayerCall, ...] | None) -> dict:
     return found
 
 
+# command-line flags, checked with the same types as the settings they override
+FLAG_TYPES = {"epochs": positive_int, "batch": positive_int, "lr": positive_number, "seed": whole_number}
+
+
+def _check_flag(name: str, value):
+    convert = FLAG_TYPES.get(name)
+    if convert is None:
+        return value
+    kind = "int" if isinstance(value, int) else "float"
+    try:
+        return convert(Value(kind, value, None))
+    except ArgTypeError as error:
+        raise SpecError(f"--{name} cannot be {value}", expected=f"--{name}: {error.expected}") from None
+
+
 def resolve(calls: tuple[LayerCall, ...] | None, overrides: dict, classifier: bool) -> TrainSettings:
     """Settings from defaults, then the spec's train section, then command-line `overrides`
     (fields set to None in overrides are ignored)."""
     from_spec = settings_from_spec(calls)
-    flags = {k: v for k, v in overrides.items() if v is not None}
+    flags = {k: _check_flag(k, v) for k, v in overrides.items() if v is not None}
     values = {**from_spec, **flags}
     origin = {f.name: "flag" if f.name in flags else "spec" if f.name in from_spec else "default"
               for f in dataclasses.fields(TrainSettings) if f.name != "origin"}

@@ -198,3 +198,17 @@ def test_train_bad_data_exits_2_and_a_diverging_run_exits_1(tmp_path):
     assert specc_cli("train", spec, "--data", "dgits").returncode == 2
     diverging = specc_cli("train", spec, "--lr", "1e9", "--out", tmp_path / "run", "--quiet")
     assert diverging.returncode == 1 and "lower the learning rate" in diverging.stderr
+
+
+@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--batch", "-3"), ("--lr", "0")])
+def test_train_flags_are_checked_like_the_settings_they_override(tmp_path, flag, value):
+    result = specc_cli("train", short_xo_spec(tmp_path), flag, value, "--out", tmp_path / "run")
+    assert result.returncode == 2 and f"{flag} cannot be" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_from_a_file_that_is_no_checkpoint_exits_2(tmp_path):
+    fake = tmp_path / "fake.npz"
+    fake.write_text("hello")
+    result = specc_cli("train", short_xo_spec(tmp_path), "--resume", fake, "--out", tmp_path / "run")
+    assert result.returncode == 2 and "is not a specc checkpoint" in result.stderr and "pickle" not in result.stderr
