@@ -67,15 +67,16 @@ def kernel_for(layer):
 
 
 def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarray,
-               caches: list | None = None) -> np.ndarray:
-    """Apply `layers` in order. With `caches` (a list), append each layer's backward cache.
+               caches: list | None = None, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Apply `layers` in order. With `caches` (a list), run in training mode and append each
+    layer's backward cache; `rng` then drives the random layers (dropout).
 
     Callers pass execution_order(layers) to run them fastest; backward_layers takes the same list.
     """
     if layers and _is_image(layers[0].in_shape):
         x = _swap_batch_and_channels(x)
     for layer in layers:
-        cache = None if caches is None else {}
+        cache = None if caches is None else {"rng": rng} if rng is not None else {}
         x = kernel_for(layer).forward(layer, layer_weights(layer, weights), x, cache)
         if caches is not None:
             caches.append(cache)

@@ -161,7 +161,9 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
                 rows = order[batch * settings.batch:(batch + 1) * settings.batch]
                 x, y = train.x[rows], train.y[rows]
                 caches: list = []
-                outputs = run_layers(objective.layers, weights, x, caches)
+                # dropout's masks come from (seed, epoch, batch): a resumed run draws the same ones
+                outputs = run_layers(objective.layers, weights, x, caches,
+                                     rng=np.random.default_rng([settings.seed, epoch, batch]))
                 loss, grad = objective(outputs, y)
                 _, grads = backward_layers(objective.layers, weights, caches, grad, need_input_grad=False)
                 norm = clip_by_global_norm(grads, settings.clip)

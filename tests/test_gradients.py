@@ -146,3 +146,20 @@ def test_the_execution_plan_keeps_values_and_gradients(chain, input, planned):
     np.testing.assert_allclose(dx1, dx2, rtol=1e-5, atol=1e-6)
     for k in g1:
         np.testing.assert_allclose(g1[k], g2[k], rtol=1e-5, atol=1e-5)
+
+
+def test_dropout_zeroes_with_probability_p_scales_the_rest_and_routes_gradients_the_same_way():
+    from runtime.interpreter import run_layers
+
+    net = specc.loads("input x: 1000\nx -> dropout 0.25", "d.nn")
+    x = np.ones((20, 1000), np.float32)
+    caches: list = []
+    y = run_layers(net.model.layers, net.weights, x, caches, rng=np.random.default_rng(3))
+    assert set(np.unique(y)) == {0.0, np.float32(1 / 0.75)}
+    assert abs((y == 0).mean() - 0.25) < 0.01  # 20,000 draws
+    dy = np.arange(y.size, dtype=np.float32).reshape(y.shape)
+    dx, _ = backward_layers(net.model.layers, net.weights, caches, dy)
+    np.testing.assert_array_equal(dx, dy * y)  # the same mask and scale as the forward pass
+    again = run_layers(net.model.layers, net.weights, x, [], rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(y, again)
+    np.testing.assert_array_equal(run_layers(net.model.layers, net.weights, x), x)  # inference

@@ -130,3 +130,8 @@ def test_pool_geometry_agrees_with_onnxruntime(height, width, size, stride, mode
     if size > min(height, width):
         return
     check_layer(f"{kind} {size} stride={stride} {mode}", f"1x{height}x{width}", batches=(2,), reference=False)
+
+
+def test_dropout_is_the_identity_at_inference_and_in_the_export():
+    net = check_layer("dense 6 -> dropout 0.3 -> dense 2", "4", expect_params=4 * 6 + 6 + 6 * 2 + 2)
+    assert [n.op_type for n in net.to_onnx().graph.node if n.name.startswith("dropout")] == ["Identity"]

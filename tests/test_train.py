@@ -158,3 +158,13 @@ def test_the_run_folder_has_a_training_curve_when_matplotlib_is_installed(tmp_pa
     pytest.importorskip("matplotlib")
     specc.loads(small_xo_spec(2), "x_or_o.nn").train(out=tmp_path)
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_run_with_dropout_repeats_bit_for_bit(tmp_path):
+    spec = small_xo_spec(1).replace("-> flatten -> dense", "-> flatten -> dropout 0.3 -> dense")
+    runs = []
+    for folder in ("a", "b"):
+        net = specc.loads(spec, "x_or_o.nn")
+        net.train(out=tmp_path / folder)
+        runs.append(net.weights)
+    assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
