@@ -76,6 +76,8 @@ def check_gradients(chain: str, input: str, batch: int = 3, steps: int = 4, seed
     ("softmax", "5"),
     ("softmax", "seq 4"),
     ("last", "seq 3"),
+    ("window 3", "seq 2"),
+    ("window 5 -> dense 2", "seq 3"),
     ("rnn elman hidden=3", "seq 2"),
     ("rnn elman hidden=3 bidirectional", "seq 2"),
     ("rnn elman hidden=3 layers=2 bidirectional activation=sigmoid", "seq 2"),

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import specc
 from tests.helpers import check_layer
 
 
@@ -135,3 +136,18 @@ def test_pool_geometry_agrees_with_onnxruntime(height, width, size, stride, mode
 def test_dropout_is_the_identity_at_inference_and_in_the_export():
     net = check_layer("dense 6 -> dropout 0.3 -> dense 2", "4", expect_params=4 * 6 + 6 + 6 * 2 + 2)
     assert [n.op_type for n in net.to_onnx().graph.node if n.name.startswith("dropout")] == ["Identity"]
+
+
+@pytest.mark.parametrize("size, features", [(1, 2), (3, 2), (5, 3)])
+def test_window_joins_each_step_with_its_neighbours(size, features):
+    net = check_layer(f"window {size}", f"seq {features}", expect_shape=("N", "T", size * features),
+                      expect_params=0, lengths=(1, 2, 7))
+    x = np.arange(1, 4, dtype=np.float32).reshape(1, 3, 1).repeat(features, axis=2)
+    out = net.run(x=x)["output"][0]
+    if size == 3:  # step 1 sees steps 0, 1, 2; the ends see zeros
+        np.testing.assert_array_equal(out[:, ::features], [[0, 1, 2], [1, 2, 3], [2, 3, 0]])
+
+
+def test_window_needs_an_odd_size():
+    with pytest.raises(specc.SpecError, match="needs an odd size"):
+        specc.loads("input x: seq 2\nx -> window 4", "w.nn")

@@ -5,7 +5,7 @@ from ..shapes import ShapeError, require
 from ..signature import (Arg, ArgTypeError, Literal, Value, literal, literal_or_flag, one_of,
                          positive_int, size_pair)
 from .base import Inferred, LayerKind, WeightSpec, register
-from .window import check_fits, output_size, same_pads
+from .geometry import check_fits, output_size, same_pads
 
 INITS = one_of("xavier", "he", "normal", "ones", "zeros")
 

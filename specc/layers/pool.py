@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..shapes import ShapeError, require
 from ..signature import Arg, one_of, size_pair
 from .base import Inferred, LayerKind, register
-from .window import check_fits, output_size
+from .geometry import check_fits, output_size
 
 
 def _size_text(pair: tuple[int, int]) -> str:

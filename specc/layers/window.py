@@ -1,49 +1,44 @@
-"""Geometry shared by conv and the pools: padding and output sizes of a sliding window."""
+"""window: each step of a sequence sees its neighbours too (the context window of Mesnil et al.).
+
+`window K` (K odd) turns (N, T, F) into (N, T, K*F): step t becomes the concatenation of steps
+t-(K-1)/2 ... t+(K-1)/2, earliest first; steps past either end are zero vectors. The lowering
+pads the time axis with zeros and concatenates K slices whose ends count from the end of the
+padded sequence, so it runs at any length.
+"""
 from __future__ import annotations
 
-import math
+from ..shapes import ShapeError, require
+from ..signature import Arg, positive_int
+from .base import Inferred, LayerKind, register
 
-from ..shapes import ShapeError
-
-
-def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """Padding (before, after) so that the output has ceil(size / stride) positions.
-
-    The odd pixel goes after, as in TensorFlow and ONNX's SAME_UPPER.
-
-    >>> same_pads(6, 3, 1), same_pads(6, 2, 1), same_pads(5, 3, 2)
-    ((1, 1), (0, 1), (1, 1))
-    """
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
+LAST = 2**62  # a Slice end past any length
 
 
-def output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int,
-                ceil: bool = False) -> int:
-    """Number of window positions along one axis.
+@register
+class Window(LayerKind):
+    name = "window"
+    doc = "each step joined with its (K-1)/2 neighbours on either side, zero vectors past the ends"
+    signature = (Arg("size", positive_int, 3, "how many steps each window holds: an odd number", positional=True),)
 
-    With `ceil`, a last partial window counts if it starts inside the input (ONNX ceil_mode).
+    def infer(self, args, shape):
+        require(shape, "seq", hint="window reads sequences (N, T, F)")
+        if args["size"] % 2 == 0:
+            raise ShapeError(f"needs an odd size, centred on each step: received {args['size']}",
+                             expected="an odd window size like 3 or 5", arg="size",
+                             hint=f"use window {args['size'] + 1} or window {args['size'] - 1}")
+        return Inferred(shape[:-1] + (args["size"] * shape[-1],), dict(size=args["size"]))
 
-    >>> output_size(6, 3, 1, 0, 0), output_size(6, 3, 2, 0, 0), output_size(5, 2, 2, 0, 0, ceil=True)
-    (4, 2, 3)
-    """
-    span = size + pad_before + pad_after - kernel
-    if not ceil:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= size + pad_before:
-        out -= 1
-    return out
-
-
-def check_fits(hw: tuple[int, int], kernel: tuple[int, int], pads: tuple[int, int, int, int],
-               what: str) -> None:
-    """Raise ShapeError if the window is larger than the (padded) input."""
-    padded = (hw[0] + pads[0] + pads[2], hw[1] + pads[1] + pads[3])
-    if kernel[0] > padded[0] or kernel[1] > padded[1]:
-        raise ShapeError(f"has a {kernel[0]}x{kernel[1]} {what} larger than its "
-                         f"{padded[0]}x{padded[1]} input",
-                         expected=f"a {what} of at most {padded[0]}x{padded[1]}",
-                         hint="use a smaller size, or remove a pooling layer or stride before it",
-                         arg="size")
+    def lower(self, g, layer, x):
+        size = layer.attrs["size"]
+        side = size // 2
+        if size == 1:
+            return g.node("Identity", [x], layer)
+        pads = g.constant(layer, "pads", [0, side, 0, 0, side, 0], "int64")
+        padded = g.node("Pad", [x, pads], layer, suffix="pad")
+        axis = g.constant(layer, "time_axis", [1], "int64")
+        pieces = []
+        for offset in range(size):
+            start = g.constant(layer, f"start{offset}", [offset], "int64")
+            end = g.constant(layer, f"end{offset}", [offset - (size - 1) if offset < size - 1 else LAST], "int64")
+            pieces.append(g.node("Slice", [padded, start, end, axis], layer, suffix=f"step{offset - side:+d}"))
+        return g.node("Concat", pieces, layer, axis=-1)
