@@ -54,12 +54,14 @@ class GraphBuilder:
         return name
 
     def node(self, op: str, inputs: list[str], layer=None, suffix: str | None = None, *,
-             name: str | None = None, domain: str = "", **attrs) -> str:
-        """Add one node whose single output is named like the node; return that name."""
+             name: str | None = None, domain: str = "", keep_output: int = 0, **attrs) -> str:
+        """Add one node, its outputs named like the node (the first) and NAME:i (the others);
+        return the name of output `keep_output` (Scan's scanned output is its second)."""
         base = name or (layer.id if suffix is None else f"{layer.id}.{suffix}")
         out = self._fresh(base)
-        self.nodes.append(helper.make_node(op, inputs, [out], name=out, domain=domain or None, **attrs))
-        return out
+        outputs = [out] + [f"{out}:{i}" for i in range(1, keep_output + 1)]
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=out, domain=domain or None, **attrs))
+        return outputs[keep_output]
 
 
     def rename_output(self, old: str, new: str) -> None:

@@ -110,3 +110,12 @@ def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
     report = specc.load(spec_path("neuron")).export(target)
     assert not report.ok
     assert not target.exists()
+
+
+def test_jordan_export_passes_the_full_check_and_has_the_counted_weights():
+    net = specc.loads("input x: seq 3\noutput tag: a | b\nx -> rnn jordan hidden=4 out=3 bidirectional layers=2 "
+                      "-> dense -> softmax", "j.nn")
+    proto = net.to_onnx()
+    onnx.checker.check_model(proto, full_check=True)
+    assert [n.op_type for n in proto.graph.node].count("Scan") == 4
+    assert initializer_weight_count(proto) == net.param_count

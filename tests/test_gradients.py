@@ -83,6 +83,11 @@ def check_gradients(chain: str, input: str, batch: int = 3, steps: int = 4, seed
     ("rnn elman hidden=3 layers=2 bidirectional activation=sigmoid", "seq 2"),
     ("rnn elman hidden=2 activation=relu bias=false", "seq 3"),
     ("rnn elman hidden=2 activation=linear", "seq 3"),
+    ("rnn jordan hidden=3", "seq 2"),
+    ("rnn jordan hidden=3 out=2 bidirectional", "seq 2"),
+    ("rnn jordan hidden=2 out=4 layers=2 activation=sigmoid", "seq 3"),
+    ("rnn jordan hidden=3 activation=relu bias=false bidirectional layers=2", "seq 2"),
+    ("rnn jordan hidden=2 activation=linear", "seq 3"),
     ("conv 3x3 filters=2 padding=1 -> relu -> maxpool 2 -> flatten -> dense 3 -> softmax", "1x6x6"),
 ])
 def test_layer_gradients_match_finite_differences(chain, input):

@@ -151,3 +151,30 @@ def test_window_joins_each_step_with_its_neighbours(size, features):
 def test_window_needs_an_odd_size():
     with pytest.raises(specc.SpecError, match="needs an odd size"):
         specc.loads("input x: seq 2\nx -> window 4", "w.nn")
+
+
+@pytest.mark.parametrize("args, shape, params", [
+    ("hidden=4", ("N", "T", 4), 3 * 4 + 4 * 4 + 4 + 4 * 4 + 4),
+    ("hidden=4 out=2 bidirectional", ("N", "T", 4), 2 * (3 * 4 + 2 * 4 + 4 + 4 * 2 + 2)),
+    ("hidden=3 out=2 layers=2 activation=relu", ("N", "T", 2), (9 + 6 + 3 + 6 + 2) + (6 + 6 + 3 + 6 + 2)),
+    ("hidden=2 bias=false activation=sigmoid bidirectional layers=2", ("N", "T", 4),
+     2 * (6 + 4 + 4) + 2 * (8 + 4 + 4)),
+])
+def test_rnn_jordan_through_scan(args, shape, params):
+    # the reference evaluator runs Scan bodies too: a second oracle for the lowering
+    check_layer(f"rnn jordan {args}", "seq 3", expect_shape=shape, expect_params=params,
+                batches=(1, 4), lengths=(1, 2, 7))
+
+
+def test_jordan_feeds_back_its_output():
+    # all weights 1, linear, no bias, one unit: h_t = x_t + y_{t-1}, y_t = h_t (a running sum)
+    net = specc.loads("input x: seq 1\nx -> rnn jordan hidden=1 activation=linear init=ones bias=false", "j.nn")
+    np.testing.assert_array_equal(net.run(x=[[1], [2], [3]])["output"][0, :, 0], [1, 3, 6])
+    wide = specc.loads("input x: seq 1\nx -> rnn jordan hidden=2 out=1 activation=linear init=ones bias=false",
+                       "j.nn")  # h_t = [x_t + y_{t-1}] * 2 units, y_t = 2 (x_t + y_{t-1})
+    np.testing.assert_array_equal(wide.run(x=[[1], [1]])["output"][0, :, 0], [2, 6])
+
+
+def test_out_size_is_for_jordan_only():
+    with pytest.raises(specc.SpecError, match="out= only as a jordan cell"):
+        specc.loads("input x: seq 2\nx -> rnn elman hidden=3 out=2", "o.nn")

@@ -99,7 +99,8 @@ def test_non_editable_install_ships_grammar_and_specs(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(root)], check=True, capture_output=True)
-    code = "import specc; from specs import spec_path; print(specc.load(spec_path('seed_pool')).param_count)"
+    code = ("import specc; from specs import spec_path; net = specc.load(spec_path('seed_pool')); "
+            "print(net.param_count, float(net.run(image=[[0.0] * 6] * 6)['pooled'].sum()))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                             env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
-    assert result.stdout.strip() == "18", result.stderr
+    assert result.stdout.strip() == "18 0.0", result.stderr

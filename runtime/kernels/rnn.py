@@ -1,4 +1,4 @@
-"""rnn (Elman) forward and backward (through time) in NumPy.
+"""rnn (Elman and Jordan) forward and backward (through time) in NumPy.
 
 The equations and weight layout are in specc/layers/rnn.py. Inside the kernel sequences are
 time-major (T, N, F), so each step reads and writes contiguous rows; per stacked layer and
@@ -70,6 +70,57 @@ def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states
     return da, d_recurrent
 
 
+def jordan_direction(xw: np.ndarray, fed_back: np.ndarray, out: np.ndarray, out_bias, f_in_place, reverse: bool):
+    """Run one direction of a Jordan layer: h_t = f(xw_t + y_{t-1} U^T), y_t = f(h_t V^T + c).
+
+    xw: (T, N, H); fed_back: U (H, M); out: V (M, H); out_bias: c (M,) or None.
+    Returns (hidden states (T, N, H), outputs (T, N, M)).
+    """
+    steps, n, hidden = xw.shape
+    states = np.empty_like(xw)
+    outputs = np.empty((steps, n, out.shape[0]), dtype=xw.dtype)
+    fed_back_t, out_t = np.ascontiguousarray(fed_back.T), np.ascontiguousarray(out.T)
+    previous = None
+    for t in _steps(steps, reverse):
+        if previous is None:  # y_0 = 0
+            states[t] = xw[t]
+        else:
+            np.matmul(previous, fed_back_t, out=states[t])
+            states[t] += xw[t]
+        f_in_place(states[t])
+        np.matmul(states[t], out_t, out=outputs[t])
+        if out_bias is not None:
+            outputs[t] += out_bias
+        previous = f_in_place(outputs[t])
+    return states, outputs
+
+
+def jordan_direction_backward(states, outputs, fed_back, out, d_outputs, slope, reverse: bool):
+    """Backpropagation through time for one Jordan direction, through the fed-back output.
+
+    Returns (da (T, N, H) the gradient at each step's hidden pre-activation, dU, dV, dc).
+    """
+    steps, n, size = outputs.shape
+    hidden = states.shape[-1]
+    out_slopes = None if slope is None else slope(outputs)
+    state_slopes = None if slope is None else slope(states)
+    d_out_pre = np.empty_like(outputs)  # gradient at each step's output pre-activation
+    da = np.empty_like(states)
+    carried = np.zeros((n, size), dtype=states.dtype)  # gradient reaching y_t from the step after
+    for t in _steps(steps, not reverse):
+        np.add(d_outputs[t], carried, out=d_out_pre[t])
+        if out_slopes is not None:
+            d_out_pre[t] *= out_slopes[t]
+        np.matmul(d_out_pre[t], out, out=da[t])
+        if state_slopes is not None:
+            da[t] *= state_slopes[t]
+        np.matmul(da[t], fed_back, out=carried)
+    read, by = (outputs[1:], da[:-1]) if reverse else (outputs[:-1], da[1:])
+    d_fed_back = by.reshape(-1, hidden).T @ read.reshape(-1, size)
+    d_out = d_out_pre.reshape(-1, size).T @ states.reshape(-1, hidden)
+    return da, d_fed_back, d_out, d_out_pre.reshape(-1, size).sum(axis=0)
+
+
 @kernel("rnn")
 class Rnn(Kernel):
     def forward(self, layer, w, x, cache=None):
@@ -77,40 +128,54 @@ class Rnn(Kernel):
         f = IN_PLACE[a["activation"]]
         x = np.ascontiguousarray(x.transpose(1, 0, 2))  # time-major inside
         for k in range(1, a["layers"] + 1):
-            joined = []
+            runs = []
             for d in range(a["directions"]):
                 xw = _project(x, w[f"layer{k}.W"][d])
                 if a["bias"]:
                     xw += w[f"layer{k}.b"][d]
-                joined.append(elman_direction(xw, w[f"layer{k}.R"][d], f, reverse=d == 1))
+                if a["cell"] == "jordan":
+                    c = w[f"layer{k}.c"][d] if a["bias"] else None
+                    runs.append(jordan_direction(xw, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d], c, f, reverse=d == 1))
+                else:
+                    states = elman_direction(xw, w[f"layer{k}.R"][d], f, reverse=d == 1)
+                    runs.append((states, states))
             if cache is not None:
-                cache[k] = (x, joined)
-            x = np.concatenate(joined, axis=-1) if len(joined) > 1 else joined[0]
+                cache[k] = (x, runs)
+            outputs = [run[1] for run in runs]
+            x = np.concatenate(outputs, axis=-1) if len(outputs) > 1 else outputs[0]
         return np.ascontiguousarray(x.transpose(1, 0, 2))
 
     def backward(self, layer, w, cache, dy, need_dx=True):
         a = layer.attrs
         slope = ELEMENTWISE[a["activation"]][1]
-        hidden = a["hidden"]
+        hidden, size, jordan = a["hidden"], a["size"], a["cell"] == "jordan"
         dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
         grads = {}
         for k in range(a["layers"], 0, -1):
-            x, states = cache[k]
+            x, runs = cache[k]
             rows_x = x.reshape(-1, x.shape[-1])
-            dW, dR = np.empty_like(w[f"layer{k}.W"]), np.empty_like(w[f"layer{k}.R"])
+            local = {name: np.empty_like(w[f"layer{k}.{name}"]) for name in (("W", "U", "V") if jordan else ("W", "R"))}
             db = np.empty((a["directions"], hidden), dtype=dy.dtype)
+            dc = np.empty((a["directions"], size), dtype=dy.dtype)
             dx = None
-            for d, hs in enumerate(states):
-                da, dR[d] = elman_direction_backward(hs, w[f"layer{k}.R"][d], dy[..., d * hidden:(d + 1) * hidden],
-                                                     slope, reverse=d == 1)
+            for d, (states, outputs) in enumerate(runs):
+                d_outputs = dy[..., d * size:(d + 1) * size]
+                if jordan:
+                    da, local["U"][d], local["V"][d], dc[d] = jordan_direction_backward(
+                        states, outputs, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d], d_outputs, slope, reverse=d == 1)
+                else:
+                    da, local["R"][d] = elman_direction_backward(states, w[f"layer{k}.R"][d], d_outputs, slope,
+                                                                 reverse=d == 1)
                 rows = da.reshape(-1, hidden)
-                dW[d] = rows.T @ rows_x
+                local["W"][d] = rows.T @ rows_x
                 db[d] = rows.sum(axis=0)
                 if k > 1 or need_dx:
                     dx_d = (rows @ w[f"layer{k}.W"][d]).reshape(x.shape)
                     dx = dx_d if dx is None else dx + dx_d
-            grads[f"layer{k}.W"], grads[f"layer{k}.R"] = dW, dR
+            grads.update({f"layer{k}.{name}": g for name, g in local.items()})
             if a["bias"]:
                 grads[f"layer{k}.b"] = db
+                if jordan:
+                    grads[f"layer{k}.c"] = dc
             dy = dx
         return (None if dy is None else np.ascontiguousarray(dy.transpose(1, 0, 2))), grads

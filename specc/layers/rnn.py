@@ -1,16 +1,27 @@
-"""rnn: a recurrent layer over sequences (N, T, F) -> (N, T, directions * hidden).
+"""rnn: a recurrent layer over sequences (N, T, F) -> (N, T, directions * size).
 
-Elman cell, step t of one direction:  h_t = f(x_t W^T + h_{t-1} R^T + b),  h_0 = 0.
+Elman cell, step t of one direction:  h_t = f(x_t W^T + h_{t-1} R^T + b),  h_0 = 0; the layer
+outputs h (size = hidden).
+Jordan cell: the layer's previous OUTPUT is fed back, not its hidden state:
+  h_t = f(x_t W^T + y_{t-1} U^T + b),   y_t = f(h_t V^T + c),   y_0 = 0,
+and the layer outputs y (size = `out`, default hidden), with the same activation f for both.
 `bidirectional` runs a second cell from the last step to the first and joins the two per step
 by concatenation, forward first: y_t = [h_t(forward), h_t(backward)].
 `layers=K` stacks K such layers, each reading the previous one's joined output.
 
 Weights of stacked layer k (1-based), in ONNX RNN layout (direction 0 forward, 1 backward):
   layer{k}.W (dirs, hidden, inputs), layer{k}.R (dirs, hidden, hidden), layer{k}.b (dirs, hidden).
-The ONNX lowering is one RNN node per stacked layer; its input is time-major (T, N, F), so the
+  Jordan adds layer{k}.U (dirs, hidden, out) in R's place, layer{k}.V (dirs, out, hidden)
+  and layer{k}.c (dirs, out).
+The Elman lowering is one RNN node per stacked layer; its input is time-major (T, N, F), so the
 sequence is transposed in and out, its bias is [b, 0] (the recurrent bias Rb is 0), and its
 output (T, dirs, N, H) becomes (T, N, dirs*H) by Transpose and a Reshape with shape [0, 0, -1]
 (copying T and N, so no size is baked into the graph).
+The Jordan lowering (the RNN op feeds back its hidden state, not an output) is, on the time-major
+sequence, per stacked layer and direction, the input projection of all steps as one MatMul, then
+a Scan over time whose body is one step: state y_{t-1} and x_t W^T + b in, y_t out; the backward
+direction scans a time-reversed copy and reverses its outputs back; the directions are joined by
+Concat on the last axis.
 """
 from __future__ import annotations
 
@@ -26,10 +37,12 @@ ONNX_ACTIVATIONS = {"tanh": ("Tanh", {}), "relu": ("Relu", {}), "sigmoid": ("Sig
 @register
 class Rnn(LayerKind):
     name = "rnn"
-    doc = "Elman recurrent layer: h_t = f(x_t W^T + h_{t-1} R^T + b), optionally bidirectional and stacked"
+    doc = "recurrent layer, Elman (hidden state fed back) or Jordan (output fed back), optionally bidirectional and stacked"
     signature = (
-        Arg("cell", one_of("elman"), "elman", "elman (the hidden state is fed back)", positional=True),
+        Arg("cell", one_of("elman", "jordan"), "elman", "elman (the hidden state is fed back) or jordan (the output is)",
+            positional=True),
         Arg("hidden", positive_int, None, "size of the hidden state", positional=True),
+        Arg("out", positive_int, None, "jordan: size of the output fed back; default the hidden size"),
         Arg("bidirectional", boolean, False, "also run backwards in time and join per step", flag=True),
         Arg("layers", positive_int, 1, "how many stacked layers"),
         Arg("activation", one_of(*ONNX_ACTIVATIONS), "tanh", "tanh, relu, sigmoid or linear"),
@@ -43,19 +56,33 @@ class Rnn(LayerKind):
         if hidden is None:
             raise ShapeError("needs a hidden size", expected="rnn elman hidden=N", arg="hidden")
         dirs = 2 if args["bidirectional"] else 1
+        jordan = args["cell"] == "jordan"
+        if args["out"] is not None and not jordan:
+            raise ShapeError("takes out= only as a jordan cell", expected="rnn jordan hidden=H out=M",
+                             arg="out", hint="an Elman layer outputs its hidden state: drop out=")
+        size = (args["out"] or hidden) if jordan else hidden
         weights = []
         inputs = shape[-1]
         for k in range(1, args["layers"] + 1):
             weights.append(WeightSpec(f"layer{k}.W", (dirs, hidden, inputs), args["init"], inputs, hidden))
-            weights.append(WeightSpec(f"layer{k}.R", (dirs, hidden, hidden), args["init"], hidden, hidden))
+            if jordan:
+                weights.append(WeightSpec(f"layer{k}.U", (dirs, hidden, size), args["init"], size, hidden))
+            else:
+                weights.append(WeightSpec(f"layer{k}.R", (dirs, hidden, hidden), args["init"], hidden, hidden))
             if args["bias"]:
                 weights.append(WeightSpec(f"layer{k}.b", (dirs, hidden), "zeros", 1, hidden))
-            inputs = dirs * hidden
-        attrs = dict(hidden=hidden, directions=dirs, layers=args["layers"], activation=args["activation"],
-                     bias=args["bias"])
-        return Inferred(("N", "T", dirs * hidden), attrs, tuple(weights))
+            if jordan:
+                weights.append(WeightSpec(f"layer{k}.V", (dirs, size, hidden), args["init"], hidden, size))
+                if args["bias"]:
+                    weights.append(WeightSpec(f"layer{k}.c", (dirs, size), "zeros", 1, size))
+            inputs = dirs * size
+        attrs = dict(cell=args["cell"], hidden=hidden, size=size, directions=dirs, layers=args["layers"],
+                     activation=args["activation"], bias=args["bias"])
+        return Inferred(("N", "T", dirs * size), attrs, tuple(weights))
 
     def lower(self, g, layer, x):
+        if layer.attrs["cell"] == "jordan":
+            return _lower_jordan(g, layer, x)
         a = layer.attrs
         dirs, hidden = a["directions"], a["hidden"]
         op, extra = ONNX_ACTIVATIONS[a["activation"]]
@@ -73,3 +100,80 @@ class Rnn(LayerKind):
             seq = g.node("Reshape", [joined, g.constant(layer, "keep_t_n", [0, 0, -1], "int64")], layer,
                          suffix=f"layer{k}.out")
         return g.node("Transpose", [seq], layer, suffix="batch_major", perm=[1, 0, 2])
+
+
+SCAN_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "linear": "Identity"}
+
+
+def _jordan_step_graph(layer, k: int, d: int, names: dict):
+    """The Scan body of one Jordan step: (y_prev (N, M), x_t W^T + b (N, H)) -> (y_t, y_t)."""
+    from onnx import TensorProto, helper
+
+    a = layer.attrs
+    op = SCAN_ACTIVATIONS[a["activation"]]
+    p = f"{layer.id}.layer{k}.dir{d}"
+    nodes = [
+        helper.make_node("MatMul", [f"{p}.y_prev", names["UT"]], [f"{p}.fed_back"]),
+        helper.make_node("Add", [f"{p}.xw_t", f"{p}.fed_back"], [f"{p}.a"]),
+        helper.make_node(op, [f"{p}.a"], [f"{p}.h"]),
+        helper.make_node("MatMul", [f"{p}.h", names["VT"]], [f"{p}.hv"]),
+    ]
+    pre = f"{p}.hv"
+    if a["bias"]:
+        nodes.append(helper.make_node("Add", [pre, names["c"]], [f"{p}.hvc"]))
+        pre = f"{p}.hvc"
+    nodes += [helper.make_node(op, [pre], [f"{p}.y"]),
+              helper.make_node("Identity", [f"{p}.y"], [f"{p}.y_out"])]
+    dims = lambda width: ["N", width]  # noqa: E731  (a one-line shape helper)
+    return helper.make_graph(
+        nodes, f"{p}.step",
+        [helper.make_tensor_value_info(f"{p}.y_prev", TensorProto.FLOAT, dims(a["size"])),
+         helper.make_tensor_value_info(f"{p}.xw_t", TensorProto.FLOAT, dims(a["hidden"]))],
+        [helper.make_tensor_value_info(f"{p}.y", TensorProto.FLOAT, dims(a["size"])),
+         helper.make_tensor_value_info(f"{p}.y_out", TensorProto.FLOAT, dims(a["size"]))])
+
+
+def _reverse_time(g, layer, x, suffix: str) -> str:
+    """x (T, ...) with its steps in reverse order: a Slice with step -1, at any length."""
+    return g.node("Slice", [x, g.constant(layer, "last", [-1], "int64"), g.constant(layer, "before_first", [-2**62], "int64"),
+                            g.constant(layer, "time_axis", [0], "int64"), g.constant(layer, "backwards", [-1], "int64")],
+                  layer, suffix=suffix)
+
+
+def _lower_jordan(g, layer, x):
+    """Jordan layers as input projections plus one Scan per layer and direction (see above)."""
+    import numpy as np
+    from onnx import numpy_helper  # only the Jordan lowering builds subgraphs and tensors
+
+    a = layer.attrs
+    x = g.node("Transpose", [x], layer, suffix="time_major", perm=[1, 0, 2])  # Scan over axis 0
+    for k in range(1, a["layers"] + 1):
+        shape = g.node("Shape", [x], layer, suffix=f"layer{k}.shape")
+        batch = g.node("Slice", [shape, g.constant(layer, "one", [1], "int64"), g.constant(layer, "two", [2], "int64")],
+                       layer, suffix=f"layer{k}.batch")
+        state_shape = g.node("Concat", [batch, g.constant(layer, "output_size", [a["size"]], "int64")], layer,
+                             suffix=f"layer{k}.state_shape", axis=0)
+        y0 = g.node("ConstantOfShape", [state_shape], layer, suffix=f"layer{k}.y0",
+                    value=numpy_helper.from_array(np.zeros(1, np.float32)))
+        joined = []
+        for d in range(a["directions"]):
+            def direction_of(local: str, transpose: bool) -> str:
+                picked = g.node("Gather", [g.weight(layer, f"layer{k}.{local}"), g.constant(layer, f"dir{d}", d, "int64")],
+                                layer, suffix=f"layer{k}.{local}[{d}]", axis=0)
+                if not transpose:
+                    return picked
+                return g.node("Transpose", [picked], layer, suffix=f"layer{k}.{local}[{d}]T", perm=[1, 0])
+
+            xw = g.node("MatMul", [x, direction_of("W", True)], layer, suffix=f"layer{k}.xw[{d}]")
+            if a["bias"]:
+                xw = g.node("Add", [xw, direction_of("b", False)], layer, suffix=f"layer{k}.xw+b[{d}]")
+            names = {"UT": direction_of("U", True), "VT": direction_of("V", True)}
+            if a["bias"]:
+                names["c"] = direction_of("c", False)
+            if d == 1:  # the backward direction scans a reversed copy (Scan's own direction is rarely supported)
+                xw = _reverse_time(g, layer, xw, f"layer{k}.reversed")
+            scanned = g.node("Scan", [y0, xw], layer, suffix=f"layer{k}.scan[{d}]", keep_output=1,
+                             body=_jordan_step_graph(layer, k, d, names), num_scan_inputs=1)
+            joined.append(_reverse_time(g, layer, scanned, f"layer{k}.unreversed") if d == 1 else scanned)
+        x = joined[0] if len(joined) == 1 else g.node("Concat", joined, layer, suffix=f"layer{k}.join", axis=-1)
+    return g.node("Transpose", [x], layer, suffix="batch_major", perm=[1, 0, 2])
