@@ -62,6 +62,31 @@ def torch_rnn(x, w, *, hidden: int, layers: int = 1, bidirectional: bool = False
     return functional_call(module, params, (x,))[0]
 
 
+def torch_jordan(x, w, *, layers: int = 1, bidirectional: bool = False, activation: str = "tanh",
+                 bias: bool = True):
+    """A hand-written Jordan loop in torch (the issue's definition, independent of specc's code):
+    h_t = f(W x_t + U y_{t-1} + b), y_t = f(V h_t + c), y_0 = 0, per direction, joined per step."""
+    f = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}[activation]
+    for k in range(1, layers + 1):
+        joined = []
+        for d in range(2 if bidirectional else 1):
+            W, U, V = (w[f"layer{k}.{name}"][d] for name in "WUV")
+            b = w[f"layer{k}.b"][d] if bias else 0
+            c = w[f"layer{k}.c"][d] if bias else 0
+            y, outputs = torch.zeros(x.shape[0], V.shape[0]), {}
+            for t in (range(x.shape[1] - 1, -1, -1) if d == 1 else range(x.shape[1])):
+                h = f(x[:, t] @ W.T + y @ U.T + b)
+                y = outputs[t] = f(h @ V.T + c)
+            joined.append(torch.stack([outputs[t] for t in range(x.shape[1])], dim=1))
+        x = torch.cat(joined, dim=-1)
+    return x
+
+
+def jordan(**options):
+    """The torch side of a case whose chain is one Jordan rnn layer."""
+    return lambda x, w: torch_jordan(x, w[0], **options)
+
+
 def rnn(**options):
     """The torch side of a case whose chain is one rnn layer."""
     return lambda x, w: torch_rnn(x, w[0], **options)
@@ -181,6 +206,13 @@ CASES = [
     case("rnn elman hidden=4 bidirectional", "seq 3", rnn(hidden=4, bidirectional=True), steps=20),
     case("rnn elman hidden=4 layers=2 activation=relu", "seq 3",
          rnn(hidden=4, layers=2, activation="relu"), steps=20),
+    # rnn jordan: a hand-written torch loop
+    case("rnn jordan hidden=4", "seq 3", jordan(), steps=5),
+    case("rnn jordan hidden=4 out=2 activation=relu", "seq 3", jordan(activation="relu"), steps=5),
+    case("rnn jordan hidden=3 out=2 bidirectional", "seq 2", jordan(bidirectional=True), steps=6),
+    case("rnn jordan hidden=3 layers=2 bidirectional bias=false activation=sigmoid", "seq 2",
+         jordan(layers=2, bidirectional=True, bias=False, activation="sigmoid"), steps=4),
+    case("rnn jordan hidden=4 out=3", "seq 3", jordan(), steps=20),
     # whole chains
     case("conv 3x3 filters=4 padding=1 -> relu -> maxpool 2 -> flatten -> dense 3", "2x6x6",
          lambda x, w: F.linear(F.max_pool2d(F.relu(F.conv2d(x, w[0]["weight"], w[0]["bias"], padding=1)), 2)
