@@ -22,6 +22,16 @@ def _project(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (x.reshape(-1, x.shape[-1]) @ matrix.T).reshape(x.shape[:-1] + (matrix.shape[0],))
 
 
+def _step_input(out: np.ndarray, xw_t: np.ndarray, previous: np.ndarray | None, matrix_t: np.ndarray) -> None:
+    """out = xw_t + previous @ matrix_t, written in place; just xw_t at the first step, where
+    what is fed back (h_0 or y_0) is zero."""
+    if previous is None:
+        out[...] = xw_t
+    else:
+        np.matmul(previous, matrix_t, out=out)
+        out += xw_t
+
+
 def elman_direction(xw: np.ndarray, recurrent: np.ndarray, f_in_place, reverse: bool) -> np.ndarray:
     """Run one direction of an Elman layer.
 
@@ -34,11 +44,7 @@ def elman_direction(xw: np.ndarray, recurrent: np.ndarray, f_in_place, reverse: 
     recurrent_t = np.ascontiguousarray(recurrent.T)
     previous = None
     for t in _steps(steps, reverse):
-        if previous is None:  # h_0 = 0
-            states[t] = xw[t]
-        else:
-            np.matmul(previous, recurrent_t, out=states[t])
-            states[t] += xw[t]
+        _step_input(states[t], xw[t], previous, recurrent_t)
         previous = f_in_place(states[t])
     return states
 
@@ -82,11 +88,7 @@ def jordan_direction(xw: np.ndarray, fed_back: np.ndarray, out: np.ndarray, out_
     fed_back_t, out_t = np.ascontiguousarray(fed_back.T), np.ascontiguousarray(out.T)
     previous = None
     for t in _steps(steps, reverse):
-        if previous is None:  # y_0 = 0
-            states[t] = xw[t]
-        else:
-            np.matmul(previous, fed_back_t, out=states[t])
-            states[t] += xw[t]
+        _step_input(states[t], xw[t], previous, fed_back_t)
         f_in_place(states[t])
         np.matmul(states[t], out_t, out=outputs[t])
         if out_bias is not None:
