@@ -49,6 +49,13 @@ def elman_direction(xw: np.ndarray, recurrent: np.ndarray, f_in_place, reverse: 
     return states
 
 
+def _fed_back_gradient(da: np.ndarray, fed: np.ndarray, reverse: bool) -> np.ndarray:
+    """Gradient of the matrix that carried `fed` (T, N, M) into the pre-activations da (T, N, H):
+    each step read the value of the step before it (after it, going backward); the first read 0."""
+    read, by = (fed[1:], da[:-1]) if reverse else (fed[:-1], da[1:])
+    return by.reshape(-1, da.shape[-1]).T @ read.reshape(-1, fed.shape[-1])
+
+
 def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states: np.ndarray, slope,
                              reverse: bool) -> tuple[np.ndarray, np.ndarray]:
     """Backpropagation through time for one direction.
@@ -67,13 +74,7 @@ def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states
         if slopes is not None:
             da[t] *= slopes[t]
         np.matmul(da[t], recurrent, out=carried)
-    # each step read the state of the step before it (after it, going backward); the first read 0
-    if reverse:
-        read, by = states[1:], da[:-1]
-    else:
-        read, by = states[:-1], da[1:]
-    d_recurrent = by.reshape(-1, hidden).T @ read.reshape(-1, hidden)
-    return da, d_recurrent
+    return da, _fed_back_gradient(da, states, reverse)
 
 
 def jordan_direction(xw: np.ndarray, fed_back: np.ndarray, out: np.ndarray, out_bias, f_in_place, reverse: bool):
@@ -117,10 +118,8 @@ def jordan_direction_backward(states, outputs, fed_back, out, d_outputs, slope, 
         if state_slopes is not None:
             da[t] *= state_slopes[t]
         np.matmul(da[t], fed_back, out=carried)
-    read, by = (outputs[1:], da[:-1]) if reverse else (outputs[:-1], da[1:])
-    d_fed_back = by.reshape(-1, hidden).T @ read.reshape(-1, size)
     d_out = d_out_pre.reshape(-1, size).T @ states.reshape(-1, hidden)
-    return da, d_fed_back, d_out, d_out_pre.reshape(-1, size).sum(axis=0)
+    return da, _fed_back_gradient(da, outputs, reverse), d_out, d_out_pre.reshape(-1, size).sum(axis=0)
 
 
 @kernel("rnn")
