@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-LOSSES = ("cross_entropy", "mse")
-
-
 def cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Mean negative log-likelihood of the target classes, from logits (before softmax).
 

@@ -72,7 +72,7 @@ def _unique(items, what: str) -> dict:
     return found
 
 
-def _pair_outputs(chains: tuple[ChainSyntax, ...], outputs: dict[str, Output], file: str):
+def _pair_outputs(chains: tuple[ChainSyntax, ...], outputs: dict[str, Output]):
     """Each chain with its output: named at the chain's end (`-> label`), else in order."""
     explicit: list[tuple[tuple[LayerCall, ...], Output | None, ChainSyntax]] = []
     for chain in chains:
@@ -125,7 +125,7 @@ def _size_from_classes(calls: tuple[LayerCall, ...], output: Output) -> int | No
     return None
 
 
-def _layers(chain: ChainSyntax, calls: tuple[LayerCall, ...], source: Input, output: Output) -> list[Layer]:
+def _layers(calls: tuple[LayerCall, ...], source: Input, output: Output) -> list[Layer]:
     shape = source.shape
     made_by = f"input {source.name}"
     layers = []
@@ -222,13 +222,13 @@ def build(syntax: SpecSyntax) -> Model:
                         expected="a line like: image -> conv 3x3 -> flatten -> dense",
                         hint="declare an input, then chain layers from it with '->'")
     chains = []
-    for chain, calls, output in _pair_outputs(syntax.chains, outputs, syntax.file):
+    for chain, calls, output in _pair_outputs(syntax.chains, outputs):
         if chain.source not in inputs:
             raise SpecError(f"the chain starts from '{chain.source}', which is not a declared input",
                             chain.source_coord, expected="one of: " + ", ".join(inputs) if inputs else "a declared input",
                             hint=did_you_mean(chain.source, inputs) or f"declare it, as in: input {chain.source}: 1x28x28")
         source = inputs[chain.source]
-        layers = _layers(chain, calls, source, output)
+        layers = _layers(calls, source, output)
         _check_output(layers, output, source)
         chains.append((chain.source, layers, output))
     named = _name_layers([layer for _, layers, _ in chains for layer in layers])

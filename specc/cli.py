@@ -133,14 +133,14 @@ def cmd_run(args) -> int:
 def cmd_train(args) -> int:
     from runtime.train import Interrupted, TrainingError
 
-    from .api import load
+    from .api import Network
+    from .build import build
+    from .parse import parse_file
     from .training import resolve
 
-    net = load(args.spec)
+    model = build(parse_file(args.spec))
     # the seed of the initial weights is the run's seed: flag, then spec, then 0
-    seed = resolve(net.model.train, {"seed": args.seed}, classifier=True).seed
-    if seed != net.seed:
-        net = load(args.spec, seed=seed)
+    net = Network(model, seed=resolve(model.train, {"seed": args.seed}, classifier=True).seed)
     mode = "json" if args.json else "quiet" if args.quiet else "text"
     try:
         result = net.train(args.data, epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed,
