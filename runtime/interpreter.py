@@ -7,6 +7,7 @@ import numpy as np
 
 from .kernels import KERNELS
 from .kernels import fused
+from .kernels.sparse import SparseRows
 
 
 def _swap_batch_and_channels(x: np.ndarray) -> np.ndarray:
@@ -29,18 +30,31 @@ def class_names(output, scores: np.ndarray) -> np.ndarray:
     return np.asarray(output.classes, dtype=object)[np.argmax(scores, axis=-1)]
 
 
+def padding_mask(x) -> np.ndarray | None:
+    """For a batch of sentences (N, T) of words, padded with "" at their ends: float32 (N, T),
+    1 on words and 0 on padding. None for any other input."""
+    if isinstance(x, np.ndarray) and x.dtype.kind in "OUS":
+        return (x != "").astype(np.float32)
+    return None
+
+
 def forward(model, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run the model on prepared inputs (float32 batches, see specc.feed).
+    """Run the model on prepared inputs (float32 batches, or (N, T) words; see specc.feed).
 
     Returns each output by name; a classifier output NAME also gives NAME_class, the class
-    names of the highest scores.
+    names of the highest scores ("" on the padding of a batch of sentences).
     """
     results: dict[str, np.ndarray] = {}
     for chain in model.chains:
-        x = run_layers(execution_order(chain.layers), weights, inputs[chain.source])
+        source = inputs[chain.source]
+        mask = padding_mask(source)
+        x = run_layers(execution_order(chain.layers), weights, source, mask=mask)
         results[chain.output.name] = x
         if chain.output.classes:
-            results[chain.output.class_output_name] = class_names(chain.output, x)
+            names = class_names(chain.output, x)
+            if mask is not None:
+                names[mask == 0] = ""
+            results[chain.output.class_output_name] = names
     return results
 
 
@@ -66,18 +80,36 @@ def kernel_for(layer):
     return fused.KERNEL if isinstance(layer, fused.ConvMaxPool) else KERNELS[layer.kind]
 
 
+def _masked(layer, mask) -> bool:
+    """Whether run_layers zeroes this layer's output on padded steps (a kernel that takes the
+    mask does so itself)."""
+    return mask is not None and len(layer.out_shape) == 3 and not kernel_for(layer).takes_mask
+
+
 def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarray,
-               caches: list | None = None, rng: np.random.Generator | None = None) -> np.ndarray:
+               caches: list | None = None, rng: np.random.Generator | None = None,
+               mask: np.ndarray | None = None) -> np.ndarray:
     """Apply `layers` in order. With `caches` (a list), run in training mode and append each
     layer's backward cache; `rng` then drives the random layers (dropout).
 
+    mask: (N, T) from padding_mask for a batch of sentences of different lengths; every
+    sequence a layer outputs is then zero on the padded steps, so padding never reaches a real
+    step (a window's edge, the backward direction of an rnn) nor the loss.
     Callers pass execution_order(layers) to run them fastest; backward_layers takes the same list.
     """
     if layers and _is_image(layers[0].in_shape):
         x = _swap_batch_and_channels(x)
     for layer in layers:
         cache = None if caches is None else {"rng": rng} if rng is not None else {}
-        x = kernel_for(layer).forward(layer, layer_weights(layer, weights), x, cache)
+        kernel = kernel_for(layer)
+        if isinstance(x, SparseRows) and not kernel.reads_sparse:
+            x = x.dense()
+        if kernel.takes_mask:
+            x = kernel.forward(layer, layer_weights(layer, weights), x, cache, mask=mask)
+        else:
+            x = kernel.forward(layer, layer_weights(layer, weights), x, cache)
+        if _masked(layer, mask) and isinstance(x, np.ndarray):
+            x = x * mask[..., None].astype(x.dtype)
         if caches is not None:
             caches.append(cache)
     if layers and _is_image(layers[-1].out_shape):
@@ -86,18 +118,23 @@ def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarra
 
 
 def backward_layers(layers: Sequence, weights: Mapping[str, np.ndarray], caches: list,
-                    dy: np.ndarray, need_input_grad: bool = True) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
-    """Backpropagate dy through `layers` (as run by run_layers with caches).
+                    dy: np.ndarray, need_input_grad: bool = True,
+                    mask: np.ndarray | None = None) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+    """Backpropagate dy through `layers` (as run by run_layers with caches and `mask`).
 
     Returns the gradient with respect to the layers' input (None when `need_input_grad` is
-    False: training never needs the gradient of its data) and every weight's gradient, keyed
-    by global weight name.
+    False: training never needs the gradient of its data; None too below onehot or wordhash,
+    whose input is words) and every weight's gradient, keyed by global weight name.
     """
     grads: dict[str, np.ndarray] = {}
     if layers and _is_image(layers[-1].out_shape):
         dy = _swap_batch_and_channels(dy)
     for position in range(len(layers) - 1, -1, -1):
         layer = layers[position]
+        if dy is None:  # below a layer that read words: nothing to pass down, and no weights
+            break
+        if _masked(layer, mask):
+            dy = dy * mask[..., None].astype(dy.dtype)
         dy, local = kernel_for(layer).backward(layer, layer_weights(layer, weights), caches[position], dy,
                                                  need_dx=position > 0 or need_input_grad)
         grads.update({layer.weight_name(name): g for name, g in local.items()})

@@ -116,6 +116,14 @@ class _Builder:
         names = tuple(str(c).strip('"') for c in classes) or None
         return OutputDecl(str(name), names, self.at(name))
 
+    def output_from_data(self, tree) -> OutputDecl:
+        name, first, second = tree.children
+        if (str(first), str(second)) != ("from", "data"):
+            raise SpecError(f"output {name}: '{first} {second}' is neither class names nor 'from data'",
+                            self.at(first), expected="class names separated by | (A | B), or: from data",
+                            received=f"{first} {second}", hint="separate class names with |")
+        return OutputDecl(str(name), None, self.at(name), from_data=True)
+
 
 def _code_end(lines: list[str], before_line: int) -> tuple[int, int]:
     """(line, column) just after the last code on or before `before_line`: comments, blank
@@ -197,8 +205,8 @@ def parse(text: str, file: str = "<spec>") -> SpecSyntax:
             model_name, model_coord = str(statement.children[0]), builder.at(statement.children[0])
         elif statement.data == "input_decl":
             inputs.append(builder.input_decl(statement))
-        elif statement.data == "output_decl":
-            outputs.append(builder.output_decl(statement))
+        elif statement.data in ("output_decl", "output_from_data"):
+            outputs.append(getattr(builder, statement.data)(statement))
         elif statement.data == "train_section":
             train = tuple(builder.layer(setting) for setting in statement.children)
         else:

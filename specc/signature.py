@@ -106,6 +106,21 @@ def literal_or_flag(value: Value) -> Literal | bool:
         raise ArgTypeError("true, false or a list of numbers like [0.5, -1]") from None
 
 
+class FromData(tuple):
+    """A vocabulary taken from the training data rather than written in the spec."""
+
+
+def word_list(value: Value) -> tuple[str, ...]:
+    """A list of distinct words or quoted strings: `[apple, bag, "new york"]`."""
+    if value.kind == "list" and value.value and all(item.kind in ("word", "string") for item in value.value):
+        words = tuple(item.value for item in value.value)
+        if len(set(words)) == len(words):
+            return words
+        raise ArgTypeError("a list of distinct words: " + ", ".join(sorted({w for w in words if words.count(w) > 1}))
+                           + " is given twice")
+    raise ArgTypeError("a list of words, like [apple, bag, cat]")
+
+
 # ---- signatures ----
 
 @dataclass(frozen=True)
@@ -151,6 +166,10 @@ def describe_value(value: Any) -> str:
         return "x".join(map(str, value))
     if isinstance(value, Literal):
         return value.text()
+    if isinstance(value, FromData):
+        return f"[{len(value)} from data]"
+    if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+        return "[" + ", ".join(value) + "]"
     return str(value)
 
 

@@ -61,11 +61,13 @@ class InputDecl:
 
 @dataclass(frozen=True)
 class OutputDecl:
-    """`output NAME` or `output NAME: A | B | ...` (a classifier with class names)."""
+    """`output NAME`, `output NAME: A | B | ...` (a classifier with class names) or
+    `output NAME: from data` (a classifier whose classes are the training data's tags)."""
 
     name: str
     classes: tuple[str, ...] | None
     coord: Coord
+    from_data: bool = False
 
 
 @dataclass(frozen=True)

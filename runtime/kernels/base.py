@@ -24,6 +24,10 @@ class Kernel:
     """
 
     kind: str = ""
+    # reads_sparse: forward takes a SparseRows input (runtime/kernels/sparse.py) as it is.
+    # takes_mask: forward takes mask= ((N, T), 0 on padding) and zeroes its own padded outputs.
+    reads_sparse = False
+    takes_mask = False
 
     def forward(self, layer, w: Mapping[str, np.ndarray], x: np.ndarray, cache: dict | None = None) -> np.ndarray:
         raise NotImplementedError

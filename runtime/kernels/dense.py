@@ -6,13 +6,20 @@ NumPy runs as N small ones.
 from __future__ import annotations
 
 from .base import Kernel, kernel
+from .sparse import SparseRows
 
 
 @kernel("dense")
 class Dense(Kernel):
+    reads_sparse = True
+
     def forward(self, layer, w, x, cache=None):
-        rows = x.reshape(-1, x.shape[-1])
-        y = rows @ w["weight"].T
+        if isinstance(x, SparseRows):  # one-hot input: rows of W^T looked up, not multiplied
+            y = x.project(w["weight"].T)
+            rows = x
+        else:
+            rows = x.reshape(-1, x.shape[-1])
+            y = rows @ w["weight"].T
         if "bias" in w:
             y += w["bias"]
         if cache is not None:
@@ -21,6 +28,11 @@ class Dense(Kernel):
 
     def backward(self, layer, w, cache, dy, need_dx=True):
         rows_x, rows_dy = cache["rows"], dy.reshape(-1, dy.shape[-1])
+        if isinstance(rows_x, SparseRows):
+            grads = {"weight": rows_x.project_grad(dy).T}
+            if "bias" in w:
+                grads["bias"] = rows_dy.sum(axis=0)
+            return None, grads  # the input was words
         grads = {"weight": rows_dy.T @ rows_x}
         if "bias" in w:
             grads["bias"] = rows_dy.sum(axis=0)

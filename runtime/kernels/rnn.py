@@ -11,14 +11,18 @@ import numpy as np
 
 from .activation import ELEMENTWISE, IN_PLACE
 from .base import Kernel, kernel
+from .sparse import SparseRows
 
 
 def _steps(count: int, reverse: bool) -> range:
     return range(count - 1, -1, -1) if reverse else range(count)
 
 
-def _project(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """x (..., F) @ matrix^T as one 2-D product (a 3-D matmul runs as many small ones)."""
+def _project(x, matrix: np.ndarray) -> np.ndarray:
+    """x (..., F) @ matrix^T as one 2-D product (a 3-D matmul runs as many small ones); rows of
+    matrix^T looked up when x is one-hot (SparseRows)."""
+    if isinstance(x, SparseRows):
+        return x.project(matrix.T)
     return (x.reshape(-1, x.shape[-1]) @ matrix.T).reshape(x.shape[:-1] + (matrix.shape[0],))
 
 
@@ -32,12 +36,20 @@ def _step_input(out: np.ndarray, xw_t: np.ndarray, previous: np.ndarray | None, 
         out += xw_t
 
 
-def elman_direction(xw: np.ndarray, recurrent: np.ndarray, f_in_place, reverse: bool) -> np.ndarray:
+def _zero_padding(values: np.ndarray, mask: np.ndarray | None, t: int) -> None:
+    """Zero, in place, the rows of step t's values (N, H) that are padding (mask (T, N))."""
+    if mask is not None:
+        values *= mask[t][:, None]
+
+
+def elman_direction(xw: np.ndarray, recurrent: np.ndarray, f_in_place, reverse: bool,
+                    mask: np.ndarray | None = None) -> np.ndarray:
     """Run one direction of an Elman layer.
 
     xw: (T, N, H), the input projection of every step; recurrent: (H, H) matrix R;
-    f_in_place: the activation, overwriting its argument. Returns the hidden states (T, N, H),
-    each at its own step, computed where they are stored.
+    f_in_place: the activation, overwriting its argument; mask: (T, N), 0 on padding, where the
+    state is 0 (so the backward direction starts from 0 at each sentence's last word).
+    Returns the hidden states (T, N, H), each at its own step, computed where they are stored.
     """
     steps, n, hidden = xw.shape
     states = np.empty_like(xw)
@@ -46,6 +58,7 @@ def elman_direction(xw: np.ndarray, recurrent: np.ndarray, f_in_place, reverse: 
     for t in _steps(steps, reverse):
         _step_input(states[t], xw[t], previous, recurrent_t)
         previous = f_in_place(states[t])
+        _zero_padding(previous, mask, t)
     return states
 
 
@@ -57,7 +70,7 @@ def _fed_back_gradient(da: np.ndarray, fed: np.ndarray, reverse: bool) -> np.nda
 
 
 def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states: np.ndarray, slope,
-                             reverse: bool) -> tuple[np.ndarray, np.ndarray]:
+                             reverse: bool, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Backpropagation through time for one direction.
 
     states: (T, N, H) hidden states of the forward pass; d_states: (T, N, H) loss gradient with
@@ -73,14 +86,17 @@ def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states
         np.add(d_states[t], carried, out=da[t])
         if slopes is not None:
             da[t] *= slopes[t]
+        _zero_padding(da[t], mask, t)
         np.matmul(da[t], recurrent, out=carried)
     return da, _fed_back_gradient(da, states, reverse)
 
 
-def jordan_direction(xw: np.ndarray, fed_back: np.ndarray, out: np.ndarray, out_bias, f_in_place, reverse: bool):
+def jordan_direction(xw: np.ndarray, fed_back: np.ndarray, out: np.ndarray, out_bias, f_in_place, reverse: bool,
+                     mask: np.ndarray | None = None):
     """Run one direction of a Jordan layer: h_t = f(xw_t + y_{t-1} U^T), y_t = f(h_t V^T + c).
 
-    xw: (T, N, H); fed_back: U (H, M); out: V (M, H); out_bias: c (M,) or None.
+    xw: (T, N, H); fed_back: U (H, M); out: V (M, H); out_bias: c (M,) or None; mask (T, N):
+    the output is 0 on padding.
     Returns (hidden states (T, N, H), outputs (T, N, M)).
     """
     steps, n, hidden = xw.shape
@@ -95,10 +111,11 @@ def jordan_direction(xw: np.ndarray, fed_back: np.ndarray, out: np.ndarray, out_
         if out_bias is not None:
             outputs[t] += out_bias
         previous = f_in_place(outputs[t])
+        _zero_padding(previous, mask, t)
     return states, outputs
 
 
-def jordan_direction_backward(states, outputs, fed_back, out, d_outputs, slope, reverse: bool):
+def jordan_direction_backward(states, outputs, fed_back, out, d_outputs, slope, reverse: bool, mask=None):
     """Backpropagation through time for one Jordan direction, through the fed-back output.
 
     Returns (da (T, N, H) the gradient at each step's hidden pre-activation, dU, dV, dc).
@@ -114,6 +131,7 @@ def jordan_direction_backward(states, outputs, fed_back, out, d_outputs, slope, 
         np.add(d_outputs[t], carried, out=d_out_pre[t])
         if out_slopes is not None:
             d_out_pre[t] *= out_slopes[t]
+        _zero_padding(d_out_pre[t], mask, t)
         np.matmul(d_out_pre[t], out, out=da[t])
         if state_slopes is not None:
             da[t] *= state_slopes[t]
@@ -124,10 +142,17 @@ def jordan_direction_backward(states, outputs, fed_back, out, d_outputs, slope, 
 
 @kernel("rnn")
 class Rnn(Kernel):
-    def forward(self, layer, w, x, cache=None):
+    reads_sparse = True
+    takes_mask = True
+
+    def forward(self, layer, w, x, cache=None, mask=None):
         a = layer.attrs
         f = IN_PLACE[a["activation"]]
-        x = np.ascontiguousarray(x.transpose(1, 0, 2))  # time-major inside
+        # time-major inside
+        x = x.swap_batch_and_time() if isinstance(x, SparseRows) else np.ascontiguousarray(x.transpose(1, 0, 2))
+        mask = None if mask is None else np.ascontiguousarray(mask.T)
+        if cache is not None:
+            cache["mask"] = mask
         for k in range(1, a["layers"] + 1):
             runs = []
             for d in range(a["directions"]):
@@ -136,9 +161,10 @@ class Rnn(Kernel):
                     xw += w[f"layer{k}.b"][d]
                 if a["cell"] == "jordan":
                     c = w[f"layer{k}.c"][d] if a["bias"] else None
-                    runs.append(jordan_direction(xw, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d], c, f, reverse=d == 1))
+                    runs.append(jordan_direction(xw, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d], c, f, reverse=d == 1,
+                                                 mask=mask))
                 else:
-                    states = elman_direction(xw, w[f"layer{k}.R"][d], f, reverse=d == 1)
+                    states = elman_direction(xw, w[f"layer{k}.R"][d], f, reverse=d == 1, mask=mask)
                     runs.append((states, states))
             if cache is not None:
                 cache[k] = (x, runs)
@@ -151,10 +177,12 @@ class Rnn(Kernel):
         slope = ELEMENTWISE[a["activation"]][1]
         hidden, size, jordan = a["hidden"], a["size"], a["cell"] == "jordan"
         dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
+        mask = cache["mask"]
         grads = {}
         for k in range(a["layers"], 0, -1):
             x, runs = cache[k]
-            rows_x = x.reshape(-1, x.shape[-1])
+            sparse = isinstance(x, SparseRows)  # words below: no input gradient
+            rows_x = x if sparse else x.reshape(-1, x.shape[-1])
             local = {name: np.empty_like(w[f"layer{k}.{name}"]) for name in (("W", "U", "V") if jordan else ("W", "R"))}
             db = np.empty((a["directions"], hidden), dtype=dy.dtype)
             dc = np.empty((a["directions"], size), dtype=dy.dtype)
@@ -163,14 +191,15 @@ class Rnn(Kernel):
                 d_outputs = dy[..., d * size:(d + 1) * size]
                 if jordan:
                     da, local["U"][d], local["V"][d], dc[d] = jordan_direction_backward(
-                        states, outputs, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d], d_outputs, slope, reverse=d == 1)
+                        states, outputs, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d], d_outputs, slope, reverse=d == 1,
+                        mask=mask)
                 else:
                     da, local["R"][d] = elman_direction_backward(states, w[f"layer{k}.R"][d], d_outputs, slope,
-                                                                 reverse=d == 1)
+                                                                 reverse=d == 1, mask=mask)
                 rows = da.reshape(-1, hidden)
-                local["W"][d] = rows.T @ rows_x
+                local["W"][d] = x.project_grad(da).T if sparse else rows.T @ rows_x
                 db[d] = rows.sum(axis=0)
-                if k > 1 or need_dx:
+                if (k > 1 or need_dx) and not sparse:
                     dx_d = (rows @ w[f"layer{k}.W"][d]).reshape(x.shape)
                     dx = dx_d if dx is None else dx + dx_d
             grads.update({f"layer{k}.{name}": g for name, g in local.items()})

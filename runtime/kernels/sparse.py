@@ -1,0 +1,58 @@
+"""One-hot and bag-of-ids vectors kept as the ids of their ones.
+
+`onehot` and `wordhash` output vectors that are almost all zero. Multiplying them by a weight
+matrix would cost a product with a mostly-zero matrix; kept as ids, the product is a lookup of
+the matrix's rows (and its gradient a scatter-add into them). Kernels that can take a
+SparseRows (dense, rnn) do; run_layers expands it for any other kernel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """A batch of vectors of `width` held as ids (..., K): each vector is the sum of the one-hot
+    vectors of its K ids (a repeated id counts twice); id -1 adds nothing (padding)."""
+
+    ids: np.ndarray
+    width: int
+    dtype: type = np.float32
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.ids.shape[:-1] + (self.width,)
+
+    def swap_batch_and_time(self) -> "SparseRows":
+        """(N, T, ...) <-> (T, N, ...), as the rnn kernel runs time-major."""
+        return SparseRows(np.ascontiguousarray(self.ids.swapaxes(0, 1)), self.width, self.dtype)
+
+    def project(self, matrix_t: np.ndarray) -> np.ndarray:
+        """self @ matrix_t for matrix_t (width, H): (..., H), as row lookups."""
+        rows = np.concatenate([matrix_t, np.zeros((1, matrix_t.shape[1]), matrix_t.dtype)])  # row -1: zeros
+        picked = rows[self.ids]
+        return picked[..., 0, :].copy() if self.ids.shape[-1] == 1 else picked.sum(axis=-2)
+
+    def project_grad(self, d_out: np.ndarray) -> np.ndarray:
+        """Gradient of project's matrix_t from d_out (..., H): (width, H), scatter-added."""
+        flat_ids = self.ids.reshape(-1, self.ids.shape[-1])
+        d_rows = d_out.reshape(-1, d_out.shape[-1])
+        grad = np.zeros((self.width + 1, d_rows.shape[1]), dtype=d_out.dtype)
+        for k in range(flat_ids.shape[1]):
+            np.add.at(grad, flat_ids[:, k], d_rows)
+        return grad[:-1]
+
+    def dense(self) -> np.ndarray:
+        """The vectors written out: (..., width)."""
+        flat = self.ids.reshape(-1, self.ids.shape[-1])
+        out = np.zeros((len(flat), self.width + 1), dtype=self.dtype)
+        for k in range(flat.shape[1]):
+            np.add.at(out, (np.arange(len(flat)), flat[:, k]), 1)
+        return out[:, :-1].reshape(self.shape)
+
+
+def as_dense(x):
+    """x itself, or a SparseRows written out."""
+    return x.dense() if isinstance(x, SparseRows) else x

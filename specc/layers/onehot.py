@@ -1,0 +1,56 @@
+"""onehot: 1-of-N encoding of words (seed-examples §5), (N, T) words -> (N, T, V + 1).
+
+Word v of the vocabulary becomes the vector with a 1 at position v; a word outside it gets the
+extra last dimension, "other"; padding (the empty string "") becomes the zero vector. With
+`vocab=[apple, bag, cat, dog, elephant]` apple is [1 0 0 0 0 0] and "zebra" is [0 0 0 0 0 1].
+Without `vocab`, the vocabulary is the training data's words: those seen at least `min_count`
+times, at most `max` of them (the most frequent), sorted. `lowercase` lower-cases every word,
+the vocabulary's and the input's, before the lookup.
+
+A one-hot vector times a weight matrix picks one of its rows, so the layer after onehot (dense,
+rnn) looks rows up instead of multiplying: in NumPy with runtime/kernels/sparse.py, in ONNX with
+Gather. The lowering maps words to ids with an ai.onnx.ml LabelEncoder (default: the other id),
+after a StringNormalizer when lower-casing.
+"""
+from __future__ import annotations
+
+from ..shapes import ShapeError, require
+from ..signature import Arg, FromData, boolean, positive_int, word_list
+from ..vocabulary import word_vocabulary
+from .base import Inferred, LayerKind, register
+
+
+@register
+class OneHot(LayerKind):
+    name = "onehot"
+    doc = "1-of-N encoding of words over a vocabulary, plus one 'other' dimension for the rest"
+    vocabulary_arg = "vocab"
+    signature = (
+        Arg("vocab", word_list, None, "the words, in order; default: the training data's words"),
+        Arg("min_count", positive_int, 1, "from data: keep words seen at least this often"),
+        Arg("max", positive_int, None, "from data: keep at most this many words, the most frequent"),
+        Arg("lowercase", boolean, False, "lower-case words before the lookup", flag=True),
+    )
+
+    def vocabulary_from(self, args, sentences) -> FromData:
+        """The vocabulary this layer takes from training sentences (lists of words)."""
+        return FromData(word_vocabulary(sentences, lowercase=args["lowercase"], min_count=args["min_count"],
+                                        max_size=args["max"]))
+
+    def infer(self, args, shape):
+        require(shape, "tokens", hint="onehot reads words: declare the input as NAME: seq token")
+        vocab = args["vocab"]
+        if args["lowercase"]:
+            vocab = tuple(dict.fromkeys(word.lower() for word in vocab))
+        if not vocab:
+            raise ShapeError("has an empty vocabulary", expected="at least one word",
+                             hint="lower min_count, or give the words: onehot vocab=[apple, bag, cat]")
+        return Inferred(shape + (len(vocab) + 1,), dict(vocabulary=tuple(vocab), lowercase=args["lowercase"]))
+
+    def lower(self, g, layer, x):
+        words = g.lowercase(x, layer) if layer.attrs["lowercase"] else x
+        vocabulary = layer.attrs["vocabulary"]
+        ids = g.node("LabelEncoder", [words], layer, suffix="ids", domain="ai.onnx.ml",
+                     keys_strings=list(vocabulary), values_int64s=list(range(len(vocabulary))),
+                     default_int64=len(vocabulary))
+        return g.one_hot_ids(ids, len(vocabulary) + 1, layer)

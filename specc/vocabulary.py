@@ -1,0 +1,40 @@
+"""Vocabularies taken from training sentences: the words of `onehot`, and the names of the
+classes of an `output NAME: from data`.
+
+A vocabulary is a tuple of strings; a word's position in it is its index. Words outside it go
+to one extra dimension after the last word, the lecture's "other" (seed-examples §5).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable, Sequence
+
+# Tags that mean "no slot" (conlleval's O and the lecture's other) come first among the classes.
+OUTSIDE_TAGS = ("O", "other")
+
+
+def word_vocabulary(sentences: Iterable[Sequence[str]], *, lowercase: bool = False, min_count: int = 1,
+                    max_size: int | None = None) -> tuple[str, ...]:
+    """The words seen at least `min_count` times, at most `max_size` of them (the most frequent;
+    ties go to the word first in alphabetical order), in alphabetical order.
+
+    >>> word_vocabulary([["dog", "cat"], ["apple", "cat"]])
+    ('apple', 'cat', 'dog')
+    >>> word_vocabulary([["dog", "cat"], ["apple", "cat"]], max_size=2)
+    ('apple', 'cat')
+    """
+    counts = Counter(word.lower() if lowercase else word for sentence in sentences for word in sentence)
+    counts.pop("", None)  # padding is never a word
+    kept = sorted((word for word, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
+    return tuple(sorted(kept[:max_size]))
+
+
+def tag_classes(tag_sentences: Iterable[Sequence[str]]) -> tuple[str, ...]:
+    """The distinct tags as class names: the no-slot tag (O or other) first, the rest sorted.
+
+    >>> tag_classes([["other", "dest"], ["time", "other"]])
+    ('other', 'dest', 'time')
+    """
+    tags = {tag for sentence in tag_sentences for tag in sentence}
+    first = tuple(tag for tag in OUTSIDE_TAGS if tag in tags)
+    return first + tuple(sorted(tags - set(first)))
