@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -39,10 +39,16 @@ class ExportReport:
 class Network:
     """A checked spec with its weights (seeded random or literal)."""
 
-    def __init__(self, model, seed: int = DEFAULT_SEED):
+    def __init__(self, model, seed: int = DEFAULT_SEED, syntax=None, tables=None):
         self.model = model
         self.seed = seed
         self.weights = init_weights(model, seed)
+        self.syntax, self.tables = syntax, tables  # to rebuild for other data or saved vocabularies
+
+    def _rebuild(self, tables) -> None:
+        """Build the spec again with other vocabularies and classes; the weights start afresh."""
+        self.model, self.tables = build(self.syntax, tables), tables
+        self.weights = init_weights(self.model, self.seed)
 
     @property
     def name(self) -> str:
@@ -61,9 +67,6 @@ class Network:
     def prepare(self, inputs: Mapping[str, object]) -> dict[str, np.ndarray]:
         """Check names and coerce each input to a float32 batch of its declared shape."""
         check_names(dict(inputs), [i.name for i in self.model.inputs])
-        for i in self.model.inputs:
-            if i.form == "tokens":
-                raise SpecError(f"input {i.name} is a sequence of words, which this version cannot run yet", i.coord)
         return {i.name: as_batch(i.name, inputs[i.name], i.shape) for i in self.model.inputs}
 
     def run(self, inputs: Mapping[str, object] | None = None, **named) -> dict[str, np.ndarray]:
@@ -81,8 +84,11 @@ class Network:
 
         Raises SpecError if the checkpoint belongs to another network.
         """
-        from runtime.checkpoint import load_checkpoint
+        from runtime.checkpoint import load_checkpoint, load_tables
 
+        tables = load_tables(checkpoint)
+        if tables is not None and self.syntax is not None:
+            self._rebuild(tables)
         self.weights, _, _ = load_checkpoint(checkpoint, self.model)
 
     def train(self, data: str | None = None, *, epochs: int | None = None, batch: int | None = None,
@@ -110,6 +116,13 @@ class Network:
         chain = model.chains[0]
         settings = resolve(model.train, {"data": data, "epochs": epochs, "batch": batch, "lr": lr,
                                          "seed": seed}, classifier=bool(chain.output.classes))
+        if self.tables is not None and (settings.data or self.tables.source, settings.seed) != (
+                self.tables.source, self.tables.seed):
+            from .tables import TablesFromData
+
+            self._rebuild(TablesFromData(settings.data or self.tables.source, settings.seed, settings.validation))
+        if settings.data is None and self.tables is not None:
+            settings = replace(settings, data=self.tables.source)
         if settings.data is None:
             raise SpecError("no training data given", hint="add 'data xo' (or digits, or \"file.npz\") under a 'train' "
                             "line at the end of the spec, or pass --data")
@@ -206,14 +219,25 @@ class OnnxNetwork:
                                  for name, shape in self.session.inputs.items()})
 
 
-def load(path: str | Path, seed: int = DEFAULT_SEED) -> Network:
-    """Parse and check a .nn file; raises SpecError (with file:line:col) on any mistake."""
-    return Network(build(parse_file(path)), seed)
+def load(path: str | Path, seed: int = DEFAULT_SEED, data: str | None = None) -> Network:
+    """Parse and check a .nn file; raises SpecError (with file:line:col) on any mistake.
+
+    A spec that takes vocabularies or classes from its training data reads them from `data`
+    (default: its train section's data set, else the built-in flights).
+    """
+    return _network(parse_file(path), seed, data)
 
 
-def loads(text: str, file: str = "<spec>", seed: int = DEFAULT_SEED) -> Network:
+def loads(text: str, file: str = "<spec>", seed: int = DEFAULT_SEED, data: str | None = None) -> Network:
     """Parse and check spec text; `file` names it in errors."""
-    return Network(build(parse(text, file)), seed)
+    return _network(parse(text, file), seed, data)
+
+
+def _network(syntax, seed: int, data: str | None) -> Network:
+    from .tables import build_with_data
+
+    model, tables = build_with_data(syntax, data)
+    return Network(model, seed, syntax, tables)
 
 
 def load_onnx(path: str | Path, providers=None) -> OnnxNetwork:

@@ -46,7 +46,12 @@ def _input(decl: InputDecl) -> Input:
     return Input(decl.name, form(shape), shape, decl.coord)
 
 
-def _output(decl: OutputDecl) -> Output:
+def _output(decl: OutputDecl, tables) -> Output:
+    if decl.from_data:
+        if tables is None:
+            raise SpecError(f"output {decl.name} takes its classes from data, and none is given", decl.coord,
+                            hint="load the spec with its training data (specc.load(..., data=...))")
+        return Output(decl.name, tuple(tables.classes(decl.name)), decl.coord)
     if decl.classes is not None:
         if len(decl.classes) < 2:
             raise SpecError(f"output {decl.name} has one class", decl.coord,
@@ -125,7 +130,26 @@ def _size_from_classes(calls: tuple[LayerCall, ...], output: Output) -> int | No
     return None
 
 
-def _layers(calls: tuple[LayerCall, ...], source: Input, output: Output) -> list[Layer]:
+def _layer_ids(calls: list[LayerCall]) -> list[str]:
+    """Each layer's id from its kind and line (`conv@5`), with the column where a line has two
+    layers of one kind."""
+    keys = [f"{call.name}@{call.coord.line}" for call in calls]
+    return [key if keys.count(key) == 1 else f"{key}:{call.coord.column}" for key, call in zip(keys, calls)]
+
+
+def _with_vocabulary(kind, args, layer_id: str, call: LayerCall, tables):
+    """args with the layer's vocabulary filled in from the training data when the spec gives none."""
+    name = getattr(kind, "vocabulary_arg", None)
+    if name is None or args[name] is not None:
+        return args
+    if tables is None:
+        raise SpecError(f"{call.name} takes its vocabulary from data, and none is given", _call_coord(call, None, args),
+                        hint=f"give the words ({call.name} {name}=[a, b, c]), or load the spec with its training data")
+    values = dict(args.values, **{name: tables.vocabulary(layer_id, kind, args)})
+    return type(args)(values, args.given, args.coords)
+
+
+def _layers(calls: tuple[LayerCall, ...], ids: list[str], source: Input, output: Output, tables) -> list[Layer]:
     shape = source.shape
     made_by = f"input {source.name}"
     layers = []
@@ -137,7 +161,7 @@ def _layers(calls: tuple[LayerCall, ...], source: Input, output: Output) -> list
             raise SpecError(f"unknown layer '{call.name}'", _call_coord(LayerCall(call.name, (), call.coord), None, None),
                             expected="one of " + ", ".join(sorted(REGISTRY)),
                             hint=suggestion or "see the layer list in README.md")
-        args = bind(call, kind.signature, REGISTRY)
+        args = _with_vocabulary(kind, bind(call, kind.signature, REGISTRY), ids[index], call, tables)
         if kind.size_arg and args[kind.size_arg] is None:
             if index == sized_index and output.classes:
                 values = dict(args.values, **{kind.size_arg: len(output.classes)})
@@ -153,12 +177,11 @@ def _layers(calls: tuple[LayerCall, ...], source: Input, output: Output) -> list
         except ShapeError as error:
             hint = error.hint
             if form(shape) == "tokens":
-                hint = ("a sequence of words must first become vectors (onehot, wordhash): "
-                        "those layers are not in this version yet")
+                hint = "a sequence of words must first become vectors: start the chain with onehot or wordhash"
             raise SpecError(f"{call.text()} {error.message}: received {fmt(shape)} from {made_by}",
                             _call_coord(call, error.arg, args), expected=error.expected,
                             received=f"{fmt(shape)} from {made_by}", hint=hint) from None
-        layers.append(Layer(call.name, "", call.text(), args, inferred.attrs, shape, inferred.shape,
+        layers.append(Layer(call.name, ids[index], call.text(), args, inferred.attrs, shape, inferred.shape,
                             inferred.weights, call.coord))
         shape = inferred.shape
         made_by = f"{call.text()} at line {call.coord.line}"
@@ -185,22 +208,6 @@ def _check_output(layers: list[Layer], output: Output, source: Input) -> None:
                         hint=_class_hint(layers))
 
 
-def _name_layers(layers: list[Layer]) -> list[Layer]:
-    """Give each layer an id from its kind and line (`conv@5`), with the column where needed."""
-    from dataclasses import replace
-
-    counts: dict[str, int] = {}
-    for layer in layers:
-        key = f"{layer.kind}@{layer.coord.line}"
-        counts[key] = counts.get(key, 0) + 1
-    named = []
-    for layer in layers:
-        key = f"{layer.kind}@{layer.coord.line}"
-        layer_id = key if counts[key] == 1 else f"{key}:{layer.coord.column}"
-        named.append(replace(layer, id=layer_id))
-    return named
-
-
 def _check_memory(layers: list[Layer]) -> None:
     total = sum(layer.param_count for layer in layers)
     budget = _memory_bytes() * MEMORY_SHARE
@@ -212,32 +219,36 @@ def _check_memory(layers: list[Layer]) -> None:
                         hint="shrink the layer, or add pooling or a stride before it")
 
 
-def build(syntax: SpecSyntax) -> Model:
-    """Check a parsed spec and infer every shape; raises SpecError at the first mistake."""
+def build(syntax: SpecSyntax, tables=None) -> Model:
+    """Check a parsed spec and infer every shape; raises SpecError at the first mistake.
+
+    `tables` supplies what the spec takes from its training data (specc.tables): the
+    vocabulary of an onehot or wordhash without one (`.vocabulary(layer_id, kind, args)`) and
+    the classes of an `output NAME: from data` (`.classes(output_name)`).
+    """
     inputs = _unique([_input(d) for d in syntax.inputs], "input")
-    outputs = _unique([_output(d) for d in syntax.outputs], "output")
+    outputs = _unique([_output(d, tables) for d in syntax.outputs], "output")
     if not syntax.chains:
         line = len(syntax.text.splitlines()) or 1
         raise SpecError("the spec has no chain of layers", Coord(syntax.file, line, 1),
                         expected="a line like: image -> conv 3x3 -> flatten -> dense",
                         hint="declare an input, then chain layers from it with '->'")
     chains = []
-    for chain, calls, output in _pair_outputs(syntax.chains, outputs):
+    paired = _pair_outputs(syntax.chains, outputs)
+    all_ids = _layer_ids([call for _, calls, _ in paired for call in calls])
+    position = 0
+    for chain, calls, output in paired:
         if chain.source not in inputs:
             raise SpecError(f"the chain starts from '{chain.source}', which is not a declared input",
                             chain.source_coord, expected="one of: " + ", ".join(inputs) if inputs else "a declared input",
                             hint=did_you_mean(chain.source, inputs) or f"declare it, as in: input {chain.source}: 1x28x28")
         source = inputs[chain.source]
-        layers = _layers(calls, source, output)
+        layers = _layers(calls, all_ids[position:position + len(calls)], source, output, tables)
+        position += len(calls)
         _check_output(layers, output, source)
-        chains.append((chain.source, layers, output))
-    named = _name_layers([layer for _, layers, _ in chains for layer in layers])
-    _check_memory(named)
-    position = 0
-    built = []
-    for source, layers, output in chains:
-        built.append(Chain(source, tuple(named[position:position + len(layers)]), output))
-        position += len(layers)
+        chains.append(Chain(chain.source, tuple(layers), output))
+    _check_memory([layer for chain in chains for layer in chain.layers])
+    built = chains
     all_outputs = tuple(chain.output for chain in built)
     name = syntax.model_name or Path(syntax.file).stem or "model"
     settings_from_spec(syntax.train)  # a mistake in the train section is found by `specc check` too

@@ -59,11 +59,11 @@ def _export_failure(report) -> str:
 
 def cmd_check(args) -> int:
     # parse, build and summary need no NumPy: this path stays cheap
-    from .build import build
     from .parse import parse_file
     from .summary import summary
+    from .tables import build_with_data
 
-    model = build(parse_file(args.spec))
+    model, _ = build_with_data(parse_file(args.spec), getattr(args, "data", None))
     if args.json:
         print(json.dumps({
             "model": model.name, "params": model.param_count,
@@ -134,13 +134,15 @@ def cmd_train(args) -> int:
     from runtime.train import Interrupted, TrainingError
 
     from .api import Network
-    from .build import build
     from .parse import parse_file
+    from .tables import build_with_data
     from .training import resolve
 
-    model = build(parse_file(args.spec))
+    syntax = parse_file(args.spec)
     # the seed of the initial weights is the run's seed: flag, then spec, then 0
-    net = Network(model, seed=resolve(model.train, {"seed": args.seed}, classifier=True).seed)
+    seed = resolve(syntax.train, {"seed": args.seed}, classifier=True).seed
+    model, tables = build_with_data(syntax, args.data, seed)
+    net = Network(model, seed, syntax, tables)
     mode = "json" if args.json else "quiet" if args.quiet else "text"
     try:
         result = net.train(args.data, epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed,

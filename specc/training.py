@@ -39,14 +39,14 @@ def whole_number(value: Value) -> int:
 
 
 def data_source(value: Value) -> str:
-    """A built-in data set's name (xo, digits) or a quoted path to a .npz or .csv file."""
+    """A built-in data set's name (xo, digits, flights, atis) or a quoted path to a data file."""
     if value.kind in ("word", "string"):
         return value.value
-    raise ArgTypeError('a built-in data set (xo, digits) or a quoted path like "train.npz"')
+    raise ArgTypeError('a built-in data set (xo, digits, flights, atis) or a quoted path like "train.npz"')
 
 
 SETTINGS: dict[str, tuple[Arg, ...]] = {
-    "data": (Arg("source", data_source, None, "xo, digits or a quoted path to a .npz/.csv file",
+    "data": (Arg("source", data_source, None, "xo, digits, flights, atis, or a quoted path to a .npz/.csv file or a token/tag file",
                  positional=True, any_word=True),),
     "loss": (Arg("kind", one_of("cross_entropy", "mse"), None, "cross_entropy or mse", positional=True),),
     "optimizer": (

@@ -272,7 +272,7 @@ def test_csv_regression_target(tmp_path):
 # ---- errors: each names both the data and the spec ----
 
 def test_unknown_builtin_suggests_and_lists_the_choices():
-    assert BUILTIN == ("xo", "digits")
+    assert BUILTIN == ("xo", "digits", "flights", "atis")
     data_error("dgits", "unknown data set 'dgits'", "did you mean 'digits'?", "xo, digits", "a .npz or .csv file")
     data_error("mnist", "unknown data set 'mnist'", "xo, digits", ".npz or .csv")
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from specc.errors import SpecError, did_you_mean
 
-BUILTIN = ("xo", "digits")
+BUILTIN = ("xo", "digits", "flights", "atis")
 FILE_FORMATS = (".npz", ".csv")
 
 
@@ -61,6 +61,8 @@ class SpecSide:
 
     def input_text(self) -> str:
         """The input's shape as the spec writes it: '1x12x12', '3', 'seq 3'."""
+        if self.is_words:
+            return "seq token"
         if any(isinstance(d, str) for d in self.input_shape):
             return f"seq {self.input_shape[-1]}"
         return "x".join(str(d) for d in self.input_shape)
@@ -72,6 +74,11 @@ class SpecSide:
         """'label (X | O)' for a classifier, 'h (a raw output)' otherwise."""
         kind = self.classes_text() if self.classes else "a raw output"
         return f"{self.output_name} ({kind})"
+
+    @property
+    def is_words(self) -> bool:
+        """The input is a sentence of words (`seq token`): one sample's shape is ('T',)."""
+        return self.input_shape == ("T",)
 
     @property
     def is_sequence(self) -> bool:
@@ -92,6 +99,13 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
         raise SpecError(f"the validation fraction must be at least 0 and below 1: received {validation}",
                         hint="for example 0.1 holds out a tenth of the training data")
     spec = SpecSide(input_name, tuple(input_shape), output_name, None if classes is None else tuple(classes))
+    if spec.is_words:
+        from .sentences import load_tagged_data
+        return load_tagged_data(source, spec, seed, validation)
+    if source in ("flights", "atis"):
+        raise SpecError(f"the data set {source} is sentences of words, but the spec's input {input_name} is "
+                        f"{spec.input_text()}", expected=f"input {input_name}: seq token",
+                        hint="a tagger reads words: input words: seq token, then onehot")
     # Loaders are imported here: they import the checks below, and digits pulls in scikit-learn.
     if source == "xo":
         from .xo import load_xo
@@ -104,10 +118,10 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
         return load_file(source, spec, seed, validation)
     if Path(source).exists():
         raise SpecError(f"cannot read data from {source}: not a .npz or .csv file",
-                        expected="a built-in data set (xo, digits) or a .npz or .csv file", received=source,
+                        expected="a built-in data set (xo, digits; flights, atis for words) or a .npz or .csv file", received=source,
                         hint="save the data with numpy.savez or as a CSV file with a header row")
     raise SpecError(f"unknown data set '{source}'",
-                    expected="a built-in data set (xo, digits) or a .npz or .csv file", received=source,
+                    expected="a built-in data set (xo, digits; flights, atis for words) or a .npz or .csv file", received=source,
                     hint=did_you_mean(source, BUILTIN) or "a file name must end in .npz or .csv")
 
 
