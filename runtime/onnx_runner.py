@@ -22,10 +22,13 @@ class OnnxModel:
         self.session = ort.InferenceSession(model if isinstance(model, (bytes, str)) else str(model),
                                             options, providers=providers or ["CPUExecutionProvider"])
         self.inputs = {i.name: tuple(_dim(d) for d in i.shape) for i in self.session.get_inputs()}
+        self.word_inputs = {i.name for i in self.session.get_inputs() if i.type == "tensor(string)"}
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run on prepared float32 batches; returns every graph output by name."""
-        values = self.session.run(None, {k: np.asarray(v, np.float32) for k, v in inputs.items()})
+        """Run on prepared batches (float32, or (N, T) words for a string input); returns every
+        graph output by name."""
+        values = self.session.run(None, {k: np.asarray(v, object if k in self.word_inputs else np.float32)
+                                         for k, v in inputs.items()})
         return dict(zip(self.outputs, values))

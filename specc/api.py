@@ -19,7 +19,7 @@ from . import __version__
 from .atomic import write_atomically
 from .build import build
 from .errors import SpecError
-from .feed import as_batch, check_names
+from .feed import as_batch, as_sentences, check_names
 from .parse import parse, parse_file
 from .weights import DEFAULT_SEED, init_weights
 
@@ -67,7 +67,8 @@ class Network:
     def prepare(self, inputs: Mapping[str, object]) -> dict[str, np.ndarray]:
         """Check names and coerce each input to a float32 batch of its declared shape."""
         check_names(dict(inputs), [i.name for i in self.model.inputs])
-        return {i.name: as_batch(i.name, inputs[i.name], i.shape) for i in self.model.inputs}
+        return {i.name: as_sentences(i.name, inputs[i.name]) if i.form == "tokens" else
+                as_batch(i.name, inputs[i.name], i.shape) for i in self.model.inputs}
 
     def run(self, inputs: Mapping[str, object] | None = None, **named) -> dict[str, np.ndarray]:
         """Run the NumPy interpreter. Inputs by name: one sample or a batch each.
@@ -215,8 +216,8 @@ class OnnxNetwork:
         """Run in onnxruntime; inputs and outputs as in Network.run."""
         given = {**(inputs or {}), **named}
         check_names(given, list(self.session.inputs))
-        return self.session.run({name: as_batch(name, given[name], shape)
-                                 for name, shape in self.session.inputs.items()})
+        return self.session.run({name: as_sentences(name, given[name]) if name in self.session.word_inputs else
+                                 as_batch(name, given[name], shape) for name, shape in self.session.inputs.items()})
 
 
 def load(path: str | Path, seed: int = DEFAULT_SEED, data: str | None = None) -> Network:

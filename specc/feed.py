@@ -36,6 +36,42 @@ def as_batch(name: str, value, shape: tuple) -> np.ndarray:
                     received=str(array.shape))
 
 
+def as_sentences(name: str, value) -> np.ndarray:
+    """Coerce sentences to a (N, T) object array of words padded with "" at the end.
+
+    Accepts one sentence (a string, split at spaces, or a list of words), a list of sentences
+    (strings or lists of words), or a (N, T) array of strings already padded with "".
+    """
+    if isinstance(value, str):
+        value = [value.split()]
+    elif isinstance(value, np.ndarray) and value.dtype.kind in "OUS":
+        value = value.tolist() if value.ndim == 2 else [value.tolist()]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(w, str) and " " not in w.strip() for w in value):
+        value = [value]  # one sentence of words; a list of strings with spaces is a list of sentences
+    if not isinstance(value, (list, tuple)) or not value:
+        raise SpecError(f"input {name} must be sentences of words",
+                        expected='a sentence ("arrive Beijing on November 2nd"), a list of words, or a list of those',
+                        received=type(value).__name__ if not isinstance(value, (list, tuple)) else "nothing")
+    sentences = []
+    for number, sentence in enumerate(value, 1):
+        words = sentence.split() if isinstance(sentence, str) else list(sentence)
+        if not all(isinstance(w, str) for w in words):
+            raise SpecError(f"input {name}: sentence {number} holds something other than words",
+                            expected="strings", received=", ".join(sorted({type(w).__name__ for w in words})))
+        while words and words[-1] == "":
+            words.pop()  # padding
+        if "" in words:
+            raise SpecError(f"input {name}: sentence {number} has an empty word before its end",
+                            received=f"word {words.index('') + 1} is \"\"",
+                            hint='"" is padding, allowed only after the last word of a sentence')
+        sentences.append(words)
+    longest = max(max(len(s) for s in sentences), 1)
+    batch = np.full((len(sentences), longest), "", dtype=object)
+    for row, words in enumerate(sentences):
+        batch[row, :len(words)] = words
+    return batch
+
+
 def read_array(path: str) -> np.ndarray:
     """Load an input file: .npy (no pickles) or .json (nested lists of numbers)."""
     file = Path(path)

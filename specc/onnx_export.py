@@ -26,6 +26,11 @@ class GraphBuilder:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: dict[str, onnx.TensorProto] = {}
         self.used: set[str] = set()
+        # one-hot tensors kept as ids: name -> (int64 ids, width); written out only if a layer needs them
+        self.one_hot: dict[str, tuple[str, int]] = {}
+        # the current chain's padding mask for a sentence input: float (N, T, 1), 1 on words; else None
+        self.mask: str | None = None
+        self.opsets: dict[str, int] = {"": OPSET, "ai.onnx.ml": ML_OPSET}
 
     def _fresh(self, name: str) -> str:
         candidate, n = name, 1
@@ -64,6 +69,44 @@ class GraphBuilder:
         return outputs[keep_output]
 
 
+    def lowercase(self, words: str, layer) -> str:
+        """Words lower-cased, any shape: StringNormalizer takes only 1-D input, so flattened and
+        back. Its locale is spelled out: onnxruntime's default ("en_US") is missing on many systems."""
+        flat = self.node("Reshape", [words, self.constant(None, "flat", [-1], "int64")], layer, suffix="flat")
+        lower = self.node("StringNormalizer", [flat], layer, suffix="lower", case_change_action="LOWER",
+                          locale="C.UTF-8")
+        return self.node("Reshape", [lower, self.node("Shape", [words], layer, suffix="words_shape")], layer,
+                         suffix="lowercase")
+
+    def one_hot_ids(self, ids: str, width: int, layer) -> str:
+        """A one-hot tensor (..., width) named after `layer`, held as its int64 `ids` (...): a layer
+        that reads it (project) looks rows up; any other layer gets it written out."""
+        name = self._fresh(f"{layer.id}.onehot")
+        self.one_hot[name] = (ids, width)
+        return name
+
+    def write_out(self, x: str) -> None:
+        """Emit the OneHot node of a one-hot tensor held as ids (once)."""
+        ids, width = self.one_hot.pop(x)
+        depth = self.constant(None, f"depth{width}", [width], "int64")
+        values = self.constant(None, "off_on", [0.0, 1.0])
+        self.nodes.append(helper.make_node("OneHot", [ids, depth, values], [x], name=x, axis=-1))
+
+    def project(self, x: str, matrix_t: str, layer, suffix: str) -> str:
+        """x (..., F) @ matrix_t (F, H); for a one-hot x, Gather of matrix_t's rows by id."""
+        if x in self.one_hot:
+            return self.node("Gather", [matrix_t, self.one_hot[x][0]], layer, suffix=suffix, axis=0)
+        return self.node("MatMul", [x, matrix_t], layer, suffix=suffix)
+
+    def time_major(self, x: str, layer) -> str:
+        """(N, T, ...) -> (T, N, ...); a one-hot stays held as (transposed) ids."""
+        if x in self.one_hot:
+            ids, width = self.one_hot[x]
+            name = self._fresh(f"{layer.id}.onehot_time_major")
+            self.one_hot[name] = (self.node("Transpose", [ids], layer, suffix="ids_time_major", perm=[1, 0]), width)
+            return name
+        return self.node("Transpose", [x], layer, suffix="time_major", perm=[1, 0, 2])
+
     def rename_output(self, old: str, new: str) -> None:
         """Give the tensor `old` (the output of the node that made it) the name `new`.
 
@@ -80,11 +123,36 @@ def _value_info(name: str, shape, elem_type=TensorProto.FLOAT):
     return helper.make_tensor_value_info(name, elem_type, list(shape))
 
 
+def _padding_mask(g: GraphBuilder, words: str) -> str:
+    """float (N, T, 1) from the words (N, T): 0 where the word is "" (padding), else 1."""
+    mask = g.node("LabelEncoder", [words], name=f"{words}.mask", domain="ai.onnx.ml",
+                  keys_strings=[""], values_floats=[0.0], default_float=1.0)
+    return g.node("Unsqueeze", [mask, g.constant(None, "last_axis", [-1], "int64")], name=f"{words}.mask3")
+
+
+def _class_index(g: GraphBuilder, out) -> str:
+    """Index of the highest score; -1 (no class, "") on padding."""
+    index = g.node("ArgMax", [out.name], name=f"{out.name}.argmax", axis=-1, keepdims=0)
+    if g.mask is None:
+        return index
+    on_words = g.node("Cast", [g.node("Squeeze", [g.mask, g.constant(None, "last_axis", [-1], "int64")],
+                                      name=f"{out.name}.mask")], name=f"{out.name}.on_words", to=TensorProto.BOOL)
+    return g.node("Where", [on_words, index, g.constant(None, "no_class", -1, "int64")], name=f"{out.name}.index")
+
+
+def _input_info(model_input):
+    if model_input.form == "tokens":
+        return _value_info(model_input.name, model_input.shape, TensorProto.STRING)
+    return _value_info(model_input.name, model_input.shape)
+
+
 def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> onnx.ModelProto:
     """Lower a checked Model with its weights to an ONNX model (opset 17, dynamic N and T).
 
     Inputs and the first outputs keep the spec's names; a classifier output NAME is followed by
-    NAME_class, the predicted class names (ArgMax then ai.onnx.ml LabelEncoder).
+    NAME_class, the predicted class names (ArgMax then ai.onnx.ml LabelEncoder). A `seq token`
+    input is a string tensor (N, T) of words, padded with "" at the end of shorter sentences;
+    every sequence is then zeroed on the padding (as in the interpreter), and NAME_class is "" there.
     """
     from .layers import REGISTRY
 
@@ -93,23 +161,30 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
     graph_outputs, class_outputs = [], []
     for chain in model.chains:
         x = chain.source
+        g.mask = _padding_mask(g, x) if model.input(chain.source).form == "tokens" else None
         for layer in chain.layers:
-            x = REGISTRY[layer.kind].lower(g, layer, x)
+            kind = REGISTRY[layer.kind]
+            if x in g.one_hot and not kind.reads_one_hot:
+                g.write_out(x)
+            x = kind.lower(g, layer, x)
+            if g.mask is not None and len(layer.out_shape) == 3 and x not in g.one_hot and not kind.masks_padding:
+                x = g.node("Mul", [x, g.mask], layer, suffix="masked")
         out = chain.output
+        if x in g.one_hot:
+            g.write_out(x)
         g.rename_output(x, out.name)
         graph_outputs.append(_value_info(out.name, chain.layers[-1].out_shape))
         if out.classes:
-            index = g.node("ArgMax", [out.name], name=f"{out.name}.argmax", axis=-1, keepdims=0)
-            g.node("LabelEncoder", [index], name=out.class_output_name, domain="ai.onnx.ml",
+            g.node("LabelEncoder", [_class_index(g, out)], name=out.class_output_name, domain="ai.onnx.ml",
                    keys_int64s=list(range(len(out.classes))), values_strings=list(out.classes),
                    default_string="")
             class_outputs.append(_value_info(out.class_output_name, chain.layers[-1].out_shape[:-1],
                                              TensorProto.STRING))
-    graph = helper.make_graph(g.nodes, model.name, [_value_info(i.name, i.shape) for i in model.inputs],
+    graph = helper.make_graph(g.nodes, model.name, [_input_info(i) for i in model.inputs],
                               graph_outputs + class_outputs, list(g.initializers.values()),
                               doc_string=f"compiled by specc from {model.file}")
     proto = helper.make_model(graph, producer_name="specc", opset_imports=[
-        helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)])
+        helper.make_opsetid(domain, version) for domain, version in g.opsets.items()])
     proto.ir_version = IR_VERSION
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()

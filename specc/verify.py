@@ -23,10 +23,29 @@ class Verification:
         return self.max_abs_diff <= TOLERANCE
 
 
+# words outside any vocabulary: unseen, capitalised, non-ASCII, one letter
+UNSEEN_WORDS = ("Zürich", "unseenword", "NEW", "x", "北京", "o'clock")
+
+
+def random_sentences(model, batch: int, length: int, rng: np.random.Generator) -> np.ndarray:
+    """(batch, length) words padded with "": the first sentence `length` words long, the others
+    1 to `length`; words from the model's vocabularies, some capitalised, and UNSEEN_WORDS."""
+    known = [w for layer in model.layers if layer.kind == "onehot" for w in layer.attrs["vocabulary"]]
+    pool = np.array(known[:200] + [w.capitalize() for w in known[:20]] + list(UNSEEN_WORDS), dtype=object)
+    words = np.full((batch, length), "", dtype=object)
+    lengths = rng.integers(1, length + 1, size=batch)
+    lengths[0] = length
+    for row, size in enumerate(lengths):
+        words[row, :size] = rng.choice(pool, size=size)
+    return words
+
+
 def random_inputs(model, batch: int, length: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Standard-normal float32 inputs for every declared input, at this batch size and length."""
+    """Inputs for every declared input at this batch size and length: standard-normal float32,
+    or random sentences of different lengths for a `seq token` input."""
     sizes = {"N": batch, "T": length}
-    return {i.name: rng.standard_normal([sizes.get(d, d) for d in i.shape]).astype(np.float32)
+    return {i.name: random_sentences(model, batch, length, rng) if i.form == "tokens" else
+            rng.standard_normal([sizes.get(d, d) for d in i.shape]).astype(np.float32)
             for i in model.inputs}
 
 

@@ -54,12 +54,19 @@ class LayerKind:
 
     `size_arg` names the argument that sets the output width (dense's units); left out on the
     last such layer of a chain, it is taken from the number of classes of the chain's output.
+    `vocabulary_arg` (onehot, wordhash) names the argument that, left out, is filled from the
+    training data by the kind's `vocabulary_from(args, sentences)`.
     """
 
     name: str = ""
     doc: str = ""
     signature: tuple[Arg, ...] = ()
     size_arg: str | None = None
+    # reads_one_hot: the lowering takes a one-hot tensor held as ids (GraphBuilder.project).
+    # masks_padding: the lowering zeroes padded steps itself (GraphBuilder.mask), so to_onnx
+    # need not multiply its output by the mask.
+    reads_one_hot = False
+    masks_padding = False
 
     def infer(self, args: BoundArgs, shape: Shape) -> Inferred:
         """The shape rule: input shape -> output shape, attributes and weights.

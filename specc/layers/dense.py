@@ -12,6 +12,7 @@ class Dense(LayerKind):
     name = "dense"
     doc = "y = x W^T + b, with W of shape (units, inputs)"
     size_arg = "units"
+    reads_one_hot = True
     signature = (
         Arg("units", positive_int, None, "how many outputs; the last dense may take it from the output's classes",
             positional=True),
@@ -39,5 +40,5 @@ class Dense(LayerKind):
             return g.node("Gemm", [x, weight] + bias, layer, transB=1)
         # MatMul broadcasts over (N, T); the weight is transposed in the graph, keeping one layout.
         transposed = g.node("Transpose", [weight], layer, suffix="wT", perm=[1, 0])
-        y = g.node("MatMul", [x, transposed], layer)
+        y = g.project(x, transposed, layer, "project")
         return g.node("Add", [y] + bias, layer, suffix="bias") if bias else y

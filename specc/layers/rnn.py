@@ -38,6 +38,8 @@ ONNX_ACTIVATIONS = {"tanh": ("Tanh", {}), "relu": ("Relu", {}), "sigmoid": ("Sig
 class Rnn(LayerKind):
     name = "rnn"
     doc = "recurrent layer, Elman (hidden state fed back) or Jordan (output fed back), optionally bidirectional and stacked"
+    reads_one_hot = True
+    masks_padding = True
     signature = (
         Arg("cell", one_of("elman", "jordan"), "elman", "elman (the hidden state is fed back) or jordan (the output is)",
             positional=True),
@@ -81,8 +83,8 @@ class Rnn(LayerKind):
         return Inferred(("N", "T", dirs * size), attrs, tuple(weights))
 
     def lower(self, g, layer, x):
-        if layer.attrs["cell"] == "jordan":
-            return _lower_jordan(g, layer, x)
+        if layer.attrs["cell"] == "jordan" or g.mask is not None or x in g.one_hot:
+            return _lower_scan(g, layer, x)
         a = layer.attrs
         dirs, hidden = a["directions"], a["hidden"]
         op, extra = ONNX_ACTIVATIONS[a["activation"]]
@@ -105,32 +107,41 @@ class Rnn(LayerKind):
 SCAN_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "linear": "Identity"}
 
 
-def _jordan_step_graph(layer, k: int, d: int, names: dict):
-    """The Scan body of one Jordan step: (y_prev (N, M), x_t W^T + b (N, H)) -> (y_t, y_t)."""
+def _step_graph(layer, k: int, d: int, names: dict, masked: bool):
+    """The Scan body of one step of stacked layer k, direction d.
+
+    State: what is fed back (Elman h_{t-1} (N, H), Jordan y_{t-1} (N, M)); scanned inputs:
+    x_t W^T + b (N, H) and, for sentences, the step's mask (N, 1). Elman: h_t = f(xw_t + h_{t-1} R^T);
+    Jordan: y_t = f(f(xw_t + y_{t-1} U^T) V^T + c); times the mask, so padding holds 0.
+    Outputs: the new state and the same value as the scanned output.
+    """
     from onnx import TensorProto, helper
 
     a = layer.attrs
     op = SCAN_ACTIVATIONS[a["activation"]]
+    jordan = a["cell"] == "jordan"
+    fed, width = ("y", a["size"]) if jordan else ("h", a["hidden"])
     p = f"{layer.id}.layer{k}.dir{d}"
-    nodes = [
-        helper.make_node("MatMul", [f"{p}.y_prev", names["UT"]], [f"{p}.fed_back"]),
-        helper.make_node("Add", [f"{p}.xw_t", f"{p}.fed_back"], [f"{p}.a"]),
-        helper.make_node(op, [f"{p}.a"], [f"{p}.h"]),
-        helper.make_node("MatMul", [f"{p}.h", names["VT"]], [f"{p}.hv"]),
-    ]
-    pre = f"{p}.hv"
-    if a["bias"]:
-        nodes.append(helper.make_node("Add", [pre, names["c"]], [f"{p}.hvc"]))
-        pre = f"{p}.hvc"
-    nodes += [helper.make_node(op, [pre], [f"{p}.y"]),
-              helper.make_node("Identity", [f"{p}.y"], [f"{p}.y_out"])]
-    dims = lambda width: ["N", width]  # noqa: E731  (a one-line shape helper)
-    return helper.make_graph(
-        nodes, f"{p}.step",
-        [helper.make_tensor_value_info(f"{p}.y_prev", TensorProto.FLOAT, dims(a["size"])),
-         helper.make_tensor_value_info(f"{p}.xw_t", TensorProto.FLOAT, dims(a["hidden"]))],
-        [helper.make_tensor_value_info(f"{p}.y", TensorProto.FLOAT, dims(a["size"])),
-         helper.make_tensor_value_info(f"{p}.y_out", TensorProto.FLOAT, dims(a["size"]))])
+    nodes = [helper.make_node("MatMul", [f"{p}.{fed}_prev", names["UT" if jordan else "RT"]], [f"{p}.fed_back"]),
+             helper.make_node("Add", [f"{p}.xw_t", f"{p}.fed_back"], [f"{p}.a"]),
+             helper.make_node(op, [f"{p}.a"], [f"{p}.h"])]
+    value = f"{p}.h"
+    if jordan:
+        nodes.append(helper.make_node("MatMul", [value, names["VT"]], [f"{p}.hv"]))
+        value = f"{p}.hv"
+        if a["bias"]:
+            nodes.append(helper.make_node("Add", [value, names["c"]], [f"{p}.hvc"]))
+            value = f"{p}.hvc"
+        nodes.append(helper.make_node(op, [value], [f"{p}.y"]))
+        value = f"{p}.y"
+    if masked:
+        nodes.append(helper.make_node("Mul", [value, f"{p}.m_t"], [f"{p}.state"]))
+    else:
+        nodes.append(helper.make_node("Identity", [value], [f"{p}.state"]))
+    nodes.append(helper.make_node("Identity", [f"{p}.state"], [f"{p}.out"]))
+    info = lambda name, cols: helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", cols])  # noqa: E731
+    inputs = [info(f"{p}.{fed}_prev", width), info(f"{p}.xw_t", a["hidden"])] + ([info(f"{p}.m_t", 1)] if masked else [])
+    return helper.make_graph(nodes, f"{p}.step", inputs, [info(f"{p}.state", width), info(f"{p}.out", width)])
 
 
 def _reverse_time(g, layer, x, suffix: str) -> str:
@@ -140,21 +151,27 @@ def _reverse_time(g, layer, x, suffix: str) -> str:
                   layer, suffix=suffix)
 
 
-def _lower_jordan(g, layer, x):
-    """Jordan layers as input projections plus one Scan per layer and direction (see above)."""
+def _lower_scan(g, layer, x):
+    """Elman or Jordan layers as an input projection (MatMul, or Gather for one-hot words) plus
+    one Scan per stacked layer and direction (see the module docstring)."""
     import numpy as np
-    from onnx import numpy_helper  # only the Jordan lowering builds subgraphs and tensors
+    from onnx import numpy_helper  # only the Scan lowering builds subgraphs and tensors
 
     a = layer.attrs
-    x = g.node("Transpose", [x], layer, suffix="time_major", perm=[1, 0, 2])  # Scan over axis 0
+    jordan = a["cell"] == "jordan"
+    x = g.time_major(x, layer)  # Scan runs over axis 0
+    mask = None
+    if g.mask is not None:
+        mask = g.node("Transpose", [g.mask], layer, suffix="mask_time_major", perm=[1, 0, 2])
     for k in range(1, a["layers"] + 1):
-        shape = g.node("Shape", [x], layer, suffix=f"layer{k}.shape")
+        shape = g.node("Shape", [g.one_hot[x][0] if x in g.one_hot else x], layer, suffix=f"layer{k}.shape")
         batch = g.node("Slice", [shape, g.constant(layer, "one", [1], "int64"), g.constant(layer, "two", [2], "int64")],
                        layer, suffix=f"layer{k}.batch")
-        state_shape = g.node("Concat", [batch, g.constant(layer, "output_size", [a["size"]], "int64")], layer,
+        width = a["size"] if jordan else a["hidden"]
+        state_shape = g.node("Concat", [batch, g.constant(layer, f"width{width}", [width], "int64")], layer,
                              suffix=f"layer{k}.state_shape", axis=0)
-        y0 = g.node("ConstantOfShape", [state_shape], layer, suffix=f"layer{k}.y0",
-                    value=numpy_helper.from_array(np.zeros(1, np.float32)))
+        start = g.node("ConstantOfShape", [state_shape], layer, suffix=f"layer{k}.start",
+                       value=numpy_helper.from_array(np.zeros(1, np.float32)))
         joined = []
         for d in range(a["directions"]):
             def direction_of(local: str, transpose: bool) -> str:
@@ -164,16 +181,18 @@ def _lower_jordan(g, layer, x):
                     return picked
                 return g.node("Transpose", [picked], layer, suffix=f"layer{k}.{local}[{d}]T", perm=[1, 0])
 
-            xw = g.node("MatMul", [x, direction_of("W", True)], layer, suffix=f"layer{k}.xw[{d}]")
+            xw = g.project(x, direction_of("W", True), layer, f"layer{k}.xw[{d}]")
             if a["bias"]:
                 xw = g.node("Add", [xw, direction_of("b", False)], layer, suffix=f"layer{k}.xw+b[{d}]")
-            names = {"UT": direction_of("U", True), "VT": direction_of("V", True)}
-            if a["bias"]:
+            names = {"UT": direction_of("U", True), "VT": direction_of("V", True)} if jordan else {
+                "RT": direction_of("R", True)}
+            if jordan and a["bias"]:
                 names["c"] = direction_of("c", False)
+            scanned = [xw] + ([mask] if mask is not None else [])
             if d == 1:  # the backward direction scans a reversed copy (Scan's own direction is rarely supported)
-                xw = _reverse_time(g, layer, xw, f"layer{k}.reversed")
-            scanned = g.node("Scan", [y0, xw], layer, suffix=f"layer{k}.scan[{d}]", keep_output=1,
-                             body=_jordan_step_graph(layer, k, d, names), num_scan_inputs=1)
-            joined.append(_reverse_time(g, layer, scanned, f"layer{k}.unreversed") if d == 1 else scanned)
+                scanned = [_reverse_time(g, layer, s, f"layer{k}.reversed") for s in scanned]
+            out = g.node("Scan", [start] + scanned, layer, suffix=f"layer{k}.scan[{d}]", keep_output=1,
+                         body=_step_graph(layer, k, d, names, mask is not None), num_scan_inputs=len(scanned))
+            joined.append(_reverse_time(g, layer, out, f"layer{k}.unreversed") if d == 1 else out)
         x = joined[0] if len(joined) == 1 else g.node("Concat", joined, layer, suffix=f"layer{k}.join", axis=-1)
     return g.node("Transpose", [x], layer, suffix="batch_major", perm=[1, 0, 2])
