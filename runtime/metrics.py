@@ -84,3 +84,9 @@ def _check_aligned(true: Sequence[Sequence[str]], pred: Sequence[Sequence[str]])
     for i, (true_tags, pred_tags) in enumerate(zip(true, pred)):
         if len(true_tags) != len(pred_tags):
             raise ValueError(f"sentence {i} has {len(true_tags)} true tags but {len(pred_tags)} predicted")
+
+
+def tag_rows(indices, mask, classes: Sequence[str]) -> list[list[str]]:
+    """Per-word class indices (N, T) with their padding mask (N, T) -> each sentence's tag names."""
+    lengths = mask.sum(axis=1).astype(int)
+    return [[classes[i] for i in row[:length]] for row, length in zip(indices, lengths)]

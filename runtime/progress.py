@@ -43,6 +43,8 @@ class Reporter:
         elif self.mode == "text":
             if record["train_accuracy"] is not None:
                 scores = f"train {_percent(record['train_accuracy'])}  val {_percent(record['val_accuracy'])}"
+                if record.get("val_f1") is not None:
+                    scores += f"  val slot F1 {_percent(record['val_f1'])}"
             else:  # a regression: the validation loss says how it generalises
                 scores = "val loss " + ("-" if record["val_loss"] is None else f"{record['val_loss']:<9.4g}")
             self._print(f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}  loss {record['loss']:<9.4g}  "

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checkpoint import save_checkpoint
-from .interpreter import backward_layers, execution_order, run_layers
+from .interpreter import backward_layers, execution_order, padding_mask, run_layers
 from .losses import cross_entropy, mse
 from .optim import clip_by_global_norm, make_optimizer, scheduled_lr
 
@@ -51,18 +51,38 @@ class Objective:
     loss: str
     classes: int | None
 
-    def __call__(self, outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    def __call__(self, outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """Loss and its gradient; `mask` (N, T) leaves padded steps out of both."""
         if self.loss == "cross_entropy":
-            return cross_entropy(outputs, targets)
+            return cross_entropy(outputs, targets, mask)
         if self.classes is not None:  # mse on a classifier: against one-hot targets
             targets = np.eye(self.classes, dtype=outputs.dtype)[targets]
+        if mask is not None:  # padded steps: outputs and targets both zero, so no error there
+            targets = targets * mask[..., None]
         return mse(outputs, targets)
 
-    def correct(self, outputs: np.ndarray, targets: np.ndarray) -> int | None:
-        """How many predictions are right (classifiers), else None."""
+    def correct(self, outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None) -> int | None:
+        """How many predictions are right (classifiers; words only, for sentences), else None."""
         if self.classes is None:
             return None
-        return int((outputs.argmax(axis=-1) == targets).sum())
+        right = outputs.argmax(axis=-1) == targets
+        return int(right.sum() if mask is None else (right * mask).sum())
+
+
+def batch_of(split, rows: np.ndarray):
+    """(x, y, mask) of the given rows; a batch of sentences is cut to its longest (mask (N, T),
+    else None), so a short batch does not pay for the data set's longest sentence."""
+    x, y = split.x[rows], split.y[rows]
+    mask = padding_mask(x)
+    if mask is None:
+        return x, y, None
+    steps = max(int(mask.sum(axis=1).max()), 1)
+    return x[:, :steps], y[:, :steps], mask[:, :steps]
+
+
+def counted(x: np.ndarray, mask: np.ndarray | None) -> int:
+    """What accuracy and the mean loss count: samples, or the words of sentences."""
+    return len(x) if mask is None else int(mask.sum())
 
 
 def objective_for(chain, loss: str) -> Objective:
@@ -79,18 +99,35 @@ def objective_for(chain, loss: str) -> Objective:
     return Objective(tuple(execution_order(layers)), loss, classes)
 
 
-def evaluate(objective: Objective, weights, x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
-    """Mean loss and accuracy (None for regression) over a whole split, in batches; both None
-    for an empty split."""
+def evaluate(objective: Objective, weights, split, classes=None) -> dict:
+    """Over a whole split, in batches: the mean `loss` and `accuracy` (None for regression),
+    per word for sentences, where `f1` is also the slot F1 (runtime.metrics; else None). All
+    None for an empty split."""
+    from .metrics import slot_scores, tag_rows
+
+    x = split.x
+    scores = {"loss": None, "accuracy": None, "f1": None}
     if len(x) == 0:
-        return None, None
-    total_loss, correct = 0.0, 0
+        return scores
+    total_loss, correct, seen = 0.0, 0, 0
+    true_tags, predicted_tags = [], []
     for start in range(0, len(x), EVAL_BATCH):
-        outputs = run_layers(objective.layers, weights, x[start:start + EVAL_BATCH])
-        loss, _ = objective(outputs, y[start:start + EVAL_BATCH])
-        total_loss += loss * len(outputs)
-        correct += objective.correct(outputs, y[start:start + EVAL_BATCH]) or 0
-    return total_loss / len(x), (correct / len(x) if objective.classes else None)
+        bx, by, mask = batch_of(split, np.arange(start, min(start + EVAL_BATCH, len(x))))
+        outputs = run_layers(objective.layers, weights, bx, mask=mask)
+        loss, _ = objective(outputs, by, mask)
+        count = counted(bx, mask)
+        total_loss += loss * count
+        correct += objective.correct(outputs, by, mask) or 0
+        seen += count
+        if mask is not None and classes:
+            true_tags += tag_rows(by, mask, classes)
+            predicted_tags += tag_rows(outputs.argmax(axis=-1), mask, classes)
+    scores["loss"] = total_loss / max(seen, 1)
+    if objective.classes:
+        scores["accuracy"] = correct / max(seen, 1)
+    if true_tags:
+        scores["f1"] = slot_scores(true_tags, predicted_tags)[2]
+    return scores
 
 
 class _StopFlag:
@@ -159,29 +196,30 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
                     checkpoint(epoch, batch, sums)
                     raise Interrupted(checkpoint_path, epoch, batch)
                 rows = order[batch * settings.batch:(batch + 1) * settings.batch]
-                x, y = train.x[rows], train.y[rows]
+                x, y, mask = batch_of(train, rows)
                 caches: list = []
                 # dropout's masks come from (seed, epoch, batch): a resumed run draws the same ones
                 outputs = run_layers(objective.layers, weights, x, caches,
-                                     rng=np.random.default_rng([settings.seed, epoch, batch]))
-                loss, grad = objective(outputs, y)
-                _, grads = backward_layers(objective.layers, weights, caches, grad, need_input_grad=False)
+                                     rng=np.random.default_rng([settings.seed, epoch, batch]), mask=mask)
+                loss, grad = objective(outputs, y, mask)
+                _, grads = backward_layers(objective.layers, weights, caches, grad, need_input_grad=False, mask=mask)
                 norm = clip_by_global_norm(grads, settings.clip)
                 if not (math.isfinite(loss) and math.isfinite(norm)):
                     what = f"loss became {loss}" if not math.isfinite(loss) else f"gradient norm became {norm}"
                     raise TrainingError(f"the {what} at epoch {epoch + 1}, batch {batch + 1}", DIVERGED_HINT)
                 optimizer.step(weights, grads, lr)
-                sums["loss"] += loss * len(rows)
-                sums["correct"] += objective.correct(outputs, y) or 0
-                sums["seen"] += len(rows)
+                seen = counted(x, mask)
+                sums["loss"] += loss * seen
+                sums["correct"] += objective.correct(outputs, y, mask) or 0
+                sums["seen"] += seen
             first_batch = 0
             sums["seconds"] += time.perf_counter() - started
             if not all(np.isfinite(w).all() for w in weights.values()):
                 raise TrainingError(f"weights overflowed to infinity during epoch {epoch + 1}", DIVERGED_HINT)
-            val_loss, val_accuracy = evaluate(objective, weights, validation.x, validation.y)
+            scores = evaluate(objective, weights, validation, dataset.classes)
             record = {"epoch": epoch + 1, "loss": sums["loss"] / max(sums["seen"], 1),
                       "train_accuracy": sums["correct"] / max(sums["seen"], 1) if objective.classes else None,
-                      "val_loss": val_loss, "val_accuracy": val_accuracy, "lr": lr,
+                      "val_loss": scores["loss"], "val_accuracy": scores["accuracy"], "val_f1": scores["f1"], "lr": lr,
                       "seconds": sums["seconds"], "samples_per_s": sums["seen"] / max(sums["seconds"], 1e-9)}
             history.append(record)
             checkpoint(epoch + 1, 0, None)

@@ -107,7 +107,7 @@ class Network:
         from runtime.progress import Reporter
         from runtime.train import fit
 
-        from .run_folder import heldout_accuracy, write_history
+        from .run_folder import heldout_scores, write_history
         from .training import resolve
 
         model = self.model
@@ -136,8 +136,9 @@ class Network:
         write_history(out_dir, history)
         report = self.export(out_dir / f"{model.name}.onnx")
         split_name, split = ("test", dataset.test) if dataset.test is not None else ("validation", dataset.validation)
-        accuracy = heldout_accuracy(report.path, chain, split) if report.ok else None
-        return TrainResult(history, out_dir, report, split_name, accuracy, len(split.x))
+        scores = (heldout_scores(report.path, chain, split) if report.ok else None) or {}
+        return TrainResult(history, out_dir, report, split_name, scores.get("accuracy"), len(split.x),
+                           scores.get("f1"))
 
     def load_data(self, settings):
         """The data set named by `settings.data`, checked against this spec's input and output."""
@@ -184,7 +185,8 @@ class Network:
 @dataclass(frozen=True)
 class TrainResult:
     """What `Network.train` did: the per-epoch history, the verified export, and the accuracy of
-    the exported model in onnxruntime on the held-out split (test if the data has one)."""
+    the exported model in onnxruntime on the held-out split (test if the data has one); for a
+    tagger, accuracy per word and the slot F1."""
 
     history: list
     out_dir: Path
@@ -192,6 +194,7 @@ class TrainResult:
     heldout_split: str
     heldout_accuracy: float | None
     heldout_count: int
+    heldout_f1: float | None = None  # slot F1 of a tagger (conlleval's), else None
 
 
 class OnnxNetwork:

@@ -157,12 +157,15 @@ def cmd_train(args) -> int:
         raise RuntimeFailure(_export_failure(report))
     summary = {"out_dir": str(result.out_dir), "onnx": str(report.path), "max_abs_diff": report.max_abs_diff,
                "verified": report.ok, "heldout_split": result.heldout_split,
-               "heldout_accuracy": result.heldout_accuracy, "heldout_count": result.heldout_count}
+               "heldout_accuracy": result.heldout_accuracy, "heldout_count": result.heldout_count,
+               "heldout_f1": result.heldout_f1}
     lines = [f"wrote {result.out_dir}/checkpoint.npz and history.json",
              f"exported {report.path}: onnxruntime vs NumPy largest difference {report.max_abs_diff:.3g} (tolerance 1e-5)"]
     if result.heldout_accuracy is not None:
         lines.append(f"held-out accuracy in onnxruntime ({result.heldout_split} split, {result.heldout_count:,} samples): "
-                     f"{100 * result.heldout_accuracy:.1f}%")
+                     f"{100 * result.heldout_accuracy:.1f}%" + (" of words" if result.heldout_f1 is not None else ""))
+    if result.heldout_f1 is not None:
+        lines.append(f"held-out slot F1 in onnxruntime (conlleval): {100 * result.heldout_f1:.1f}")
     if mode == "json":
         print(json.dumps(dict(summary, event="end")))
     elif mode == "text":

@@ -31,6 +31,7 @@ class GraphBuilder:
         # the current chain's padding mask for a sentence input: float (N, T, 1), 1 on words; else None
         self.mask: str | None = None
         self.opsets: dict[str, int] = {"": OPSET, "ai.onnx.ml": ML_OPSET}
+        self.needs_contrib_ops = False  # set by a lowering that uses onnxruntime's com.microsoft ops
 
     def _fresh(self, name: str) -> str:
         candidate, n = name, 1
@@ -186,6 +187,9 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
     proto = helper.make_model(graph, producer_name="specc", opset_imports=[
         helper.make_opsetid(domain, version) for domain, version in g.opsets.items()])
     proto.ir_version = IR_VERSION
+    if g.needs_contrib_ops:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "specc.runtime", "onnxruntime (uses its com.microsoft contrib ops)"
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)

@@ -38,15 +38,30 @@ def write_history(out_dir: Path, history: list[dict]) -> None:
     write_atomically(out_dir / "curve.png", buffer.getvalue())
 
 
-def heldout_accuracy(onnx_path: Path, chain, split) -> float | None:
-    """Accuracy of the exported model in onnxruntime on a held-out split (classifiers only)."""
+def heldout_scores(onnx_path: Path, chain, split) -> dict | None:
+    """The exported model's scores in onnxruntime on a held-out split (classifiers only):
+    `accuracy`, and for sentences (per word) also slot `precision`, `recall` and `f1` from the
+    predicted tag names, as conlleval counts them."""
     if not chain.output.classes or len(split.x) == 0:
         return None
+    from runtime.interpreter import padding_mask
+    from runtime.metrics import slot_scores, tag_rows, token_accuracy
     from runtime.onnx_runner import OnnxModel
 
     session = OnnxModel(str(onnx_path))
-    correct = 0
+    classes = chain.output.classes
+    correct, true_tags, predicted_tags = 0, [], []
     for start in range(0, len(split.x), 1024):
-        scores = session.run({chain.source: split.x[start:start + 1024]})[chain.output.name]
-        correct += int((np.argmax(scores, axis=-1) == split.y[start:start + 1024]).sum())
-    return correct / len(split.x)
+        x, y = split.x[start:start + 1024], split.y[start:start + 1024]
+        outputs = session.run({chain.source: x})
+        mask = padding_mask(x)
+        if mask is None:
+            correct += int((np.argmax(outputs[chain.output.name], axis=-1) == y).sum())
+            continue
+        batch_tags = tag_rows(y, mask, classes)
+        true_tags += batch_tags
+        predicted_tags += [list(row[:len(tags)]) for row, tags in zip(outputs[chain.output.class_output_name], batch_tags)]
+    if not true_tags:
+        return {"accuracy": correct / len(split.x)}
+    precision, recall, f1 = slot_scores(true_tags, predicted_tags)
+    return {"accuracy": token_accuracy(true_tags, predicted_tags), "precision": precision, "recall": recall, "f1": f1}

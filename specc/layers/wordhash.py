@@ -1,0 +1,57 @@
+"""wordhash: word hashing by letter trigrams (seed-examples §5), (N, T) words -> (N, T, V).
+
+A word is wrapped in `#` and cut into its letter trigrams (`apple` -> `#ap app ppl ple le#`);
+its vector counts how often each trigram of the vocabulary occurs in it. A word never seen in
+training still shares trigrams with the words it resembles (`Lisbon` with `London`), where
+onehot can only give it the "other" dimension. Without `vocab` the trigrams are the training
+data's: those seen at least `min_count` times, at most `max` of them (the most frequent first).
+`lowercase` lower-cases words first (by default case is kept: a capital is a strong hint of a name).
+Trigrams outside the vocabulary are left out; padding ("") is the zero vector.
+
+The vector is kept as trigram ids in NumPy, so the next layer sums rows of its weights
+(runtime/kernels/sparse.py). The lowering computes the counts in the graph with onnxruntime's
+contrib Tokenizer (domain com.microsoft) and TfIdfVectorizer (specc/trigrams.py), so a model with
+wordhash runs in onnxruntime (which ships that op), not in every ONNX runtime; its metadata says so.
+"""
+from __future__ import annotations
+
+from ..shapes import ShapeError, require
+from ..signature import Arg, FromData, boolean, positive_int, word_list
+from ..trigrams import TRIGRAM_ONNX_OPSETS, lower_trigram_counts, trigram_vocabulary
+from .base import Inferred, LayerKind, register
+
+
+@register
+class WordHash(LayerKind):
+    name = "wordhash"
+    doc = "letter-trigram counts of each word (#ap app ppl ple le#), which also cover unseen words"
+    vocabulary_arg = "vocab"
+    signature = (
+        Arg("vocab", word_list, None, "the trigrams, like ['#ap', app]; default: the training data's"),
+        Arg("min_count", positive_int, 1, "from data: keep trigrams seen at least this often"),
+        Arg("max", positive_int, None, "from data: keep at most this many trigrams, the most frequent"),
+        Arg("lowercase", boolean, False, "lower-case words before cutting them", flag=True),
+    )
+
+    def vocabulary_from(self, args, sentences) -> FromData:
+        """The trigrams this layer takes from training sentences (lists of words)."""
+        words = (word.lower() if args["lowercase"] else word for sentence in sentences for word in sentence)
+        return FromData(trigram_vocabulary(words, max_size=args["max"], min_count=args["min_count"]))
+
+    def infer(self, args, shape):
+        require(shape, "tokens", hint="wordhash reads words: declare the input as NAME: seq token")
+        vocab = tuple(args["vocab"])
+        bad = [t for t in vocab if len(t) != 3]
+        if bad:
+            raise ShapeError(f"has '{bad[0]}' in its vocabulary, which is not a trigram", arg="vocab",
+                             expected="trigrams of 3 characters, '#' marking a word's start or end (like '#ap')")
+        if not vocab:
+            raise ShapeError("has an empty vocabulary", expected="at least one trigram",
+                             hint="lower min_count, or give the trigrams: wordhash vocab=['#ap', app]")
+        return Inferred(shape + (len(vocab),), dict(vocabulary=vocab, lowercase=args["lowercase"]))
+
+    def lower(self, g, layer, x):
+        words = g.lowercase(x, layer) if layer.attrs["lowercase"] else x
+        g.opsets.update(TRIGRAM_ONNX_OPSETS)
+        g.needs_contrib_ops = True
+        return lower_trigram_counts(g, words, layer.attrs["vocabulary"], layer)
