@@ -1,4 +1,4 @@
-"""The `specc` command line: check, compile, run, demo.
+"""The `specc` command line: check, compile, run, train, demo.
 
 Exit status: 0 on success, 2 on a mistake in the spec, its inputs or the command line,
 1 on a runtime failure (an export that does not verify, onnxruntime failing).
@@ -77,7 +77,7 @@ def cmd_check(args) -> int:
 def cmd_compile(args) -> int:
     from .api import load
 
-    net = load(args.spec, seed=args.seed)
+    net = load(args.spec, seed=args.seed, data=args.data)
     if args.weights:
         net.load_weights(args.weights)
     report = net.export(args.output)
@@ -95,20 +95,70 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
+def _sentences(args) -> list[str]:
+    """The sentences of --text (each) and --file (one a line; - reads standard input)."""
+    sentences = list(args.text)
+    if args.file:
+        from pathlib import Path
+
+        try:
+            text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        except OSError as error:
+            raise SpecError(f"cannot read sentences from {args.file}: {error.strerror or error}") from None
+        except UnicodeDecodeError:
+            raise SpecError(f"cannot read sentences from {args.file}: not UTF-8 text", hint="save it as UTF-8") from None
+        sentences += [line for line in text.splitlines() if line.strip()]
+    if not sentences:
+        raise SpecError("no sentence to tag", hint="give --text \"a sentence\" or a --file with one sentence a line")
+    return sentences
+
+
+def _word_input(names: list[str], word_inputs: set[str], model: str) -> str:
+    if len(names) != 1 or names[0] not in word_inputs:
+        raise SpecError(f"--text and --file need a model with one input of words; {model} has inputs "
+                        f"{', '.join(names)}", hint="give each input with --input NAME=FILE")
+    return names[0]
+
+
+def _print_tagged(words, outputs: dict, as_json: bool) -> None:
+    """Each sentence's words with their predicted class names: a column each, or JSON lines."""
+    tag_outputs = [name for name, value in outputs.items() if value.dtype.kind in "OUS"]
+    for row, sentence in enumerate(words):
+        sentence = [w for w in sentence if w != ""]
+        tags = {name: [str(t) for t in outputs[name][row][:len(sentence)]] for name in tag_outputs}
+        if as_json:
+            print(json.dumps({"words": sentence, **tags}))
+            continue
+        if row:
+            print()
+        width = max(len(w) for w in sentence) + 2
+        for t, word in enumerate(sentence):
+            print(word.ljust(width) + "  ".join(tags[name][t] for name in tag_outputs))
+
+
 def cmd_run(args) -> int:
     from .api import load, load_onnx
-    from .feed import parse_input_flags, read_array
+    from .feed import as_sentences, parse_input_flags, read_array
 
     given = {name: read_array(path) for name, path in parse_input_flags(args.input).items()}
+    tagging = bool(args.text or args.file)
     if args.model.endswith(".onnx"):
         if args.backend == "numpy":
             raise SpecError("the numpy backend runs specs (.nn); a .onnx model runs in onnxruntime",
                             hint="drop --backend, or run the .nn spec")
-        outputs = load_onnx(args.model).run(given)
+        onnx_net = load_onnx(args.model)
+        if tagging:
+            name = _word_input(list(onnx_net.session.inputs), onnx_net.session.word_inputs, args.model)
+            given = {name: as_sentences(name, _sentences(args))}
+        outputs = onnx_net.run(given)
     else:
-        net = load(args.model, seed=args.seed)
+        net = load(args.model, seed=args.seed, data=args.data)
         if args.weights:
             net.load_weights(args.weights)
+        if tagging:
+            names = [i.name for i in net.model.inputs]
+            name = _word_input(names, {i.name for i in net.model.inputs if i.form == "tokens"}, args.model)
+            given = {name: as_sentences(name, _sentences(args))}
         if args.backend == "onnxruntime":
             from runtime.onnx_runner import OnnxModel
 
@@ -125,7 +175,9 @@ def cmd_run(args) -> int:
         buffer = io.BytesIO()
         np.savez(buffer, **{k: v.astype(str) if v.dtype == object else v for k, v in outputs.items()})
         write_atomically(args.output, buffer.getvalue())
-    if not args.quiet:
+    if tagging and not args.quiet:
+        _print_tagged(next(iter(given.values())), outputs, args.json)
+    elif not args.quiet:
         _print_outputs(outputs, args.json)
     return EXIT_OK
 
@@ -188,6 +240,7 @@ def make_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check a spec and print its layers, shapes and parameters")
     check.add_argument("spec", help="the .nn file")
     check.add_argument("--json", action="store_true", help="print the summary as JSON")
+    check.add_argument("--data", help="for a spec that takes its vocabulary from data: the data set (default: the spec's)")
     check.set_defaults(func=cmd_check)
 
     compile_ = sub.add_parser("compile", help="export a spec to ONNX, verified against the NumPy interpreter")
@@ -195,6 +248,7 @@ def make_parser() -> argparse.ArgumentParser:
     compile_.add_argument("-o", "--output", help="where to write the model (default: SPEC name with .onnx, here)")
     compile_.add_argument("--seed", type=int, default=0, help="seed of the random initial weights (default 0)")
     compile_.add_argument("--weights", metavar="CKPT", help="trained weights: a checkpoint.npz from specc train")
+    compile_.add_argument("--data", help="for a spec that takes its vocabulary from data: the data set (default: the spec's)")
     compile_.add_argument("--quiet", action="store_true", help="print nothing on success")
     compile_.add_argument("--json", action="store_true", help="print the result as JSON")
     compile_.set_defaults(func=cmd_compile)
@@ -203,6 +257,10 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("model", help="a .nn spec or an exported .onnx model")
     run.add_argument("--input", action="append", default=[], metavar="NAME=FILE",
                      help="an input as .npy or .json (one sample or a batch); repeat for several inputs")
+    run.add_argument("--text", action="append", default=[], metavar="SENTENCE",
+                     help="a sentence to tag (a model whose input is words); repeat for several")
+    run.add_argument("--file", metavar="FILE", help="sentences to tag, one a line (- for standard input)")
+    run.add_argument("--data", help="for a spec that takes its vocabulary from data: the data set (default: the spec's)")
     run.add_argument("--backend", choices=["numpy", "onnxruntime"], default=None,
                      help="for a spec: numpy (default) or onnxruntime; a .onnx model always runs in onnxruntime")
     run.add_argument("--weights", metavar="CKPT", help="for a spec: trained weights from a checkpoint.npz")
@@ -214,7 +272,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a spec in NumPy, then export a verified ONNX model")
     train.add_argument("spec", help="the .nn file")
-    train.add_argument("--data", help="xo, digits, or a .npz/.csv file (overrides the spec's 'data')")
+    train.add_argument("--data", help="xo, digits, flights, atis, or a data file (overrides the spec's 'data')")
     train.add_argument("--epochs", type=int, help="passes over the data (overrides the spec)")
     train.add_argument("--batch", type=int, help="samples per step (overrides the spec)")
     train.add_argument("--lr", type=float, help="learning rate (overrides the spec)")
