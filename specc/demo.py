@@ -20,8 +20,8 @@ EXAMPLES = [
     ("seed_pool", "image", LECTURE_IMAGE, "pooled", np.array([
         [[3, 0], [3, 1]],
         [[-1, 1], [0, 3]]])),
-    ("seed_rnn", "x", np.array([[1, 1], [1, 1], [2, 2]]), "y", np.array([[4, 4], [12, 12], [32, 32]])),
-    ("seed_rnn", "x", np.array([[2, 2], [1, 1], [1, 1]]), "y", np.array([[8, 8], [20, 20], [44, 44]])),
+    ("memory", "x", np.array([[1, 1], [1, 1], [2, 2]]), "y", np.array([[4, 4], [12, 12], [32, 32]])),
+    ("memory", "x", np.array([[2, 2], [1, 1], [1, 1]]), "y", np.array([[8, 8], [20, 20], [44, 44]])),
 ]
 
 

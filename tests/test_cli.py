@@ -102,7 +102,7 @@ def test_run_json_input_and_npz_output(tmp_path):
     sequence = tmp_path / "x.json"
     sequence.write_text("[[1, 1], [1, 1], [2, 2]]")
     saved = tmp_path / "y.npz"
-    result = specc_cli("run", spec_path("seed_rnn"), "--input", f"x={sequence}", "--output", saved)
+    result = specc_cli("run", spec_path("memory"), "--input", f"x={sequence}", "--output", saved)
     assert result.returncode == 0
     assert "[12 12]" in result.stdout
     np.testing.assert_array_equal(np.load(saved)["y"][0], [[4, 4], [12, 12], [32, 32]])

@@ -67,7 +67,7 @@ def test_per_step_classifier_names_every_step():
 
 
 def test_batch_and_time_are_dynamic_and_no_shape_is_baked_into_a_reshape():
-    proto = specc.load(spec_path("seed_rnn")).to_onnx()
+    proto = specc.load(spec_path("memory")).to_onnx()
     dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["N", "T", 2]
     constants = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in proto.graph.node if n.op_type == "Constant"}

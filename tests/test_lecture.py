@@ -51,7 +51,7 @@ def test_conv_has_18_weights_where_dense_would_need_1152():
     ([[2, 2], [1, 1], [1, 1]], [[8, 8], [20, 20], [44, 44]]),
 ])
 def test_rnn_with_all_weights_one_remembers(sequence, outputs):
-    net = specc.load(spec_path("seed_rnn"))
+    net = specc.load(spec_path("memory"))
     for got in both(net, {"x": sequence}, "y"):
         np.testing.assert_array_equal(got[0], outputs)
     np.testing.assert_array_equal(run_reference(net, {"x": sequence})["y"][0], outputs)

@@ -76,6 +76,10 @@ TEMPLATES = (
     "which flights go from {depart} to {dest} on {date}",
     "return from {depart} to {dest} {when}",
     "going to {dest} on {date}",
+    # no city: after `arrive` or `leave` may come a time as well as a city, so the word itself,
+    # not only the words before it, says which it is
+    "arrive {when}",
+    "leave {when}",
 )
 
 
