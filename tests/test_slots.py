@@ -1,0 +1,236 @@
+"""Slot filling end to end (seed-examples §5): words in, slot names out, in NumPy and in the
+exported ONNX model; 1-of-N and word hashing; Elman, Jordan, bidirectional and stacked."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import specc
+from specs import spec_path
+from tests.test_cli import specc_cli
+
+LECTURE = ("arrive Beijing on November 2nd", "leave Beijing on November 2nd")
+SLOT_SPECS = ("slots_elman", "slots_jordan", "slots_bi", "slots_hash")
+
+
+def spec_text(name: str, epochs: int) -> str:
+    return spec_path(name).read_text().replace("epochs 10", f"epochs {epochs}")
+
+
+@pytest.fixture(scope="module")
+def trained_elman(tmp_path_factory):
+    """specs/slots_elman.nn trained for 3 epochs on the built-in flights (seed 0)."""
+    out = tmp_path_factory.mktemp("slots_elman")
+    net = specc.loads(spec_text("slots_elman", 3), file=str(spec_path("slots_elman")))
+    result = net.train(out=out)
+    return net, result
+
+
+# ---- the lecture's sentences ----
+
+def test_the_lecture_sentences_are_tagged_in_numpy_and_in_onnx(trained_elman):
+    net, result = trained_elman
+    assert result.export.ok and result.heldout_split == "test" and result.heldout_count == 300
+    for tags in (net.run(words=list(LECTURE))["slots_class"],
+                 specc.load_onnx(result.export.path).run(words=list(LECTURE))["slots_class"]):
+        assert list(tags[0]) == ["other", "dest", "other", "time", "time"]
+        assert tags[1][1] == "depart"  # the same word, after `leave`: memory decides
+
+
+def test_held_out_scores_come_from_the_exported_model(trained_elman):
+    _, result = trained_elman
+    assert result.heldout_accuracy >= 0.98 and result.heldout_f1 >= 0.95
+    history = result.history
+    assert all(record["val_f1"] is not None for record in history)
+    assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_specc_run_text_prints_each_word_with_its_slot(trained_elman):
+    _, result = trained_elman
+    run = specc_cli("run", result.export.path, "--text", "arrive Taipei on November 2nd")
+    assert run.returncode == 0, run.stderr
+    rows = [line.split() for line in run.stdout.splitlines()]
+    assert rows == [["arrive", "other"], ["Taipei", "dest"], ["on", "other"], ["November", "time"], ["2nd", "time"]]
+
+
+def test_specc_run_file_and_json(trained_elman, tmp_path):
+    _, result = trained_elman
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("leave Taipei for Tokyo tomorrow\n\nfrom Boston to Paris\n")
+    run = specc_cli("run", result.export.path, "--file", sentences, "--json")
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [line["words"] for line in lines] == [["leave", "Taipei", "for", "Tokyo", "tomorrow"],
+                                                ["from", "Boston", "to", "Paris"]]
+    assert lines[0]["slots_class"] == ["other", "depart", "other", "dest", "time"]
+    assert lines[1]["slots_class"] == ["other", "depart", "other", "dest"]
+
+
+def test_the_checkpoint_keeps_the_vocabulary(trained_elman, tmp_path):
+    net, result = trained_elman
+    # loaded against other data, the spec's vocabulary differs; the checkpoint's wins
+    other = specc.load(spec_path("slots_elman"), data="atis")
+    assert other.model.layers[0].attrs["vocabulary"] != net.model.layers[0].attrs["vocabulary"]
+    other.load_weights(result.out_dir / "checkpoint.npz")
+    assert other.model.layers[0].attrs["vocabulary"] == net.model.layers[0].attrs["vocabulary"]
+    np.testing.assert_array_equal(other.run(words=list(LECTURE))["slots"], net.run(words=list(LECTURE))["slots"])
+    compiled = specc_cli("compile", spec_path("slots_elman"), "--weights", result.out_dir / "checkpoint.npz",
+                         "-o", tmp_path / "again.onnx", "--data", "atis")
+    assert compiled.returncode == 0, compiled.stderr
+    tags = specc.load_onnx(tmp_path / "again.onnx").run(words=LECTURE[0])["slots_class"]
+    assert list(tags[0]) == ["other", "dest", "other", "time", "time"]
+
+
+# ---- 1-of-N against word hashing on words never seen in training ----
+
+TAGGER = """input words: seq token
+output slots: from data
+words -> {encoding} -> dense 50 bias=false -> rnn elman hidden=50 -> dense -> softmax -> slots
+train
+  optimizer adam lr=0.003
+  epochs 4
+  batch 16
+  clip 5
+"""
+# real cities that appear nowhere in the flights data, each resembling one that does
+# (Nanjing - Beijing, Madras - Madrid, Bern - Berlin ...), and misspelt time words
+UNSEEN_CITIES = ("Nanjing", "Madras", "Dalian", "Bern", "Bangalore", "Vientiane", "Parma", "Seville")
+UNSEEN_TIMES = ("tomorow", "tonite", "Mondays", "Fridays", "todays", "Saturdays")
+
+
+def last_word_tags(net, words) -> list[str]:
+    sentences = [f"arrive {w}" for w in words] + [f"I want to fly to {w}" for w in words]
+    tags = net.run(words=sentences)["slots_class"]
+    return [row[len(s.split()) - 1] for s, row in zip(sentences, tags)]
+
+
+@pytest.fixture(scope="module")
+def taggers(tmp_path_factory):
+    nets = {}
+    for encoding in ("onehot", "wordhash"):
+        nets[encoding] = specc.loads(TAGGER.format(encoding=encoding))
+        nets[encoding].train(out=tmp_path_factory.mktemp(encoding))
+    return nets
+
+
+def test_word_hashing_tags_unseen_cities_and_unseen_time_words(taggers):
+    net = taggers["wordhash"]
+    assert last_word_tags(net, UNSEEN_CITIES) == ["dest"] * 16
+    assert sum(tag == "time" for tag in last_word_tags(net, UNSEEN_TIMES)) >= 10  # of 12
+
+
+def test_one_hot_cannot_tell_an_unseen_city_from_an_unseen_time_word(taggers):
+    net = taggers["onehot"]
+    city, time = last_word_tags(net, UNSEEN_CITIES), last_word_tags(net, UNSEEN_TIMES)
+    # every unseen word is the same "other" vector: one tag per context, whatever the word
+    assert len(set(city[:8] + time[:6])) == 1 and len(set(city[8:] + time[6:])) == 1
+    assert city != ["dest"] * 16 or time.count("time") == 0
+
+
+# ---- the encodings themselves, as the lecture gives them ----
+
+def identity_dense(size: int) -> str:
+    rows = ", ".join("[" + ", ".join("1" if i == j else "0" for j in range(size)) + "]" for i in range(size))
+    return f"dense {size} bias=false weights=[{rows}]"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "onnx"])
+def test_one_of_n_vectors_as_in_the_lecture(backend, tmp_path):
+    net = specc.loads(f"""input words: seq token
+words -> onehot vocab=[apple, bag, cat, dog, elephant] -> {identity_dense(6)}""")
+    batch = [["apple", "bag", "cat", "dog", "elephant", "zebra"], ["Apple", "dog"]]
+    if backend == "onnx":
+        out = specc.load_onnx(net.export(tmp_path / "onehot.onnx").path).run(words=batch)["output"]
+    else:
+        out = net.run(words=batch)["output"]
+    np.testing.assert_array_equal(out[0], np.eye(6))  # zebra: the "other" dimension
+    np.testing.assert_array_equal(out[1, :2], [[0, 0, 0, 0, 0, 1], [0, 0, 0, 1, 0, 0]])  # case kept by default
+    np.testing.assert_array_equal(out[1, 2:], 0)  # padding: the zero vector
+
+
+@pytest.mark.parametrize("backend", ["numpy", "onnx"])
+def test_word_hashing_counts_letter_trigrams(backend, tmp_path):
+    vocab = ['"#ap"', "app", "ppl", "ple", '"le#"', "ana", '"#ba"']
+    net = specc.loads(f"""input words: seq token
+words -> wordhash vocab=[{', '.join(vocab)}] -> {identity_dense(len(vocab))}""")
+    batch = [["apple", "banana", "Apple"]]
+    if backend == "onnx":
+        out = specc.load_onnx(net.export(tmp_path / "hash.onnx").path).run(words=batch)["output"]
+    else:
+        out = net.run(words=batch)["output"]
+    np.testing.assert_array_equal(out[0], [[1, 1, 1, 1, 1, 0, 0],   # #ap app ppl ple le#
+                                           [0, 0, 0, 0, 0, 2, 1],   # #ba ban ana nan ana na#
+                                           [0, 0, 1, 1, 1, 0, 0]])  # #Ap App: not #ap app
+
+
+def test_lowercase_and_the_vocabulary_from_data():
+    net = specc.loads("""input words: seq token
+output slots: from data
+words -> onehot lowercase min_count=5 -> rnn 4 -> dense -> slots""")
+    onehot = net.model.layers[0]
+    vocabulary = onehot.attrs["vocabulary"]
+    assert list(vocabulary) == sorted(vocabulary) and "beijing" in vocabulary and "Beijing" not in vocabulary
+    assert net.model.outputs[0].classes == ("other", "depart", "dest", "time")
+    assert onehot.out_shape == ("N", "T", len(vocabulary) + 1)
+    capped = specc.loads("""input words: seq token
+output slots: from data
+words -> onehot max=10 -> rnn 4 -> dense -> slots""").model.layers[0]
+    assert len(capped.attrs["vocabulary"]) == 10 and "to" in capped.attrs["vocabulary"]
+
+
+# ---- NumPy against onnxruntime on sentences of different lengths ----
+
+@pytest.mark.parametrize("name", SLOT_SPECS)
+def test_numpy_and_onnxruntime_agree_on_padded_batches(name, tmp_path):
+    net = specc.load(spec_path(name))
+    report = net.export(tmp_path / f"{name}.onnx")
+    assert report.ok and report.max_abs_diff <= 1e-5
+    assert any(t and t > 1 for _, t in report.cases)  # verification padded sentences of several lengths
+    batch = ["arrive in Zürich tomorrow morning", "leave", "FROM Oslo to Hong Kong on November 2nd please"]
+    expected, got = net.run(words=batch), specc.load_onnx(report.path).run(words=batch)
+    assert np.abs(expected["slots"] - got["slots"]).max() <= 1e-5
+    np.testing.assert_array_equal(expected["slots_class"], got["slots_class"])
+    assert list(got["slots_class"][1, 1:]) == [""] * 8  # padding has no slot
+    np.testing.assert_array_equal(got["slots"][1, 1:], 0)
+
+
+def test_a_padded_sentence_gives_what_it_gives_alone():
+    net = specc.load(spec_path("slots_bi"))
+    alone = net.run(words="leave Beijing for Taipei")["slots"]
+    padded = net.run(words=["leave Beijing for Taipei", "a much longer sentence than the first one here"])["slots"]
+    np.testing.assert_allclose(padded[0, :4], alone[0], atol=1e-6)
+
+
+# ---- mistakes ----
+
+def test_sentences_with_a_hole_are_refused():
+    net = specc.load(spec_path("slots_elman"))
+    with pytest.raises(specc.SpecError, match="empty word before its end"):
+        net.run(words=[["arrive", "", "Beijing"]])
+
+
+def test_text_on_a_model_that_does_not_read_words(tmp_path):
+    run = specc_cli("run", spec_path("memory"), "--text", "arrive Beijing")
+    assert run.returncode == 2 and "one input of words" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("text, message", [
+    ("input image: 1x6x6\nimage -> onehot -> flatten -> dense 2", "needs a sequence of words"),
+    ("input words: seq token\nwords -> rnn 3 -> dense 2", "start the chain with onehot or wordhash"),
+    ('input words: seq token\nwords -> wordhash vocab=[ab, "#ab"] -> dense 2', "not a trigram"),
+    ("input words: seq token\noutput tags: from datum\nwords -> onehot -> dense -> tags", "neither class names"),
+])
+def test_word_spec_mistakes_are_clear(text, message):
+    with pytest.raises(specc.SpecError, match=message) as caught:
+        specc.loads(text, file="bad.nn")
+    assert caught.value.render().startswith("bad.nn:")
+
+
+def test_image_data_for_a_word_spec_and_word_data_for_an_image_spec(tmp_path):
+    words = specc.load(spec_path("slots_elman"))
+    with pytest.raises(specc.SpecError, match="unknown data set 'xo' for a sequence of words"):
+        words.train(data="xo", epochs=1, out=tmp_path)
+    with pytest.raises(specc.SpecError, match="sentences of words"):
+        specc.load(spec_path("x_or_o")).train(data="flights", epochs=1, out=tmp_path)
