@@ -52,7 +52,7 @@ def forward(model, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.nd
         results[chain.output.name] = x
         if chain.output.classes:
             names = class_names(chain.output, x)
-            if mask is not None:
+            if mask is not None and names.shape == mask.shape:  # per word: padding has no class
                 names[mask == 0] = ""
             results[chain.output.class_output_name] = names
     return results

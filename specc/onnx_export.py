@@ -131,10 +131,10 @@ def _padding_mask(g: GraphBuilder, words: str) -> str:
     return g.node("Unsqueeze", [mask, g.constant(None, "last_axis", [-1], "int64")], name=f"{words}.mask3")
 
 
-def _class_index(g: GraphBuilder, out) -> str:
+def _class_index(g: GraphBuilder, out, per_step: bool) -> str:
     """Index of the highest score; -1 (no class, "") on padding."""
     index = g.node("ArgMax", [out.name], name=f"{out.name}.argmax", axis=-1, keepdims=0)
-    if g.mask is None:
+    if g.mask is None or not per_step:
         return index
     on_words = g.node("Cast", [g.node("Squeeze", [g.mask, g.constant(None, "last_axis", [-1], "int64")],
                                       name=f"{out.name}.mask")], name=f"{out.name}.on_words", to=TensorProto.BOOL)
@@ -176,7 +176,7 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
         g.rename_output(x, out.name)
         graph_outputs.append(_value_info(out.name, chain.layers[-1].out_shape))
         if out.classes:
-            g.node("LabelEncoder", [_class_index(g, out)], name=out.class_output_name, domain="ai.onnx.ml",
+            g.node("LabelEncoder", [_class_index(g, out, len(chain.layers[-1].out_shape) == 3)], name=out.class_output_name, domain="ai.onnx.ml",
                    keys_int64s=list(range(len(out.classes))), values_strings=list(out.classes),
                    default_string="")
             class_outputs.append(_value_info(out.class_output_name, chain.layers[-1].out_shape[:-1],

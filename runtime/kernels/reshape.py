@@ -27,12 +27,18 @@ class Flatten(Kernel):
 
 @kernel("last")
 class Last(Kernel):
-    def forward(self, layer, w, x, cache=None):
+    """The last step of each sequence; for a batch of sentences, each sentence's last word."""
+
+    takes_mask = True
+
+    def forward(self, layer, w, x, cache=None, mask=None):
+        n, steps = x.shape[:2]
+        last = np.full(n, steps - 1) if mask is None else np.maximum(mask.sum(axis=1).astype(np.int64) - 1, 0)
         if cache is not None:
-            cache["x_shape"] = x.shape
-        return x[:, -1, :]
+            cache["x_shape"], cache["last"] = x.shape, last
+        return x[np.arange(n), last]
 
     def backward(self, layer, w, cache, dy, need_dx=True):
         dx = np.zeros(cache["x_shape"], dtype=dy.dtype)
-        dx[:, -1, :] = dy
+        dx[np.arange(len(dy)), cache["last"]] = dy
         return dx, {}

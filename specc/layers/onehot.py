@@ -20,17 +20,23 @@ from ..vocabulary import word_vocabulary
 from .base import Inferred, LayerKind, register
 
 
+def vocabulary_signature(items: str, example: str) -> tuple[Arg, ...]:
+    """The arguments of a layer with a vocabulary of `items` (words, trigrams): given, or taken
+    from the training data with a minimum count and a maximum size; and lower-casing."""
+    return (
+        Arg("vocab", word_list, None, f"the {items}, like {example}; default: the training data's"),
+        Arg("min_count", positive_int, 1, f"from data: keep {items} seen at least this often"),
+        Arg("max", positive_int, None, f"from data: keep at most this many {items}, the most frequent"),
+        Arg("lowercase", boolean, False, "lower-case words first", flag=True),
+    )
+
+
 @register
 class OneHot(LayerKind):
     name = "onehot"
     doc = "1-of-N encoding of words over a vocabulary, plus one 'other' dimension for the rest"
     vocabulary_arg = "vocab"
-    signature = (
-        Arg("vocab", word_list, None, "the words, in order; default: the training data's words"),
-        Arg("min_count", positive_int, 1, "from data: keep words seen at least this often"),
-        Arg("max", positive_int, None, "from data: keep at most this many words, the most frequent"),
-        Arg("lowercase", boolean, False, "lower-case words before the lookup", flag=True),
-    )
+    signature = vocabulary_signature("words", "[apple, bag, cat]")
 
     def vocabulary_from(self, args, sentences) -> FromData:
         """The vocabulary this layer takes from training sentences (lists of words)."""

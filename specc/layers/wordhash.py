@@ -16,9 +16,10 @@ wordhash runs in onnxruntime (which ships that op), not in every ONNX runtime; i
 from __future__ import annotations
 
 from ..shapes import ShapeError, require
-from ..signature import Arg, FromData, boolean, positive_int, word_list
+from ..signature import FromData
 from ..trigrams import TRIGRAM_ONNX_OPSETS, lower_trigram_counts, trigram_vocabulary
 from .base import Inferred, LayerKind, register
+from .onehot import vocabulary_signature
 
 
 @register
@@ -26,12 +27,7 @@ class WordHash(LayerKind):
     name = "wordhash"
     doc = "letter-trigram counts of each word (#ap app ppl ple le#), which also cover unseen words"
     vocabulary_arg = "vocab"
-    signature = (
-        Arg("vocab", word_list, None, "the trigrams, like ['#ap', app]; default: the training data's"),
-        Arg("min_count", positive_int, 1, "from data: keep trigrams seen at least this often"),
-        Arg("max", positive_int, None, "from data: keep at most this many trigrams, the most frequent"),
-        Arg("lowercase", boolean, False, "lower-case words before cutting them", flag=True),
-    )
+    signature = vocabulary_signature("trigrams", '["#ap", app]')
 
     def vocabulary_from(self, args, sentences) -> FromData:
         """The trigrams this layer takes from training sentences (lists of words)."""
@@ -44,10 +40,10 @@ class WordHash(LayerKind):
         bad = [t for t in vocab if len(t) != 3]
         if bad:
             raise ShapeError(f"has '{bad[0]}' in its vocabulary, which is not a trigram", arg="vocab",
-                             expected="trigrams of 3 characters, '#' marking a word's start or end (like '#ap')")
+                             expected="trigrams of 3 characters, # marking a word's start or end (like \"#ap\")")
         if not vocab:
             raise ShapeError("has an empty vocabulary", expected="at least one trigram",
-                             hint="lower min_count, or give the trigrams: wordhash vocab=['#ap', app]")
+                             hint='lower min_count, or give the trigrams: wordhash vocab=["#ap", app]')
         return Inferred(shape + (len(vocab),), dict(vocabulary=vocab, lowercase=args["lowercase"]))
 
     def lower(self, g, layer, x):
