@@ -81,18 +81,26 @@ def test_batch_and_time_are_dynamic_and_no_shape_is_baked_into_a_reshape():
         assert session.run({"x": np.ones((batch, steps, 2), np.float32)})["y"].shape == (batch, steps, 2)
 
 
-def test_rnn_lowering_uses_the_onnx_rnn_op_with_documented_layout():
+def test_rnn_lowering_is_one_scan_per_stacked_layer_with_the_documented_layout():
     net = specc.loads("input x: seq 3\nx -> rnn elman hidden=4 bidirectional layers=2", "r.nn")
     proto = net.to_onnx()
-    rnn_nodes = [n for n in proto.graph.node if n.op_type == "RNN"]
-    assert len(rnn_nodes) == 2
-    assert all(onnx.helper.get_attribute_value(a) == b"bidirectional"
-               for n in rnn_nodes for a in n.attribute if a.name == "direction")
+    scans = [n for n in proto.graph.node if n.op_type == "Scan"]
+    assert len(scans) == 2 and not [n for n in proto.graph.node if n.op_type == "RNN"]
+    # both directions in one Scan: two states, two scanned inputs, four outputs
+    assert all(len(n.input) == 4 and len(n.output) == 4 for n in scans)
     shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
     assert shapes["rnn@2.layer1.W"] == (2, 4, 3)
     assert shapes["rnn@2.layer2.W"] == (2, 4, 8)
     assert shapes["rnn@2.layer1.R"] == (2, 4, 4)
     assert shapes["rnn@2.layer1.b"] == (2, 4)
+
+
+def test_one_hot_words_are_row_lookups_not_products():
+    proto = specc.load(spec_path("slots_elman")).to_onnx()
+    ops = [n.op_type for n in proto.graph.node]
+    assert "OneHot" not in ops
+    lookups = [n for n in proto.graph.node if n.op_type == "Gather" and n.input[1] == "onehot@9.ids"]
+    assert len(lookups) == 1 and lookups[0].input[0] == "dense@10.wT"
 
 
 def test_same_seed_same_weights_other_seed_other_weights():
@@ -117,5 +125,5 @@ def test_jordan_export_passes_the_full_check_and_has_the_counted_weights():
                       "-> dense -> softmax", "j.nn")
     proto = net.to_onnx()
     onnx.checker.check_model(proto, full_check=True)
-    assert [n.op_type for n in proto.graph.node].count("Scan") == 4
+    assert [n.op_type for n in proto.graph.node].count("Scan") == 2  # one per stacked layer
     assert initializer_weight_count(proto) == net.param_count
