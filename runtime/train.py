@@ -152,13 +152,31 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self.previous)
 
 
+def selection_score(record: dict) -> float | None:
+    """What `keep best` maximises: the validation slot F1, else accuracy, else minus the loss;
+    None without a validation split."""
+    for key, sign in (("val_f1", 1), ("val_accuracy", 1), ("val_loss", -1)):
+        if record.get(key) is not None:
+            return sign * record[key]
+    return None
+
+
 def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, resume: tuple | None = None) -> list[dict]:
     """Train the model's single chain on dataset.train; validate every epoch.
 
     weights: float32 arrays by global name, updated in place. resume: (weights, optimizer
     state, meta) from load_checkpoint. Writes a checkpoint after every epoch (and on Ctrl-C,
-    then raises Interrupted). Returns the history: one dict per epoch.
+    then raises Interrupted). With `keep best`, also best.npz beside it whenever validation
+    improves, and the weights end as the best epoch's. Returns the history: one dict per epoch
+    (with keep best, `best` marks the epochs that improved).
     """
+    from .checkpoint import load_checkpoint
+
+    best_path = checkpoint_path.with_name("best.npz")
+    best = None  # (score, weights) of the best epoch so far
+    if resume is not None and settings.keep == "best" and best_path.exists():
+        saved, _, meta = load_checkpoint(best_path, model)
+        best = (meta["best_score"], saved)
     chain = model.chains[0]
     objective = objective_for(chain, settings.loss)
     optimizer = make_optimizer(settings)
@@ -221,9 +239,20 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
                       "train_accuracy": sums["correct"] / max(sums["seen"], 1) if objective.classes else None,
                       "val_loss": scores["loss"], "val_accuracy": scores["accuracy"], "val_f1": scores["f1"], "lr": lr,
                       "seconds": sums["seconds"], "samples_per_s": sums["seen"] / max(sums["seconds"], 1e-9)}
+            score = selection_score(record)
+            if settings.keep == "best":
+                record["best"] = score is not None and (best is None or score > best[0])
+                if record["best"]:
+                    best = (score, {name: value.copy() for name, value in weights.items()})
+                    save_checkpoint(best_path, model, weights, optimizer,
+                                    {"epoch": epoch + 1, "batch": 0, "history": history + [record], "partial": None,
+                                     "best_score": score})
             history.append(record)
             checkpoint(epoch + 1, 0, None)
             mean_seconds = sum(r["seconds"] for r in history) / len(history)
             reporter.epoch(record, settings.epochs, mean_seconds * (settings.epochs - epoch - 1))
+    if best is not None:
+        for name, value in best[1].items():
+            weights[name][...] = value
     return history
 

@@ -99,8 +99,8 @@ class Network:
 
         Settings come from the spec's train section; arguments given here win. `data` is a
         built-in data set (xo, digits) or a .npz/.csv path; `out` the run folder (default
-        runs/<model name>), which receives checkpoint.npz (every epoch), history.json, the
-        training curve (with matplotlib) and <model>.onnx. `resume` continues from a checkpoint.
+        runs/<model name>), which receives checkpoint.npz (every epoch), best.npz (with
+        `keep best`), history.json, the training curve (with matplotlib) and <model>.onnx. `resume` continues from a checkpoint.
         `progress` is 'text', 'json' or 'quiet'. The weights are trained in place.
         """
         from runtime.checkpoint import load_checkpoint
@@ -137,8 +137,9 @@ class Network:
         report = self.export(out_dir / f"{model.name}.onnx")
         split_name, split = ("test", dataset.test) if dataset.test is not None else ("validation", dataset.validation)
         scores = (heldout_scores(report.path, chain, split) if report.ok else None) or {}
+        kept = [record["epoch"] for record in history if record.get("best")]
         return TrainResult(history, out_dir, report, split_name, scores.get("accuracy"), len(split.x),
-                           scores.get("f1"))
+                           scores.get("f1"), kept[-1] if kept else None)
 
     def load_data(self, settings):
         """The data set named by `settings.data`, checked against this spec's input and output."""
@@ -195,6 +196,7 @@ class TrainResult:
     heldout_accuracy: float | None
     heldout_count: int
     heldout_f1: float | None = None  # slot F1 of a tagger (conlleval's), else None
+    kept_epoch: int | None = None  # with `keep best`: the epoch whose weights were kept and exported
 
 
 class OnnxNetwork:

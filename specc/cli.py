@@ -210,9 +210,12 @@ def cmd_train(args) -> int:
     summary = {"out_dir": str(result.out_dir), "onnx": str(report.path), "max_abs_diff": report.max_abs_diff,
                "verified": report.ok, "heldout_split": result.heldout_split,
                "heldout_accuracy": result.heldout_accuracy, "heldout_count": result.heldout_count,
-               "heldout_f1": result.heldout_f1}
-    lines = [f"wrote {result.out_dir}/checkpoint.npz and history.json",
-             f"exported {report.path}: onnxruntime vs NumPy largest difference {report.max_abs_diff:.3g} (tolerance 1e-5)"]
+               "heldout_f1": result.heldout_f1, "kept_epoch": result.kept_epoch}
+    lines = [f"wrote {result.out_dir}/checkpoint.npz and history.json"]
+    if result.kept_epoch is not None:
+        lines.append(f"kept the weights of epoch {result.kept_epoch}, the best on validation (best.npz)")
+    lines.append(f"exported {report.path}: onnxruntime vs NumPy largest difference {report.max_abs_diff:.3g} "
+                 "(tolerance 1e-5)")
     if result.heldout_accuracy is not None:
         lines.append(f"held-out accuracy in onnxruntime ({result.heldout_split} split, {result.heldout_count:,} samples): "
                      f"{100 * result.heldout_accuracy:.1f}%" + (" of words" if result.heldout_f1 is not None else ""))

@@ -68,6 +68,9 @@ SETTINGS: dict[str, tuple[Arg, ...]] = {
     "clip": (Arg("norm", positive_number, None, "largest global gradient norm (off by default)", positional=True),),
     "seed": (Arg("value", whole_number, 0, "seed of initial weights, shuffling and data", positional=True),),
     "validation": (Arg("fraction", probability, 0.1, "share of the training data held out", positional=True),),
+    "keep": (Arg("which", one_of("last", "best"), "last",
+                 "last: the final epoch's weights; best: the epoch best on validation (slot F1, accuracy, "
+                 "else loss)", positional=True),),
 }
 
 DEFAULT_LR = {"sgd": 0.01, "adam": 0.001}
@@ -95,6 +98,7 @@ class TrainSettings:
     clip: float | None = None
     seed: int = 0
     validation: float = 0.1
+    keep: str = "last"
     origin: tuple[tuple[str, str], ...] = ()
 
     def describe(self) -> str:
@@ -119,13 +123,15 @@ class TrainSettings:
             f"  clip       {self.clip if self.clip else 'off'}{mark('clip')}",
             f"  seed       {self.seed}{mark('seed')}",
             f"  validation {self.validation:g}{mark('validation')}",
+            f"  keep       {self.keep}{mark('keep')}",
         ])
 
 
 # the field each setting's single or named argument fills
 _FIELDS = {("data", "source"): "data", ("loss", "kind"): "loss", ("optimizer", "kind"): "optimizer",
            ("epochs", "count"): "epochs", ("batch", "size"): "batch", ("schedule", "kind"): "schedule",
-           ("clip", "norm"): "clip", ("seed", "value"): "seed", ("validation", "fraction"): "validation"}
+           ("clip", "norm"): "clip", ("seed", "value"): "seed", ("validation", "fraction"): "validation",
+           ("keep", "which"): "keep"}
 
 
 def settings_from_spec(calls: tuple[LayerCall, ...] | None) -> dict:

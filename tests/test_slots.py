@@ -73,10 +73,11 @@ def test_the_checkpoint_keeps_the_vocabulary(trained_elman, tmp_path):
     # loaded against other data, the spec's vocabulary differs; the checkpoint's wins
     other = specc.load(spec_path("slots_elman"), data="atis")
     assert other.model.layers[0].attrs["vocabulary"] != net.model.layers[0].attrs["vocabulary"]
-    other.load_weights(result.out_dir / "checkpoint.npz")
+    assert result.kept_epoch is not None  # the specs keep the epoch best on validation: best.npz
+    other.load_weights(result.out_dir / "best.npz")
     assert other.model.layers[0].attrs["vocabulary"] == net.model.layers[0].attrs["vocabulary"]
     np.testing.assert_array_equal(other.run(words=list(LECTURE))["slots"], net.run(words=list(LECTURE))["slots"])
-    compiled = specc_cli("compile", spec_path("slots_elman"), "--weights", result.out_dir / "checkpoint.npz",
+    compiled = specc_cli("compile", spec_path("slots_elman"), "--weights", result.out_dir / "best.npz",
                          "-o", tmp_path / "again.onnx", "--data", "atis")
     assert compiled.returncode == 0, compiled.stderr
     tags = specc.load_onnx(tmp_path / "again.onnx").run(words=LECTURE[0])["slots_class"]

@@ -168,3 +168,19 @@ def test_a_run_with_dropout_repeats_bit_for_bit(tmp_path):
         net.train(out=tmp_path / folder)
         runs.append(net.weights)
     assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+def test_keep_best_ends_with_the_epoch_best_on_validation(tmp_path):
+    from runtime.checkpoint import load_checkpoint
+
+    text = small_xo_spec(4).replace("  batch 32", "  batch 32\n  keep best").replace("lr=0.05", "lr=0.3")
+    net = specc.loads(text, file="x_or_o.nn")
+    result = net.train(out=tmp_path)
+    scores = [(r["val_accuracy"], -r["epoch"]) for r in result.history]
+    best_epoch = -max(scores)[1]  # the first epoch with the highest validation accuracy
+    assert result.kept_epoch == best_epoch
+    improved = [r["epoch"] for r in result.history if r["best"]]
+    assert improved[0] == 1 and improved[-1] == best_epoch
+    kept, _, meta = load_checkpoint(tmp_path / "best.npz", net.model)
+    assert meta["epoch"] == best_epoch
+    assert all(np.array_equal(kept[name], net.weights[name]) for name in kept)
