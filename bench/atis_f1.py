@@ -1,0 +1,75 @@
+"""Slot F1 on the ATIS test set, as conlleval counts it, from the exported ONNX models.
+
+Each configuration is a spec trained by specc (NumPy) on the benchmark's split (the first
+4,478 train+dev utterances to train, the last 500 to validate, the 893 test utterances to
+score), keeping the epoch best on validation; the score is that of the exported model run in
+onnxruntime. Configurations: specs/slots_elman.nn, the three architecture specs in
+bench/atis/, and specs/slots_bi.nn, each for `--epochs` epochs and every seed of `--seeds`.
+
+    python bench/atis_f1.py                       # every configuration, seeds 0 1 2
+    python bench/atis_f1.py --only slots_bi --seeds 0
+
+Needs the ATIS data: pip install -e ".[atis]".
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import specc  # noqa: E402
+
+CONFIGS = {
+    "slots_elman": ("Elman", ROOT / "specs" / "slots_elman.nn"),
+    "bi_elman": ("bidirectional Elman", ROOT / "bench" / "atis" / "bi_elman.nn"),
+    "window_elman": ("Elman, 3-word window", ROOT / "bench" / "atis" / "window_elman.nn"),
+    "bi_jordan": ("bidirectional Jordan", ROOT / "bench" / "atis" / "bi_jordan.nn"),
+    "slots_bi": ("deep bidirectional Elman, window, dropout", ROOT / "specs" / "slots_bi.nn"),
+}
+
+
+def run(path: Path, seed: int, epochs: int | None) -> tuple[float, float, int]:
+    """(test F1 in %, minutes, kept epoch) of one training run."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        result = specc.load(path, data="atis", seed=seed).train("atis", seed=seed, epochs=epochs, out=out)
+    return 100 * result.heldout_f1, (time.perf_counter() - started) / 60, result.kept_epoch
+
+
+def machine() -> str:
+    """The processor, its CPU count and today's date, for the results table."""
+    import datetime
+    import os
+    import platform
+
+    name = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    return f"{name}, {os.cpu_count()} CPUs, {datetime.date.today()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="configurations to run (default: all)")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, help="override every spec's epochs")
+    args = parser.parse_args()
+    print(f"# ATIS slot F1 (test, conlleval, exported ONNX model) - {machine()}")
+    print("| configuration | spec | F1 per seed | mean F1 | minutes per run | kept epochs |")
+    print("|---|---|---|---|---|---|")
+    for key in args.only or CONFIGS:
+        title, path = CONFIGS[key]
+        runs = [run(path, seed, args.epochs) for seed in args.seeds]
+        scores = [f for f, _, _ in runs]
+        print(f"| {title} | {path.relative_to(ROOT)} | {', '.join(f'{f:.2f}' for f in scores)} | "
+              f"{statistics.mean(scores):.2f} | {statistics.mean(m for _, m, _ in runs):.1f} | "
+              f"{', '.join(str(e) for _, _, e in runs)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
