@@ -163,13 +163,12 @@ class Network:
         The largest absolute difference seen is stored in the model's metadata
         (specc.max_abs_diff). If it exceeds 1e-5 nothing is written and the report says so.
         """
-        import onnx
-
+        from .onnx_check import check_model
         from .verify import TOLERANCE, verify as run_verification
 
         path = Path(path or Path(self.model.file).with_suffix(".onnx").name)
         proto = self.to_onnx()
-        onnx.checker.check_model(proto, full_check=True)
+        check_model(proto)
         if not verify:
             write_atomically(path, proto.SerializeToString())
             return ExportReport(path, float("nan"), (), True)

@@ -235,3 +235,14 @@ def test_image_data_for_a_word_spec_and_word_data_for_an_image_spec(tmp_path):
         words.train(data="xo", epochs=1, out=tmp_path)
     with pytest.raises(specc.SpecError, match="sentences of words"):
         specc.load(spec_path("x_or_o")).train(data="flights", epochs=1, out=tmp_path)
+
+
+def test_a_checker_crash_on_a_word_model_is_an_error_not_a_dead_process(monkeypatch):
+    from specc import onnx_check
+
+    proto = specc.load(spec_path("slots_elman")).to_onnx()
+    assert onnx_check.reads_strings(proto)
+    onnx_check.check_model(proto)  # the real check, in a child process, passes
+    monkeypatch.setattr(onnx_check, "CHECK", "import os; os.abort()")  # what a segfault looks like from here
+    with pytest.raises(specc.SpecError, match="fails the ONNX check"):
+        onnx_check.check_model(proto)
