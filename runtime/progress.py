@@ -50,7 +50,7 @@ class Reporter:
             else:  # a regression: the validation loss says how it generalises
                 scores = "val loss " + ("-" if record["val_loss"] is None else f"{record['val_loss']:<9.4g}")
             self._print(f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}  loss {record['loss']:<9.4g}  "
-                        f"{scores}  {record['samples_per_s']:,.0f} samples/s  left {_duration(seconds_left)}")
+                        f"{scores}  {record['samples_per_s']:,.0f} {record.get('counts', 'samples')}/s  left {_duration(seconds_left)}")
 
     def end(self, summary: dict) -> None:
         if self.mode == "json":

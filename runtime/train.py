@@ -238,7 +238,8 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
             record = {"epoch": epoch + 1, "loss": sums["loss"] / max(sums["seen"], 1),
                       "train_accuracy": sums["correct"] / max(sums["seen"], 1) if objective.classes else None,
                       "val_loss": scores["loss"], "val_accuracy": scores["accuracy"], "val_f1": scores["f1"], "lr": lr,
-                      "seconds": sums["seconds"], "samples_per_s": sums["seen"] / max(sums["seconds"], 1e-9)}
+                      "seconds": sums["seconds"], "samples_per_s": sums["seen"] / max(sums["seconds"], 1e-9),
+                      "counts": "words" if padding_mask(train.x[:1]) is not None else "samples"}
             score = selection_score(record)
             if settings.keep == "best":
                 record["best"] = score is not None and (best is None or score > best[0])
