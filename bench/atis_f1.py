@@ -4,7 +4,7 @@ Each configuration is a spec trained by specc (NumPy) on the benchmark's split (
 4,478 train+dev utterances to train, the last 500 to validate, the 893 test utterances to
 score), keeping the epoch best on validation; the score is that of the exported model run in
 onnxruntime. Configurations: specs/slots_elman.nn, the three architecture specs in
-bench/atis/, and specs/slots_bi.nn, each for `--epochs` epochs and every seed of `--seeds`.
+bench/atis/, specs/slots_bi.nn and specs/slots_hash.nn, each for `--epochs` epochs and every seed of `--seeds`.
 
     python bench/atis_f1.py                       # every configuration, seeds 0 1 2
     python bench/atis_f1.py --only slots_bi --seeds 0
@@ -31,6 +31,7 @@ CONFIGS = {
     "window_elman": ("Elman, 3-word window", ROOT / "bench" / "atis" / "window_elman.nn"),
     "bi_jordan": ("bidirectional Jordan", ROOT / "bench" / "atis" / "bi_jordan.nn"),
     "slots_bi": ("deep bidirectional Elman, window, dropout", ROOT / "specs" / "slots_bi.nn"),
+    "slots_hash": ("the same with word hashing", ROOT / "specs" / "slots_hash.nn"),
 }
 
 
