@@ -81,10 +81,17 @@ class Adam(Optimizer):
         m *= s.beta1
         m += (1 - s.beta1) * g
         v *= s.beta2
-        v += (1 - s.beta2) * (g * g)
-        m_hat = m / (1 - s.beta1 ** self.steps)
-        v_hat = v / (1 - s.beta2 ** self.steps)
-        w -= (lr * m_hat / (np.sqrt(v_hat) + s.eps)).astype(w.dtype)
+        scratch = np.multiply(g, g, dtype=w.dtype)
+        scratch *= 1 - s.beta2
+        v += scratch
+        # the bias corrections are scalars: applied to sqrt(v) and the step size, not to copies
+        # of m and v, so the update needs one scratch array (a fifth of a step's time otherwise)
+        np.sqrt(v, out=scratch)
+        scratch *= 1 / math.sqrt(1 - s.beta2 ** self.steps)
+        scratch += s.eps
+        np.divide(m, scratch, out=scratch)
+        scratch *= lr / (1 - s.beta1 ** self.steps)
+        w -= scratch
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checkpoint import save_checkpoint
-from .interpreter import backward_layers, execution_order, padding_mask, run_layers
+from .interpreter import backward_layers, execution_order, kernel_for, padding_mask, run_layers
 from .losses import cross_entropy, mse
 from .optim import clip_by_global_norm, make_optimizer, scheduled_lr
 
@@ -188,6 +188,7 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
         optimizer.steps = meta["optimizer_steps"]
         first_epoch, first_batch, history, partial = meta["epoch"], meta["batch"], meta["history"], meta["partial"]
     train, validation = dataset.train, dataset.validation
+    random_layers = any(kernel_for(layer).random for layer in objective.layers)
     count = len(train.x)
     batches = math.ceil(count / settings.batch)
     reporter.start(model.name, settings, {"train": count, "validation": len(validation.x)},
@@ -217,8 +218,8 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
                 x, y, mask = batch_of(train, rows)
                 caches: list = []
                 # dropout's masks come from (seed, epoch, batch): a resumed run draws the same ones
-                outputs = run_layers(objective.layers, weights, x, caches,
-                                     rng=np.random.default_rng([settings.seed, epoch, batch]), mask=mask)
+                rng = np.random.default_rng([settings.seed, epoch, batch]) if random_layers else None
+                outputs = run_layers(objective.layers, weights, x, caches, rng=rng, mask=mask)
                 loss, grad = objective(outputs, y, mask)
                 _, grads = backward_layers(objective.layers, weights, caches, grad, need_input_grad=False, mask=mask)
                 norm = clip_by_global_norm(grads, settings.clip)

@@ -337,11 +337,11 @@ def test_sparse_rows_agree_with_the_one_hot_matrices(ids, rng):
     dense = rows.dense()
     assert rows.shape == dense.shape == expected.shape and dense.dtype == np.float32
     np.testing.assert_array_equal(dense, expected)
-    matrix = rng.standard_normal((width, hidden))
-    np.testing.assert_allclose(rows.project(matrix), expected @ matrix, rtol=0, atol=1e-12)
+    weight = rng.standard_normal((hidden, width))  # as dense and rnn store it: (outputs, inputs)
+    np.testing.assert_allclose(rows.project(weight), expected @ weight.T, rtol=0, atol=1e-12)
     d_out = rng.standard_normal(ids.shape[:-1] + (hidden,))
     np.testing.assert_allclose(rows.project_grad(d_out),
-                               expected.reshape(-1, width).T @ d_out.reshape(-1, hidden), rtol=0, atol=1e-12)
+                               d_out.reshape(-1, hidden).T @ expected.reshape(-1, width), rtol=0, atol=1e-12)
     swapped = rows.swap_batch_and_time()
     np.testing.assert_array_equal(swapped.dense(), expected.swapaxes(0, 1))
 

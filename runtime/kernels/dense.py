@@ -15,7 +15,7 @@ class Dense(Kernel):
 
     def forward(self, layer, w, x, cache=None):
         if isinstance(x, SparseRows):  # one-hot input: rows of W^T looked up, not multiplied
-            y = x.project(w["weight"].T)
+            y = x.project(w["weight"])
             rows = x
         else:
             rows = x.reshape(-1, x.shape[-1])
@@ -29,7 +29,7 @@ class Dense(Kernel):
     def backward(self, layer, w, cache, dy, need_dx=True):
         rows_x, rows_dy = cache["rows"], dy.reshape(-1, dy.shape[-1])
         if isinstance(rows_x, SparseRows):
-            grads = {"weight": rows_x.project_grad(dy).T}
+            grads = {"weight": rows_x.project_grad(dy)}
             if "bias" in w:
                 grads["bias"] = rows_dy.sum(axis=0)
             return None, grads  # the input was words

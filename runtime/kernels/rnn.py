@@ -22,7 +22,7 @@ def _project(x, matrix: np.ndarray) -> np.ndarray:
     """x (..., F) @ matrix^T as one 2-D product (a 3-D matmul runs as many small ones); rows of
     matrix^T looked up when x is one-hot (SparseRows)."""
     if isinstance(x, SparseRows):
-        return x.project(matrix.T)
+        return x.project(matrix)
     return (x.reshape(-1, x.shape[-1]) @ matrix.T).reshape(x.shape[:-1] + (matrix.shape[0],))
 
 
@@ -197,7 +197,7 @@ class Rnn(Kernel):
                     da, local["R"][d] = elman_direction_backward(states, w[f"layer{k}.R"][d], d_outputs, slope,
                                                                  reverse=d == 1, mask=mask)
                 rows = da.reshape(-1, hidden)
-                local["W"][d] = x.project_grad(da).T if sparse else rows.T @ rows_x
+                local["W"][d] = x.project_grad(da) if sparse else rows.T @ rows_x
                 db[d] = rows.sum(axis=0)
                 if (k > 1 or need_dx) and not sparse:
                     dx_d = (rows @ w[f"layer{k}.W"][d]).reshape(x.shape)

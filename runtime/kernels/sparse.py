@@ -29,20 +29,31 @@ class SparseRows:
         """(N, T, ...) <-> (T, N, ...), as the rnn kernel runs time-major."""
         return SparseRows(np.ascontiguousarray(self.ids.swapaxes(0, 1)), self.width, self.dtype)
 
-    def project(self, matrix_t: np.ndarray) -> np.ndarray:
-        """self @ matrix_t for matrix_t (width, H): (..., H), as row lookups."""
-        rows = np.concatenate([matrix_t, np.zeros((1, matrix_t.shape[1]), matrix_t.dtype)])  # row -1: zeros
-        picked = rows[self.ids]
-        return picked[..., 0, :].copy() if self.ids.shape[-1] == 1 else picked.sum(axis=-2)
+    def project(self, weight: np.ndarray) -> np.ndarray:
+        """self @ weight^T for a weight (H, width) as the layers store it: (..., H), each vector
+        the sum of the weight's columns at its ids."""
+        valid = self.ids >= 0
+        picked = weight.T[np.where(valid, self.ids, 0)]  # (..., K, H)
+        if not valid.all():
+            picked *= valid[..., None]
+        return picked[..., 0, :] if self.ids.shape[-1] == 1 else picked.sum(axis=-2)
 
     def project_grad(self, d_out: np.ndarray) -> np.ndarray:
-        """Gradient of project's matrix_t from d_out (..., H): (width, H), scatter-added."""
-        flat_ids = self.ids.reshape(-1, self.ids.shape[-1])
+        """Gradient of project's weight from d_out (..., H): (H, width), the rows of d_out summed
+        into the columns of their ids (sorted by id, then one reduceat: far faster than np.add.at)."""
+        k = self.ids.shape[-1]
         d_rows = d_out.reshape(-1, d_out.shape[-1])
-        grad = np.zeros((self.width + 1, d_rows.shape[1]), dtype=d_out.dtype)
-        for k in range(flat_ids.shape[1]):
-            np.add.at(grad, flat_ids[:, k], d_rows)
-        return grad[:-1]
+        ids = self.ids.reshape(-1)
+        rows = np.repeat(d_rows, k, axis=0) if k > 1 else d_rows
+        order = np.argsort(ids, kind="stable")
+        ids, rows = ids[order], rows[order]
+        first = np.searchsorted(ids, 0)  # padding (-1) sorts first and adds nothing
+        ids, rows = ids[first:], rows[first:]
+        grad = np.zeros((d_rows.shape[1], self.width), dtype=d_out.dtype)
+        if len(ids):
+            starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+            grad[:, ids[starts]] = np.add.reduceat(rows, starts, axis=0).T
+        return grad
 
     def dense(self) -> np.ndarray:
         """The vectors written out: (..., width)."""
