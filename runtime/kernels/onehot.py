@@ -9,26 +9,34 @@ from .base import Kernel, kernel
 from .sparse import SparseRows
 
 PADDING = -1
+MEMO_LIMIT = 200_000  # forms outside the vocabulary remembered per vocabulary
 
 
 @lru_cache(maxsize=16)
-def _index(vocabulary: tuple[str, ...]) -> dict[str, int]:
-    """word -> id, with padding "" -> PADDING; built once per vocabulary, not once per batch."""
-    index = {word: i for i, word in enumerate(vocabulary)}
-    index[""] = PADDING
-    return index
+def _lookup(vocabulary: tuple[str, ...], lowercase: bool) -> dict[str, int]:
+    """word as written -> id, for one vocabulary: its words, padding "" -> PADDING, and every
+    other form met so far (added by word_ids), so a word is lower-cased and looked up once."""
+    lookup = {word: i for i, word in enumerate(vocabulary)}
+    lookup[""] = PADDING
+    return lookup
 
 
 def word_ids(words: np.ndarray, vocabulary: tuple[str, ...], lowercase: bool) -> np.ndarray:
     """Ids of words (any shape): the vocabulary index, len(vocabulary) ("other") for a word
     outside it, PADDING for ""."""
-    index, other = _index(vocabulary), len(vocabulary)
+    lookup = _lookup(vocabulary, lowercase)
     flat = np.asarray(words, dtype=object).ravel()
-    if lowercase:
-        ids = [index.get(str(w).lower(), other) for w in flat]
-    else:
-        ids = [index.get(str(w), other) for w in flat]
-    return np.array(ids, dtype=np.int64).reshape(np.shape(words))
+    try:
+        ids = np.fromiter(map(lookup.__getitem__, flat), np.int64, len(flat))
+    except KeyError:  # forms not met yet: find their ids once
+        index = {word: i for i, word in enumerate(vocabulary)}
+        if len(lookup) > len(index) + MEMO_LIMIT:  # a stream of new words: start the memo afresh
+            lookup.clear()
+            lookup.update(index, **{"": PADDING})
+        for word in set(flat) - lookup.keys():
+            lookup[word] = index.get(str(word).lower() if lowercase else str(word), len(vocabulary))
+        ids = np.fromiter(map(lookup.__getitem__, flat), np.int64, len(flat))
+    return ids.reshape(np.shape(words))
 
 
 @kernel("onehot")

@@ -36,10 +36,18 @@ def _step_input(out: np.ndarray, xw_t: np.ndarray, previous: np.ndarray | None, 
         out += xw_t
 
 
-def _zero_padding(values: np.ndarray, mask: np.ndarray | None, t: int) -> None:
-    """Zero, in place, the rows of step t's values (N, H) that are padding (mask (T, N))."""
-    if mask is not None:
-        values *= mask[t][:, None]
+def step_masks(mask: np.ndarray | None) -> list | None:
+    """A batch-major mask (N, T) as one entry a step: None where every row is a word (nothing to
+    zero, the common case), else that step's mask as a column (N, 1)."""
+    if mask is None:
+        return None
+    return [None if column.all() else column[:, None] for column in mask.T]
+
+
+def _zero_padding(values: np.ndarray, mask: list | None, t: int) -> None:
+    """Zero, in place, the rows of step t's values (N, H) that are padding (mask: step_masks)."""
+    if mask is not None and mask[t] is not None:
+        values *= mask[t]
 
 
 def elman_direction(xw: np.ndarray, recurrent: np.ndarray, f_in_place, reverse: bool,
@@ -47,7 +55,7 @@ def elman_direction(xw: np.ndarray, recurrent: np.ndarray, f_in_place, reverse: 
     """Run one direction of an Elman layer.
 
     xw: (T, N, H), the input projection of every step; recurrent: (H, H) matrix R;
-    f_in_place: the activation, overwriting its argument; mask: (T, N), 0 on padding, where the
+    f_in_place: the activation, overwriting its argument; mask: step_masks, 0 on padding, where the
     state is 0 (so the backward direction starts from 0 at each sentence's last word).
     Returns the hidden states (T, N, H), each at its own step, computed where they are stored.
     """
@@ -95,7 +103,7 @@ def jordan_direction(xw: np.ndarray, fed_back: np.ndarray, out: np.ndarray, out_
                      mask: np.ndarray | None = None):
     """Run one direction of a Jordan layer: h_t = f(xw_t + y_{t-1} U^T), y_t = f(h_t V^T + c).
 
-    xw: (T, N, H); fed_back: U (H, M); out: V (M, H); out_bias: c (M,) or None; mask (T, N):
+    xw: (T, N, H); fed_back: U (H, M); out: V (M, H); out_bias: c (M,) or None; mask (step_masks):
     the output is 0 on padding.
     Returns (hidden states (T, N, H), outputs (T, N, M)).
     """
@@ -150,7 +158,7 @@ class Rnn(Kernel):
         f = IN_PLACE[a["activation"]]
         # time-major inside
         x = x.swap_batch_and_time() if isinstance(x, SparseRows) else np.ascontiguousarray(x.transpose(1, 0, 2))
-        mask = None if mask is None else np.ascontiguousarray(mask.T)
+        mask = step_masks(mask)
         if cache is not None:
             cache["mask"] = mask
         for k in range(1, a["layers"] + 1):

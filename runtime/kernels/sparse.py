@@ -40,19 +40,21 @@ class SparseRows:
 
     def project_grad(self, d_out: np.ndarray) -> np.ndarray:
         """Gradient of project's weight from d_out (..., H): (H, width), the rows of d_out summed
-        into the columns of their ids (sorted by id, then one reduceat: far faster than np.add.at)."""
+        into the columns of their ids. The first row of each id is written, only the repeats are
+        added with np.add.at: a few times faster than np.add.at on every row."""
         k = self.ids.shape[-1]
         d_rows = d_out.reshape(-1, d_out.shape[-1])
         ids = self.ids.reshape(-1)
         rows = np.repeat(d_rows, k, axis=0) if k > 1 else d_rows
-        order = np.argsort(ids, kind="stable")
-        ids, rows = ids[order], rows[order]
-        first = np.searchsorted(ids, 0)  # padding (-1) sorts first and adds nothing
-        ids, rows = ids[first:], rows[first:]
+        valid = ids >= 0  # padding adds nothing
+        ids, rows = ids[valid], rows[valid]
         grad = np.zeros((d_rows.shape[1], self.width), dtype=d_out.dtype)
-        if len(ids):
-            starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
-            grad[:, ids[starts]] = np.add.reduceat(rows, starts, axis=0).T
+        distinct, first = np.unique(ids, return_index=True)
+        grad[:, distinct] = rows[first].T
+        repeats = np.ones(len(ids), dtype=bool)
+        repeats[first] = False
+        if repeats.any():
+            np.add.at(grad.T, ids[repeats], rows[repeats])
         return grad
 
     def dense(self) -> np.ndarray:
