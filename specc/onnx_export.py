@@ -153,7 +153,7 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
     Inputs and the first outputs keep the spec's names; a classifier output NAME is followed by
     NAME_class, the predicted class names (ArgMax then ai.onnx.ml LabelEncoder). A `seq token`
     input is a string tensor (N, T) of words, padded with "" at the end of shorter sentences;
-    every sequence is then zeroed on the padding (as in the interpreter), and NAME_class is "" there.
+    the outputs are zero on the padding (as in the interpreter), and NAME_class is "" there.
     """
     from .layers import REGISTRY
 
@@ -167,12 +167,14 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
             kind = REGISTRY[layer.kind]
             if x in g.one_hot and not kind.reads_one_hot:
                 g.write_out(x)
+            if g.mask is not None and kind.reads_padding:
+                x = g.node("Mul", [x, g.mask], layer, suffix="padding_zeroed")
             x = kind.lower(g, layer, x)
-            if g.mask is not None and len(layer.out_shape) == 3 and x not in g.one_hot and not kind.masks_padding:
-                x = g.node("Mul", [x, g.mask], layer, suffix="masked")
         out = chain.output
         if x in g.one_hot:
             g.write_out(x)
+        if g.mask is not None and len(chain.layers[-1].out_shape) == 3:  # the interpreter's zeros on padding
+            x = g.node("Mul", [x, g.mask], name=f"{out.name}.padding_zeroed")
         g.rename_output(x, out.name)
         graph_outputs.append(_value_info(out.name, chain.layers[-1].out_shape))
         if out.classes:

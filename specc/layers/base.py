@@ -63,10 +63,12 @@ class LayerKind:
     signature: tuple[Arg, ...] = ()
     size_arg: str | None = None
     # reads_one_hot: the lowering takes a one-hot tensor held as ids (GraphBuilder.project).
-    # masks_padding: the lowering zeroes padded steps itself (GraphBuilder.mask), so to_onnx
-    # need not multiply its output by the mask.
+    # reads_padding: the layer mixes steps in a way that reads padded steps (window: a word's
+    # neighbours past the sentence's end must be zero), so to_onnx zeroes them before it. Other
+    # layers work per step or mask themselves (rnn), and what they leave on padding is zeroed
+    # once, at the chain's end.
     reads_one_hot = False
-    masks_padding = False
+    reads_padding = False
 
     def infer(self, args: BoundArgs, shape: Shape) -> Inferred:
         """The shape rule: input shape -> output shape, attributes and weights.

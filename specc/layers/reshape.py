@@ -28,7 +28,6 @@ class Last(LayerKind):
         require(shape, "seq", hint="last reads sequences; images and vectors have no steps")
         return Inferred(("N", shape[-1]))
 
-    masks_padding = True  # its output is a vector: nothing to mask
 
     def lower(self, g, layer, x):
         if g.mask is None:

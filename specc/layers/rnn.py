@@ -22,9 +22,9 @@ sequence (T, N, F):
     y_{t-1}) and x_t W^T + b in, the new state out; the backward direction reads a time-reversed
     copy of its projection (a Slice with step -1; Scan's own reverse direction is not in ONNX's
     reference evaluator) and its outputs are reversed back;
-  - for sentences of different lengths, the step's mask (1 on words, 0 on padding) multiplies
-    the new state, so padding holds 0 and the backward direction starts at each sentence's last
-    word, as in the NumPy kernel;
+  - for sentences of different lengths, the backward direction's step multiplies its new state
+    by the step's mask (1 on words, 0 on padding), so it starts from 0 at each sentence's last
+    word, as in the NumPy kernel (the forward direction meets padding only after the words);
   - the directions joined by Concat on the last axis.
 The weights stay in one layout for both back ends; each direction's slices and transposes are
 Gather/Transpose nodes of initializers, which onnxruntime folds into constants when it loads.
@@ -44,7 +44,6 @@ class Rnn(LayerKind):
     name = "rnn"
     doc = "recurrent layer, Elman (hidden state fed back) or Jordan (output fed back), optionally bidirectional and stacked"
     reads_one_hot = True
-    masks_padding = True
     signature = (
         Arg("cell", one_of("elman", "jordan"), "elman", "elman (the hidden state is fed back) or jordan (the output is)",
             positional=True),
@@ -143,11 +142,12 @@ def _lower_scan(g, layer, x):
     jordan = a["cell"] == "jordan"
     width = a["size"] if jordan else a["hidden"]
     x = g.time_major(x, layer)  # Scan runs over axis 0
-    masks = []
-    if g.mask is not None:
-        masks = [g.node("Transpose", [g.mask], layer, suffix="mask_time_major", perm=[1, 0, 2])]
-        if a["directions"] == 2:
-            masks.append(_reverse_time(g, layer, masks[0], "mask_reversed"))
+    # Only the backward direction needs the mask: the forward one meets padding after a sentence's
+    # words, where what it computes is zeroed at the chain's end and read by nothing before it.
+    backward_mask = None
+    if g.mask is not None and a["directions"] == 2:
+        backward_mask = _reverse_time(g, layer, g.node("Transpose", [g.mask], layer, suffix="mask_time_major",
+                                                       perm=[1, 0, 2]), "mask_reversed")
     for k in range(1, a["layers"] + 1):
         shape = g.node("Shape", [g.one_hot[x][0] if x in g.one_hot else x], layer, suffix=f"layer{k}.shape")
         batch = g.node("Slice", [shape, g.constant(layer, "one", [1], "int64"), g.constant(layer, "two", [2], "int64")],
@@ -175,12 +175,13 @@ def _lower_scan(g, layer, x):
                 "RT": direction_of("R", True)}
             if jordan and a["bias"]:
                 names["c"] = direction_of("c", False)
-            nodes, state, step_inputs, state_out, out = _direction_step(layer, k, d, names, bool(masks))
+            masked = d == 1 and backward_mask is not None
+            nodes, state, step_inputs, state_out, out = _direction_step(layer, k, d, names, masked)
             for key, value in (("nodes", nodes), ("scanned", step_inputs)):
                 body[key] += value
             for key, value in (("states", state), ("state_out", state_out), ("out", out)):
                 body[key].append(value)
-            scanned += [xw] + masks[d:d + 1]
+            scanned += [xw] + ([backward_mask] if masked else [])
         graph = helper.make_graph(body["nodes"], f"{layer.id}.layer{k}.step", body["states"] + body["scanned"],
                                   body["state_out"] + body["out"])
         dirs = a["directions"]

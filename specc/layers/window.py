@@ -18,6 +18,7 @@ LAST = 2**62  # a Slice end past any length
 class Window(LayerKind):
     name = "window"
     doc = "each step joined with its (K-1)/2 neighbours on either side, zero vectors past the ends"
+    reads_padding = True
     signature = (Arg("size", positive_int, 3, "how many steps each window holds: an odd number", positional=True),)
 
     def infer(self, args, shape):
