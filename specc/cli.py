@@ -217,8 +217,10 @@ def cmd_train(args) -> int:
     lines.append(f"exported {report.path}: onnxruntime vs NumPy largest difference {report.max_abs_diff:.3g} "
                  "(tolerance 1e-5)")
     if result.heldout_accuracy is not None:
-        lines.append(f"held-out accuracy in onnxruntime ({result.heldout_split} split, {result.heldout_count:,} samples): "
-                     f"{100 * result.heldout_accuracy:.1f}%" + (" of words" if result.heldout_f1 is not None else ""))
+        tagger = result.heldout_f1 is not None
+        lines.append(f"held-out accuracy in onnxruntime ({result.heldout_split} split, {result.heldout_count:,} "
+                     f"{'sentences' if tagger else 'samples'}): {100 * result.heldout_accuracy:.1f}%"
+                     + (" of words" if tagger else ""))
     if result.heldout_f1 is not None:
         lines.append(f"held-out slot F1 in onnxruntime (conlleval): {100 * result.heldout_f1:.1f}")
     if mode == "json":
