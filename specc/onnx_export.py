@@ -3,7 +3,8 @@
 Names come from the spec: a layer's nodes are called after its id ('conv@5', 'rnn@7.layer1'),
 its initializers after its weights ('conv@5.weight'). Only weights become initializers; fixed
 values a lowering needs (indices, zero biases) are Constant nodes, so the initializers hold
-exactly the parameters that `specc check` counts.
+exactly the parameters that `specc check` counts, except the weights that a one-hot input folds
+into a lookup table (GraphBuilder.project), which the metadata lists under specc.folded.
 """
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ class GraphBuilder:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: dict[str, onnx.TensorProto] = {}
         self.used: set[str] = set()
-        # one-hot tensors kept as ids: name -> (int64 ids, width); written out only if a layer needs them
-        self.one_hot: dict[str, tuple[str, int]] = {}
+        # one-hot words kept as ids, and what linear layers made of them: name -> (int64 ids, table),
+        # the tensor being table[ids]; table None: the one-hot vectors themselves (see project)
+        self.lookups: dict[str, tuple[str, np.ndarray | None, int]] = {}
+        self.folded: list[str] = []  # weights folded into lookup tables, so not initializers
         # the current chain's padding mask for a sentence input: float (N, T, 1), 1 on words; else None
         self.mask: str | None = None
         self.opsets: dict[str, int] = {"": OPSET, "ai.onnx.ml": ML_OPSET}
@@ -82,30 +85,80 @@ class GraphBuilder:
     def one_hot_ids(self, ids: str, width: int, layer) -> str:
         """A one-hot tensor (..., width) named after `layer`, held as its int64 `ids` (...): a layer
         that reads it (project) looks rows up; any other layer gets it written out."""
-        name = self._fresh(f"{layer.id}.onehot")
-        self.one_hot[name] = (ids, width)
+        return self._lookup(ids, None, width, f"{layer.id}.onehot")
+
+    def _lookup(self, ids: str, table, width: int, name: str) -> str:
+        name = self._fresh(name)
+        self.lookups[name] = (ids, table, width)
         return name
 
     def write_out(self, x: str) -> None:
-        """Emit the OneHot node of a one-hot tensor held as ids (once)."""
-        ids, width = self.one_hot.pop(x)
-        depth = self.constant(None, f"depth{width}", [width], "int64")
-        values = self.constant(None, "off_on", [0.0, 1.0])
-        self.nodes.append(helper.make_node("OneHot", [ids, depth, values], [x], name=x, axis=-1))
+        """Emit the nodes of a tensor held as a lookup (once): OneHot, or Gather of its table."""
+        ids, table, width = self.lookups.pop(x)
+        if table is None:
+            depth = self.constant(None, f"depth{width}", [width], "int64")
+            values = self.constant(None, "off_on", [0.0, 1.0])
+            self.nodes.append(helper.make_node("OneHot", [ids, depth, values], [x], name=x, axis=-1))
+        else:
+            self.nodes.append(helper.make_node("Gather", [self.constant(None, f"{x}.table", table), ids], [x],
+                                               name=x, axis=0))
 
-    def project(self, x: str, matrix_t: str, layer, suffix: str) -> str:
-        """x (..., F) @ matrix_t (F, H); for a one-hot x, Gather of matrix_t's rows by id."""
-        if x in self.one_hot:
-            return self.node("Gather", [matrix_t, self.one_hot[x][0]], layer, suffix=suffix, axis=0)
-        return self.node("MatMul", [x, matrix_t], layer, suffix=suffix)
+    def project(self, x: str, layer, weight: str, suffix: str, direction: int | None = None,
+                bias: str | None = None) -> str:
+        """x (..., F) @ W^T (+ b) for a layer's weight W (H, F) (direction `direction` of an rnn's
+        (dirs, H, F)) and bias b (H,).
+
+        For words held as a lookup (ids of one-hot vectors, or table rows), the product of every
+        possible row is computed here, once: the result is a Gather of one table (V, H) by id, the
+        embedding and the next layer's input weights folded into one lookup. Those weights then
+        live in the table, a Constant, instead of as initializers (listed in self.folded).
+        """
+        if x in self.lookups:
+            table = self._folded_table(x, layer, weight, bias, direction)
+            return self.node("Gather", [self.constant(layer, f"{suffix}.table", table), self.lookups[x][0]], layer,
+                             suffix=suffix, axis=0)
+        matrix = self.weight(layer, weight)
+        if direction is not None:
+            matrix = self.node("Gather", [matrix, self.constant(layer, f"dir{direction}", direction, "int64")], layer,
+                               suffix=f"{weight}[{direction}]", axis=0)
+        y = self.node("MatMul", [x, self.node("Transpose", [matrix], layer, suffix=f"{weight}[{direction}]T"
+                                              if direction is not None else f"{weight}T", perm=[1, 0])],
+                      layer, suffix=suffix)
+        if bias is None:
+            return y
+        b = self.weight(layer, bias)
+        if direction is not None:
+            b = self.node("Gather", [b, self.constant(layer, f"dir{direction}", direction, "int64")], layer,
+                          suffix=f"{bias}[{direction}]", axis=0)
+        return self.node("Add", [y, b], layer, suffix=f"{suffix}+{bias}")
+
+    def fold(self, x: str, layer, weight: str, bias: str | None) -> str | None:
+        """A per-step linear layer (x W^T + b) on words held as a lookup, kept as a lookup of the
+        product table (nothing emitted yet); None if x is not a lookup."""
+        if x not in self.lookups:
+            return None
+        table = self._folded_table(x, layer, weight, bias, None)
+        return self._lookup(self.lookups[x][0], table, table.shape[1], layer.id)
+
+    def _folded_table(self, x: str, layer, weight: str, bias: str | None, direction: int | None) -> np.ndarray:
+        """Every row the lookup x can take, times W^T, plus b: float32 (V, H), computed in float64."""
+        def value(local: str) -> np.ndarray:
+            array = np.asarray(self.weights[layer.weight_name(local)], np.float64)
+            return array if direction is None else array[direction]
+
+        table = self.lookups[x][1]
+        folded = value(weight).T if table is None else table @ value(weight).T
+        if bias is not None:
+            folded = folded + value(bias)
+        self.folded += [layer.weight_name(name) for name in (weight, bias) if name is not None]
+        return folded.astype(np.float32)
 
     def time_major(self, x: str, layer) -> str:
-        """(N, T, ...) -> (T, N, ...); a one-hot stays held as (transposed) ids."""
-        if x in self.one_hot:
-            ids, width = self.one_hot[x]
-            name = self._fresh(f"{layer.id}.onehot_time_major")
-            self.one_hot[name] = (self.node("Transpose", [ids], layer, suffix="ids_time_major", perm=[1, 0]), width)
-            return name
+        """(N, T, ...) -> (T, N, ...); a lookup stays a lookup, of (transposed) ids."""
+        if x in self.lookups:
+            ids, table, width = self.lookups[x]
+            transposed = self.node("Transpose", [ids], layer, suffix="ids_time_major", perm=[1, 0])
+            return self._lookup(transposed, table, width, f"{layer.id}.lookup_time_major")
         return self.node("Transpose", [x], layer, suffix="time_major", perm=[1, 0, 2])
 
     def rename_output(self, old: str, new: str) -> None:
@@ -165,13 +218,13 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
         g.mask = _padding_mask(g, x) if model.input(chain.source).form == "tokens" else None
         for layer in chain.layers:
             kind = REGISTRY[layer.kind]
-            if x in g.one_hot and not kind.reads_one_hot:
+            if x in g.lookups and not kind.reads_one_hot:
                 g.write_out(x)
             if g.mask is not None and kind.reads_padding:
                 x = g.node("Mul", [x, g.mask], layer, suffix="padding_zeroed")
             x = kind.lower(g, layer, x)
         out = chain.output
-        if x in g.one_hot:
+        if x in g.lookups:
             g.write_out(x)
         if g.mask is not None and len(chain.layers[-1].out_shape) == 3:  # the interpreter's zeros on padding
             x = g.node("Mul", [x, g.mask], name=f"{out.name}.padding_zeroed")
@@ -192,6 +245,9 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
     if g.needs_contrib_ops:
         entry = proto.metadata_props.add()
         entry.key, entry.value = "specc.runtime", "onnxruntime (uses its com.microsoft contrib ops)"
+    if g.folded:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "specc.folded", " ".join(dict.fromkeys(g.folded))
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)

@@ -24,7 +24,10 @@ def test_every_spec_passes_the_full_onnx_check(path):
 def test_parameter_total_equals_the_exported_initializers(path):
     net = specc.load(path)
     proto = net.to_onnx()
-    assert initializer_weight_count(proto) == net.param_count
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    folded = metadata.get("specc.folded", "").split()  # weights a one-hot input folds into a lookup table
+    assert {t.name for t in proto.graph.initializer}.isdisjoint(folded)
+    assert initializer_weight_count(proto) + sum(net.weights[name].size for name in folded) == net.param_count
     assert f"Total params: {net.param_count:,}" in net.summary()
 
 
@@ -96,11 +99,19 @@ def test_rnn_lowering_is_one_scan_per_stacked_layer_with_the_documented_layout()
 
 
 def test_one_hot_words_are_row_lookups_not_products():
-    proto = specc.load(spec_path("slots_elman")).to_onnx()
+    net = specc.load(spec_path("slots_elman"))
+    proto = net.to_onnx()
     ops = [n.op_type for n in proto.graph.node]
-    assert "OneHot" not in ops
-    lookups = [n for n in proto.graph.node if n.op_type == "Gather" and n.input[1] == "onehot@9.ids"]
-    assert len(lookups) == 1 and lookups[0].input[0] == "dense@10.wT"
+    assert "OneHot" not in ops and ops.count("MatMul") == 1  # only the output layer multiplies
+    # the embedding and the rnn's input weights are one table: every word's x W^T + b, looked up
+    lookups = [n for n in proto.graph.node if n.op_type == "Gather" and n.input[1] == "rnn@11.ids_time_major"]
+    assert len(lookups) == 1
+    table = next(n for n in proto.graph.node if n.output[0] == lookups[0].input[0])
+    w = net.weights
+    expected = w["dense@10.weight"].T.astype(np.float64) @ w["rnn@11.layer1.W"][0].T + w["rnn@11.layer1.b"][0]
+    np.testing.assert_allclose(onnx.numpy_helper.to_array(table.attribute[0].t), expected, rtol=0, atol=1e-6)
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    assert metadata["specc.folded"] == "dense@10.weight rnn@11.layer1.W rnn@11.layer1.b"
 
 
 def test_same_seed_same_weights_other_seed_other_weights():

@@ -34,11 +34,10 @@ class Dense(LayerKind):
         return Inferred(shape[:-1] + (units,), dict(units=units, per_step=form(shape) == "seq"), weights)
 
     def lower(self, g, layer, x):
-        weight = g.weight(layer, "weight")
-        bias = [g.weight(layer, "bias")] if len(layer.weights) > 1 else []
+        bias = "bias" if len(layer.weights) > 1 else None
         if not layer.attrs["per_step"]:
-            return g.node("Gemm", [x, weight] + bias, layer, transB=1)
-        # MatMul broadcasts over (N, T); the weight is transposed in the graph, keeping one layout.
-        transposed = g.node("Transpose", [weight], layer, suffix="wT", perm=[1, 0])
-        y = g.project(x, transposed, layer, "project")
-        return g.node("Add", [y] + bias, layer, suffix="bias") if bias else y
+            return g.node("Gemm", [x, g.weight(layer, "weight")] + ([g.weight(layer, bias)] if bias else []), layer,
+                          transB=1)
+        # on words held as a lookup (after onehot) the layer becomes a table of every possible row
+        # (GraphBuilder.fold); otherwise MatMul broadcasts over (N, T) with the weight transposed
+        return g.fold(x, layer, "weight", bias) or g.project(x, layer, "weight", "project", bias=bias)

@@ -118,8 +118,10 @@ def _direction_step(layer, k: int, d: int, names: dict, masked: bool):
             value = f"{p}.hvc"
         nodes.append(helper.make_node(op, [value], [f"{p}.y"]))
         value = f"{p}.y"
-    nodes.append(helper.make_node("Mul", [value, f"{p}.m_t"], [f"{p}.state"]) if masked else
-                 helper.make_node("Identity", [value], [f"{p}.state"]))
+    if masked:
+        nodes.append(helper.make_node("Mul", [value, f"{p}.m_t"], [f"{p}.state"]))
+    else:
+        nodes[-1].output[0] = f"{p}.state"  # the activation writes the state itself
     nodes.append(helper.make_node("Identity", [f"{p}.state"], [f"{p}.out"]))
     info = lambda name, cols: helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", cols])  # noqa: E731
     scanned = [info(f"{p}.xw_t", a["hidden"])] + ([info(f"{p}.m_t", 1)] if masked else [])
@@ -149,7 +151,7 @@ def _lower_scan(g, layer, x):
         backward_mask = _reverse_time(g, layer, g.node("Transpose", [g.mask], layer, suffix="mask_time_major",
                                                        perm=[1, 0, 2]), "mask_reversed")
     for k in range(1, a["layers"] + 1):
-        shape = g.node("Shape", [g.one_hot[x][0] if x in g.one_hot else x], layer, suffix=f"layer{k}.shape")
+        shape = g.node("Shape", [g.lookups[x][0] if x in g.lookups else x], layer, suffix=f"layer{k}.shape")
         batch = g.node("Slice", [shape, g.constant(layer, "one", [1], "int64"), g.constant(layer, "two", [2], "int64")],
                        layer, suffix=f"layer{k}.batch")
         state_shape = g.node("Concat", [batch, g.constant(layer, f"width{width}", [width], "int64")], layer,
@@ -166,9 +168,8 @@ def _lower_scan(g, layer, x):
                     return picked
                 return g.node("Transpose", [picked], layer, suffix=f"layer{k}.{local}[{d}]T", perm=[1, 0])
 
-            xw = g.project(x, direction_of("W", True), layer, f"layer{k}.xw[{d}]")
-            if a["bias"]:
-                xw = g.node("Add", [xw, direction_of("b", False)], layer, suffix=f"layer{k}.xw+b[{d}]")
+            xw = g.project(x, layer, f"layer{k}.W", f"layer{k}.xw[{d}]", direction=d,
+                           bias=f"layer{k}.b" if a["bias"] else None)
             if d == 1:
                 xw = _reverse_time(g, layer, xw, f"layer{k}.reversed")
             names = {"UT": direction_of("U", True), "VT": direction_of("V", True)} if jordan else {
