@@ -31,3 +31,17 @@ def finish(results: dict, as_json: bool, print_report) -> int:
     else:
         print_report(results)
     return 0 if all(row["pass"] for row in results["targets"]) else 1
+
+
+class Stopwatch:
+    """Wall-clock seconds of labelled calls: `times[label]` keeps one entry per call."""
+
+    def __init__(self):
+        self.times: dict[str, list[float]] = {}
+
+    def timed(self, label: str, call):
+        """Run call(), add its duration under `label`, return its result."""
+        start = time.perf_counter()
+        result = call()
+        self.times.setdefault(label, []).append(time.perf_counter() - start)
+        return result

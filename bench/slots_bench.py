@@ -104,7 +104,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import specc  # noqa: E402  (importable from the checkout without installing)
-from bench.common import background_busy, finish  # noqa: E402
+from bench.common import Stopwatch, background_busy, finish  # noqa: E402
 from runtime.interpreter import backward_layers, kernel_for, layer_weights, run_layers  # noqa: E402
 from runtime.kernels.onehot import word_ids  # noqa: E402
 from runtime.optim import clip_by_global_norm, make_optimizer  # noqa: E402
@@ -355,13 +355,8 @@ def piece_times(case: Case, batches_count: int = PIECE_BATCHES) -> str:
     objective = objective_for(case.net.model.chains[0], settings.loss)
     layers, weights, optimizer = objective.layers, copy.deepcopy(case.net.weights), make_optimizer(settings)
     batches = Batches(case)
-    times: dict[str, list[float]] = {}
-
-    def timed(label: str, call):
-        start = time.perf_counter()
-        result = call()
-        times.setdefault(label, []).append(time.perf_counter() - start)
-        return result
+    watch = Stopwatch()
+    timed, times = watch.timed, watch.times
 
     names = {id(layer): f"{layer.kind} ({layer.id})" for layer in layers}
     words = 0

@@ -84,7 +84,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import specc  # noqa: E402  (importable from the checkout without installing)
-from bench.common import background_busy, finish  # noqa: E402
+from bench.common import Stopwatch, background_busy, finish  # noqa: E402
 from runtime.interpreter import backward_layers, layer_weights, run_layers  # noqa: E402
 from runtime.interpreter import kernel_for  # noqa: E402
 from runtime.optim import clip_by_global_norm, make_optimizer  # noqa: E402
@@ -406,13 +406,8 @@ def profile_specc(case: Case) -> dict[str, float]:
     weights = copy.deepcopy(case.net.weights)
     layers, objective = case.objective.layers, case.objective
     optimizer = make_optimizer(settings())
-    times: dict[str, list[float]] = {}
-
-    def timed(label: str, call):
-        start = time.perf_counter()
-        result = call()
-        times.setdefault(label, []).append(time.perf_counter() - start)
-        return result
+    watch = Stopwatch()
+    timed, times = watch.timed, watch.times
 
     for i in range(PROFILE_STEPS):
         rows = epoch_order(i // (SAMPLES // BATCH))[(i % (SAMPLES // BATCH)) * BATCH:][:BATCH]
