@@ -348,8 +348,8 @@ def fit_epoch_words_per_s(case: Case) -> float:
 def piece_times(case: Case, batches_count: int = PIECE_BATCHES) -> str:
     """Median microseconds per batch of each piece of specc's step (no profiler): fit's step
     taken apart as run_layers and backward_layers run it (each layer's kernel, with the mask
-    products run_layers adds around layers that do not take the mask)."""
-    from runtime.interpreter import _masked  # the interpreter's own rule for which outputs it masks
+    products run_layers adds before layers that read padding)."""
+    from runtime.interpreter import zeroes_padding_before
 
     settings, train = case.settings, case.dataset.train
     objective = objective_for(case.net.model.chains[0], settings.loss)
@@ -370,21 +370,23 @@ def piece_times(case: Case, batches_count: int = PIECE_BATCHES) -> str:
             cache = {"rng": rng}
             kernel = kernel_for(layer)
             extra = {"mask": mask} if kernel.takes_mask else {}
+            if zeroes_padding_before(layer, mask):
+                h = timed(f"{names[id(layer)]} forward", lambda: h * mask[..., None].astype(h.dtype))
             h = timed(f"{names[id(layer)]} forward", lambda: kernel.forward(layer, layer_weights(layer, weights), h,
                                                                             cache, **extra))
-            if _masked(layer, mask) and isinstance(h, np.ndarray):
-                h = timed(f"{names[id(layer)]} forward", lambda: h * mask[..., None].astype(h.dtype))
             caches.append(cache)
+        h = timed("padding zeroed (output, gradient)", lambda: h * mask[..., None].astype(h.dtype))
         loss, grad = timed("loss (cross-entropy)", lambda: objective(h, y, mask))
+        grad = timed("padding zeroed (output, gradient)", lambda: grad * mask[..., None].astype(grad.dtype))
         grads: dict = {}
         for position in range(len(layers) - 1, -1, -1):
             layer = layers[position]
             if grad is None:
                 break
-            if _masked(layer, mask):
-                grad = timed(f"{names[id(layer)]} backward", lambda: grad * mask[..., None].astype(grad.dtype))
             grad, local = timed(f"{names[id(layer)]} backward", lambda: kernel_for(layer).backward(
                 layer, layer_weights(layer, weights), caches[position], grad, need_dx=position > 0))
+            if grad is not None and zeroes_padding_before(layer, mask):
+                grad = timed(f"{names[id(layer)]} backward", lambda: grad * mask[..., None].astype(grad.dtype))
             grads.update({layer.weight_name(n): g for n, g in local.items()})
         timed("gradient norm + clip", lambda: clip_by_global_norm(grads, settings.clip))
         timed("optimizer step (adam)", lambda: optimizer.step(weights, grads, settings.lr))

@@ -80,10 +80,12 @@ def kernel_for(layer):
     return fused.KERNEL if isinstance(layer, fused.ConvMaxPool) else KERNELS[layer.kind]
 
 
-def _masked(layer, mask) -> bool:
-    """Whether run_layers zeroes this layer's output on padded steps (a kernel that takes the
-    mask does so itself)."""
-    return mask is not None and len(layer.out_shape) == 3 and not kernel_for(layer).takes_mask
+def zeroes_padding_before(layer, mask) -> bool:
+    """Whether run_layers zeroes the padded steps of this layer's input: only for a kernel that
+    reads them (window: a word's neighbours past the sentence's end must be zero vectors). Other
+    kernels work per step, or take the mask themselves (rnn, last), so what they leave on
+    padding reaches no word; run_layers zeroes it in its final output."""
+    return mask is not None and kernel_for(layer).reads_padding
 
 
 def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarray,
@@ -92,9 +94,8 @@ def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarra
     """Apply `layers` in order. With `caches` (a list), run in training mode and append each
     layer's backward cache; `rng` then drives the random layers (dropout).
 
-    mask: (N, T) from padding_mask for a batch of sentences of different lengths; every
-    sequence a layer outputs is then zero on the padded steps, so padding never reaches a real
-    step (a window's edge, the backward direction of an rnn) nor the loss.
+    mask: (N, T) from padding_mask for a batch of sentences of different lengths: padding never
+    reaches a real word (see zeroes_padding_before), and the output is zero on padded steps.
     Callers pass execution_order(layers) to run them fastest; backward_layers takes the same list.
     """
     if layers and _is_image(layers[0].in_shape):
@@ -104,14 +105,16 @@ def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarra
         kernel = kernel_for(layer)
         if isinstance(x, SparseRows) and not kernel.reads_sparse:
             x = x.dense()
+        if zeroes_padding_before(layer, mask):
+            x = x * mask[..., None].astype(x.dtype)
         if kernel.takes_mask:
             x = kernel.forward(layer, layer_weights(layer, weights), x, cache, mask=mask)
         else:
             x = kernel.forward(layer, layer_weights(layer, weights), x, cache)
-        if _masked(layer, mask) and isinstance(x, np.ndarray):
-            x = x * mask[..., None].astype(x.dtype)
         if caches is not None:
             caches.append(cache)
+    if mask is not None and isinstance(x, np.ndarray) and x.ndim == 3:
+        x = x * mask[..., None].astype(x.dtype)
     if layers and _is_image(layers[-1].out_shape):
         x = _swap_batch_and_channels(x)
     return x
@@ -127,16 +130,18 @@ def backward_layers(layers: Sequence, weights: Mapping[str, np.ndarray], caches:
     whose input is words) and every weight's gradient, keyed by global weight name.
     """
     grads: dict[str, np.ndarray] = {}
+    if mask is not None and dy.ndim == 3:  # the output is zero on padding: no gradient flows there
+        dy = dy * mask[..., None].astype(dy.dtype)
     if layers and _is_image(layers[-1].out_shape):
         dy = _swap_batch_and_channels(dy)
     for position in range(len(layers) - 1, -1, -1):
         layer = layers[position]
         if dy is None:  # below a layer that read words: nothing to pass down, and no weights
             break
-        if _masked(layer, mask):
-            dy = dy * mask[..., None].astype(dy.dtype)
         dy, local = kernel_for(layer).backward(layer, layer_weights(layer, weights), caches[position], dy,
                                                  need_dx=position > 0 or need_input_grad)
+        if dy is not None and zeroes_padding_before(layer, mask):
+            dy = dy * mask[..., None].astype(dy.dtype)
         grads.update({layer.weight_name(name): g for name, g in local.items()})
     if dy is not None and layers and _is_image(layers[0].in_shape):
         dy = _swap_batch_and_channels(dy)

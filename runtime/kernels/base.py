@@ -27,9 +27,11 @@ class Kernel:
     # reads_sparse: forward takes a SparseRows input (runtime/kernels/sparse.py) as it is.
     # takes_mask: forward takes mask= ((N, T), 0 on padding) and zeroes its own padded outputs.
     # random: forward draws from cache["rng"] in training (dropout); the trainer makes one only then.
+    # reads_padding: forward reads padded steps as zeros (window); run_layers zeroes them first.
     reads_sparse = False
     takes_mask = False
     random = False
+    reads_padding = False
 
     def forward(self, layer, w: Mapping[str, np.ndarray], x: np.ndarray, cache: dict | None = None) -> np.ndarray:
         raise NotImplementedError

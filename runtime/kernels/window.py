@@ -8,6 +8,8 @@ from .base import Kernel, kernel
 
 @kernel("window")
 class Window(Kernel):
+    reads_padding = True
+
     def forward(self, layer, w, x, cache=None):
         size = layer.attrs["size"]
         n, steps, features = x.shape
