@@ -97,6 +97,9 @@ def cmd_compile(args) -> int:
 
 def _sentences(args) -> list[str]:
     """The sentences of --text (each) and --file (one a line; - reads standard input)."""
+    for text in args.text:
+        if not text.split():
+            raise SpecError(f"--text {text!r} has no words", hint='give a sentence: --text "arrive Taipei on Monday"')
     sentences = list(args.text)
     if args.file:
         from pathlib import Path

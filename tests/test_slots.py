@@ -212,6 +212,12 @@ def test_sentences_with_a_hole_are_refused():
         net.run(words=[["arrive", "", "Beijing"]])
 
 
+def test_an_empty_text_is_refused(trained_elman):
+    _, result = trained_elman
+    run = specc_cli("run", result.export.path, "--text", "  ")
+    assert run.returncode == 2 and "has no words" in run.stderr and "Traceback" not in run.stderr
+
+
 def test_text_on_a_model_that_does_not_read_words(tmp_path):
     run = specc_cli("run", spec_path("memory"), "--text", "arrive Beijing")
     assert run.returncode == 2 and "one input of words" in run.stderr and "Traceback" not in run.stderr
