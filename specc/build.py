@@ -227,6 +227,11 @@ def build(syntax: SpecSyntax, tables=None) -> Model:
     the classes of an `output NAME: from data` (`.classes(output_name)`).
     """
     inputs = _unique([_input(d) for d in syntax.inputs], "input")
+    for decl in syntax.outputs:
+        if decl.from_data and not any(i.form == "tokens" for i in inputs.values()):
+            raise SpecError(f"output {decl.name}: 'from data' takes the tags of sentences, and this spec reads no words",
+                            decl.coord, expected="class names, like output label: X | O",
+                            hint="'from data' is for taggers whose input is 'seq token'")
     outputs = _unique([_output(d, tables) for d in syntax.outputs], "output")
     if not syntax.chains:
         line = len(syntax.text.splitlines()) or 1

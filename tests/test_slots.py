@@ -228,6 +228,7 @@ def test_text_on_a_model_that_does_not_read_words(tmp_path):
     ("input words: seq token\nwords -> rnn 3 -> dense 2", "start the chain with onehot or wordhash"),
     ('input words: seq token\nwords -> wordhash vocab=[ab, "#ab"] -> dense 2', "not a trigram"),
     ("input words: seq token\noutput tags: from datum\nwords -> onehot -> dense -> tags", "neither class names"),
+    ("input image: 1x4x4\noutput label: from data\nimage -> flatten -> dense -> label", "reads no words"),
 ])
 def test_word_spec_mistakes_are_clear(text, message):
     with pytest.raises(specc.SpecError, match=message) as caught:
