@@ -45,10 +45,10 @@ class Reporter:
                 scores = f"train {_percent(record['train_accuracy'])}  val {_percent(record['val_accuracy'])}"
                 if record.get("val_f1") is not None:
                     scores += f"  val slot F1 {_percent(record['val_f1'])}"
-            if record.get("best"):
-                scores += " *"  # keep best: the weights of this epoch are kept so far
             else:  # a regression: the validation loss says how it generalises
                 scores = "val loss " + ("-" if record["val_loss"] is None else f"{record['val_loss']:<9.4g}")
+            if record.get("best"):
+                scores += " *"  # keep best: the weights of this epoch are kept so far
             self._print(f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}  loss {record['loss']:<9.4g}  "
                         f"{scores}  {record['samples_per_s']:,.0f} {record.get('counts', 'samples')}/s  left {_duration(seconds_left)}")
 

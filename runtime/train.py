@@ -152,13 +152,15 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def selection_score(record: dict) -> float | None:
-    """What `keep best` maximises: the validation slot F1, else accuracy, else minus the loss;
-    None without a validation split."""
-    for key, sign in (("val_f1", 1), ("val_accuracy", 1), ("val_loss", -1)):
+def selection_score(record: dict) -> tuple | None:
+    """What `keep best` maximises: the validation slot F1, else accuracy, else minus the loss,
+    ties going to the lower validation loss; None without a validation split."""
+    if record.get("val_loss") is None:
+        return None
+    for key in ("val_f1", "val_accuracy"):
         if record.get(key) is not None:
-            return sign * record[key]
-    return None
+            return (record[key], -record["val_loss"])
+    return (-record["val_loss"],)
 
 
 def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, resume: tuple | None = None) -> list[dict]:
@@ -176,7 +178,7 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
     best = None  # (score, weights) of the best epoch so far
     if resume is not None and settings.keep == "best" and best_path.exists():
         saved, _, meta = load_checkpoint(best_path, model)
-        best = (meta["best_score"], saved)
+        best = (tuple(meta["best_score"]), saved)
     chain = model.chains[0]
     objective = objective_for(chain, settings.loss)
     optimizer = make_optimizer(settings)

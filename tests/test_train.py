@@ -176,11 +176,21 @@ def test_keep_best_ends_with_the_epoch_best_on_validation(tmp_path):
     text = small_xo_spec(4).replace("  batch 32", "  batch 32\n  keep best").replace("lr=0.05", "lr=0.3")
     net = specc.loads(text, file="x_or_o.nn")
     result = net.train(out=tmp_path)
-    scores = [(r["val_accuracy"], -r["epoch"]) for r in result.history]
-    best_epoch = -max(scores)[1]  # the first epoch with the highest validation accuracy
+    # the highest validation accuracy, ties to the lower validation loss, then to the earlier epoch
+    scores = [(r["val_accuracy"], -r["val_loss"], -r["epoch"]) for r in result.history]
+    best_epoch = -max(scores)[2]
     assert result.kept_epoch == best_epoch
     improved = [r["epoch"] for r in result.history if r["best"]]
     assert improved[0] == 1 and improved[-1] == best_epoch
     kept, _, meta = load_checkpoint(tmp_path / "best.npz", net.model)
     assert meta["epoch"] == best_epoch
     assert all(np.array_equal(kept[name], net.weights[name]) for name in kept)
+
+
+def test_the_epoch_line_shows_accuracy_slot_f1_and_the_kept_mark(capsys):
+    record = {"epoch": 3, "loss": 0.25, "train_accuracy": 0.9, "val_accuracy": 0.8, "val_f1": 0.75,
+              "val_loss": 0.3, "samples_per_s": 1000.0, "counts": "words", "best": True}
+    Reporter("text").epoch(record, 10, 5.0)
+    line = capsys.readouterr().out
+    assert "train  90.0%" in line and "val  80.0%" in line and "val slot F1  75.0% *" in line
+    assert "1,000 words/s" in line and "val loss" not in line
