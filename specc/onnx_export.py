@@ -31,6 +31,8 @@ class GraphBuilder:
         # the tensor being table[ids]; table None: the one-hot vectors themselves (see project)
         self.lookups: dict[str, tuple[str, np.ndarray | None, int]] = {}
         self.folded: list[str] = []  # weights folded into lookup tables, so not initializers
+        # batch-major tensors not yet transposed from time-major: name -> (time-major name, layer)
+        self.time_major_of: dict[str, tuple[str, object]] = {}
         # the current chain's padding mask for a sentence input: float (N, T, 1), 1 on words; else None
         self.mask: str | None = None
         self.opsets: dict[str, int] = {"": OPSET, "ai.onnx.ml": ML_OPSET}
@@ -93,7 +95,12 @@ class GraphBuilder:
         return name
 
     def write_out(self, x: str) -> None:
-        """Emit the nodes of a tensor held as a lookup (once): OneHot, or Gather of its table."""
+        """Emit the nodes of a tensor held as a lookup or a pending transpose (once): OneHot, a
+        Gather of its table, or the Transpose."""
+        if x in self.time_major_of:
+            source, _ = self.time_major_of.pop(x)
+            self.nodes.append(helper.make_node("Transpose", [source], [x], name=x, perm=[1, 0, 2]))
+            return
         ids, table, width = self.lookups.pop(x)
         if table is None:
             depth = self.constant(None, f"depth{width}", [width], "int64")
@@ -153,6 +160,13 @@ class GraphBuilder:
         self.folded += [layer.weight_name(name) for name in (weight, bias) if name is not None]
         return folded.astype(np.float32)
 
+    def batch_major(self, x: str, layer) -> str:
+        """(T, N, F) -> (N, T, F), emitted only when a layer reads it (write_out): packing the words
+        of a batch (to_onnx) can read the time-major tensor and skip the transpose."""
+        name = self._fresh(f"{layer.id}.batch_major")
+        self.time_major_of[name] = (x, layer)
+        return name
+
     def time_major(self, x: str, layer) -> str:
         """(N, T, ...) -> (T, N, ...); a lookup stays a lookup, of (transposed) ids."""
         if x in self.lookups:
@@ -182,6 +196,58 @@ def _padding_mask(g: GraphBuilder, words: str) -> str:
     mask = g.node("LabelEncoder", [words], name=f"{words}.mask", domain="ai.onnx.ml",
                   keys_strings=[""], values_floats=[0.0], default_float=1.0)
     return g.node("Unsqueeze", [mask, g.constant(None, "last_axis", [-1], "int64")], name=f"{words}.mask3")
+
+
+def _packed_tail(chain) -> int:
+    """Where the chain's last run of layers that work on each step alone begins (its index), for
+    a chain that ends in a sequence; len(layers) when there is none."""
+    from .layers import REGISTRY
+
+    start = len(chain.layers)
+    while start > 0 and REGISTRY[chain.layers[start - 1].kind].each_step and len(chain.layers[start - 1].out_shape) == 3:
+        start -= 1
+    return start
+
+
+def _pack_words(g: GraphBuilder, x: str, width: int) -> tuple[str, str]:
+    """The rows of x (N, T, width) that hold words, packed (R, width), and where each step of the
+    batch finds its row: (N, T) int64, the packed row's index for a word, R for padding (the
+    row that _unpack_words appends)."""
+    # a sequence still time-major (an rnn's output) is packed in time-major order, sparing the
+    # transpose of the whole batch; only the small (N, T) index map is transposed then
+    source, _ = g.time_major_of.pop(x, (None, None))
+    mask = g.mask if source is None else g.node("Transpose", [g.mask], name=f"{x}.mask_time_major", perm=[1, 0, 2])
+    keep = g.node("Cast", [g.node("Reshape", [mask, g.constant(None, "flat", [-1], "int64")], name=f"{x}.mask_flat")],
+                  name=f"{x}.keep", to=TensorProto.BOOL)
+    flat = g.node("Reshape", [source or x, g.constant(None, f"rows_of_{width}", [-1, width], "int64")],
+                  name=f"{x}.flat")
+    rows = g.node("Compress", [flat, keep], name=f"{x}.words", axis=0)
+    counted = g.node("CumSum", [g.node("Cast", [keep], name=f"{x}.keep_int", to=TensorProto.INT64),
+                                g.constant(None, "axis0", 0, "int64")], name=f"{x}.counted")
+    padding_row = g.node("Gather", [g.node("Shape", [rows], name=f"{x}.words_shape"), g.constant(None, "zero", 0, "int64")],
+                         name=f"{x}.padding_row")
+    row_of = g.node("Where", [keep, g.node("Sub", [counted, g.constant(None, "one", 1, "int64")], name=f"{x}.row"),
+                              padding_row], name=f"{x}.row_of")
+    steps = g.node("Slice", [g.node("Shape", [mask], name=f"{x}.mask_shape"), g.constant(None, "zero1", [0], "int64"),
+                             g.constant(None, "two1", [2], "int64")], name=f"{x}.steps")
+    row_of_step = g.node("Reshape", [row_of, steps], name=f"{x}.row_of_step")
+    if source is not None:
+        row_of_step = g.node("Transpose", [row_of_step], name=f"{x}.row_of_step_batch_major", perm=[1, 0])
+    return rows, row_of_step
+
+
+def _unpack_words(g: GraphBuilder, rows: str, row_of_step: str, fill, name: str) -> str:
+    """Packed rows (R, ...) back to (N, T, ...): one Gather by row_of_step, whose padding index R
+    picks an appended row of `fill`."""
+    value = np.full(1, fill, dtype=np.float32 if isinstance(fill, float) else np.int64)
+    pad_shape = g.node("Concat", [g.constant(None, "one1", [1], "int64"),
+                                  g.node("Slice", [g.node("Shape", [rows], name=f"{name}.rows_shape"),
+                                                   g.constant(None, "one1", [1], "int64"),
+                                                   g.constant(None, "end", [2**62], "int64")], name=f"{name}.row_shape")],
+                       name=f"{name}.pad_shape", axis=0)
+    padding = g.node("ConstantOfShape", [pad_shape], name=f"{name}.padding", value=numpy_helper.from_array(value))
+    table = g.node("Concat", [rows, padding], name=f"{name}.with_padding", axis=0)
+    return g.node("Gather", [table, row_of_step], name=f"{name}.unpacked", axis=0)
 
 
 def _class_index(g: GraphBuilder, out, per_step: bool) -> str:
@@ -216,22 +282,37 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
     for chain in model.chains:
         x = chain.source
         g.mask = _padding_mask(g, x) if model.input(chain.source).form == "tokens" else None
-        for layer in chain.layers:
+        # the layers after the last one that mixes steps run on the words only, packed together
+        # (a batch's padding can be most of it); their result is scattered back, zero on padding
+        pack_at = _packed_tail(chain) if g.mask is not None else len(chain.layers)
+        packed = None
+        for position, layer in enumerate(chain.layers):
             kind = REGISTRY[layer.kind]
-            if x in g.lookups and not kind.reads_one_hot:
+            if position == pack_at and x not in g.lookups and position > 0:
+                packed = (x, *_pack_words(g, x, layer.in_shape[-1]))
+                x = packed[1]
+            if (x in g.lookups and not kind.reads_one_hot) or x in g.time_major_of:
                 g.write_out(x)
             if g.mask is not None and kind.reads_padding:
                 x = g.node("Mul", [x, g.mask], layer, suffix="padding_zeroed")
             x = kind.lower(g, layer, x)
         out = chain.output
-        if x in g.lookups:
+        if x in g.lookups or x in g.time_major_of:
             g.write_out(x)
-        if g.mask is not None and len(chain.layers[-1].out_shape) == 3:  # the interpreter's zeros on padding
+        rows = x
+        if packed is not None:
+            x = _unpack_words(g, rows, packed[2], 0.0, out.name)
+        elif g.mask is not None and len(chain.layers[-1].out_shape) == 3:  # the interpreter's zeros on padding
             x = g.node("Mul", [x, g.mask], name=f"{out.name}.padding_zeroed")
         g.rename_output(x, out.name)
         graph_outputs.append(_value_info(out.name, chain.layers[-1].out_shape))
         if out.classes:
-            g.node("LabelEncoder", [_class_index(g, out, len(chain.layers[-1].out_shape) == 3)], name=out.class_output_name, domain="ai.onnx.ml",
+            if packed is not None:
+                best = g.node("ArgMax", [rows], name=f"{out.name}.argmax", axis=-1, keepdims=0)
+                index = _unpack_words(g, best, packed[2], -1, f"{out.name}.index")
+            else:
+                index = _class_index(g, out, len(chain.layers[-1].out_shape) == 3)
+            g.node("LabelEncoder", [index], name=out.class_output_name, domain="ai.onnx.ml",
                    keys_int64s=list(range(len(out.classes))), values_strings=list(out.classes),
                    default_string="")
             class_outputs.append(_value_info(out.class_output_name, chain.layers[-1].out_shape[:-1],

@@ -9,6 +9,7 @@ class Activation(LayerKind):
     """An elementwise function; the shape passes through unchanged."""
 
     onnx_op = ""
+    each_step = True
 
     def infer(self, args, shape):
         return Inferred(shape)

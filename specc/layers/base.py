@@ -67,8 +67,11 @@ class LayerKind:
     # neighbours past the sentence's end must be zero), so to_onnx zeroes them before it. Other
     # layers work per step or mask themselves (rnn), and what they leave on padding is zeroed
     # once, at the chain's end.
+    # each_step: the layer computes each step from that step alone (dense, activations, dropout),
+    # so to_onnx may run it on the words of a batch packed together, without the padding.
     reads_one_hot = False
     reads_padding = False
+    each_step = False
 
     def infer(self, args: BoundArgs, shape: Shape) -> Inferred:
         """The shape rule: input shape -> output shape, attributes and weights.

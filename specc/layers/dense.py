@@ -13,6 +13,7 @@ class Dense(LayerKind):
     doc = "y = x W^T + b, with W of shape (units, inputs)"
     size_arg = "units"
     reads_one_hot = True
+    each_step = True
     signature = (
         Arg("units", positive_int, None, "how many outputs; the last dense may take it from the output's classes",
             positional=True),

@@ -9,6 +9,7 @@ from .base import Inferred, LayerKind, register
 @register
 class Dropout(LayerKind):
     name = "dropout"
+    each_step = True
     doc = "training only: zero values with probability p, scale the rest by 1/(1-p); identity at inference"
     signature = (Arg("p", probability, 0.5, "probability of zeroing a value, from 0 to below 1", positional=True),)
 

@@ -193,4 +193,4 @@ def _lower_scan(g, layer, x):
         if dirs == 2:
             outputs[1] = _reverse_time(g, layer, outputs[1], f"layer{k}.unreversed")
         x = outputs[0] if dirs == 1 else g.node("Concat", outputs, layer, suffix=f"layer{k}.join", axis=-1)
-    return g.node("Transpose", [x], layer, suffix="batch_major", perm=[1, 0, 2])
+    return g.batch_major(x, layer)
