@@ -35,6 +35,7 @@ class GraphBuilder:
         self.time_major_of: dict[str, tuple[str, object]] = {}
         # the current chain's padding mask for a sentence input: float (N, T, 1), 1 on words; else None
         self.mask: str | None = None
+        self.mask2: str | None = None  # the same mask as (N, T)
         self.opsets: dict[str, int] = {"": OPSET, "ai.onnx.ml": ML_OPSET}
         self.needs_contrib_ops = False  # set by a lowering that uses onnxruntime's com.microsoft ops
 
@@ -192,10 +193,11 @@ def _value_info(name: str, shape, elem_type=TensorProto.FLOAT):
 
 
 def _padding_mask(g: GraphBuilder, words: str) -> str:
-    """float (N, T, 1) from the words (N, T): 0 where the word is "" (padding), else 1."""
-    mask = g.node("LabelEncoder", [words], name=f"{words}.mask", domain="ai.onnx.ml",
-                  keys_strings=[""], values_floats=[0.0], default_float=1.0)
-    return g.node("Unsqueeze", [mask, g.constant(None, "last_axis", [-1], "int64")], name=f"{words}.mask3")
+    """float (N, T, 1) from the words (N, T): 0 where the word is "" (padding), else 1; the same
+    as (N, T) is kept as g.mask2."""
+    g.mask2 = g.node("LabelEncoder", [words], name=f"{words}.mask", domain="ai.onnx.ml",
+                     keys_strings=[""], values_floats=[0.0], default_float=1.0)
+    return g.node("Unsqueeze", [g.mask2, g.constant(None, "last_axis", [-1], "int64")], name=f"{words}.mask3")
 
 
 def _packed_tail(chain) -> int:
@@ -211,12 +213,12 @@ def _packed_tail(chain) -> int:
 
 def _pack_words(g: GraphBuilder, x: str, width: int) -> tuple[str, str]:
     """The rows of x (N, T, width) that hold words, packed (R, width), and where each step of the
-    batch finds its row: (N, T) int64, the packed row's index for a word, R for padding (the
-    row that _unpack_words appends)."""
+    batch finds its row: (N, T) int64, the packed row's index for a word, -1 for padding (the
+    row that _unpack_words appends last)."""
     # a sequence still time-major (an rnn's output) is packed in time-major order, sparing the
     # transpose of the whole batch; only the small (N, T) index map is transposed then
     source, _ = g.time_major_of.pop(x, (None, None))
-    mask = g.mask if source is None else g.node("Transpose", [g.mask], name=f"{x}.mask_time_major", perm=[1, 0, 2])
+    mask = g.mask2 if source is None else g.node("Transpose", [g.mask2], name=f"{x}.mask_time_major", perm=[1, 0])
     keep = g.node("Cast", [g.node("Reshape", [mask, g.constant(None, "flat", [-1], "int64")], name=f"{x}.mask_flat")],
                   name=f"{x}.keep", to=TensorProto.BOOL)
     flat = g.node("Reshape", [source or x, g.constant(None, f"rows_of_{width}", [-1, width], "int64")],
@@ -224,29 +226,20 @@ def _pack_words(g: GraphBuilder, x: str, width: int) -> tuple[str, str]:
     rows = g.node("Compress", [flat, keep], name=f"{x}.words", axis=0)
     counted = g.node("CumSum", [g.node("Cast", [keep], name=f"{x}.keep_int", to=TensorProto.INT64),
                                 g.constant(None, "axis0", 0, "int64")], name=f"{x}.counted")
-    padding_row = g.node("Gather", [g.node("Shape", [rows], name=f"{x}.words_shape"), g.constant(None, "zero", 0, "int64")],
-                         name=f"{x}.padding_row")
     row_of = g.node("Where", [keep, g.node("Sub", [counted, g.constant(None, "one", 1, "int64")], name=f"{x}.row"),
-                              padding_row], name=f"{x}.row_of")
-    steps = g.node("Slice", [g.node("Shape", [mask], name=f"{x}.mask_shape"), g.constant(None, "zero1", [0], "int64"),
-                             g.constant(None, "two1", [2], "int64")], name=f"{x}.steps")
-    row_of_step = g.node("Reshape", [row_of, steps], name=f"{x}.row_of_step")
+                              g.constant(None, "last_row", -1, "int64")], name=f"{x}.row_of")
+    row_of_step = g.node("Reshape", [row_of, g.node("Shape", [mask], name=f"{x}.mask_shape")], name=f"{x}.row_of_step")
     if source is not None:
         row_of_step = g.node("Transpose", [row_of_step], name=f"{x}.row_of_step_batch_major", perm=[1, 0])
     return rows, row_of_step
 
 
-def _unpack_words(g: GraphBuilder, rows: str, row_of_step: str, fill, name: str) -> str:
-    """Packed rows (R, ...) back to (N, T, ...): one Gather by row_of_step, whose padding index R
-    picks an appended row of `fill`."""
-    value = np.full(1, fill, dtype=np.float32 if isinstance(fill, float) else np.int64)
-    pad_shape = g.node("Concat", [g.constant(None, "one1", [1], "int64"),
-                                  g.node("Slice", [g.node("Shape", [rows], name=f"{name}.rows_shape"),
-                                                   g.constant(None, "one1", [1], "int64"),
-                                                   g.constant(None, "end", [2**62], "int64")], name=f"{name}.row_shape")],
-                       name=f"{name}.pad_shape", axis=0)
-    padding = g.node("ConstantOfShape", [pad_shape], name=f"{name}.padding", value=numpy_helper.from_array(value))
-    table = g.node("Concat", [rows, padding], name=f"{name}.with_padding", axis=0)
+def _unpack_words(g: GraphBuilder, rows: str, row_of_step: str, padding, name: str) -> str:
+    """Packed rows (R, ...) back to (N, T, ...): one Gather by row_of_step, whose -1 picks the
+    row `padding` (1, ...) appended after the words' rows."""
+    table = g.node("Concat", [rows, g.constant(None, f"{name}.padding_row", padding,
+                                               "float32" if padding.dtype.kind == "f" else "int64")],
+                   name=f"{name}.with_padding", axis=0)
     return g.node("Gather", [table, row_of_step], name=f"{name}.unpacked", axis=0)
 
 
@@ -301,7 +294,7 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
             g.write_out(x)
         rows = x
         if packed is not None:
-            x = _unpack_words(g, rows, packed[2], 0.0, out.name)
+            x = _unpack_words(g, rows, packed[2], np.zeros((1, chain.layers[-1].out_shape[-1]), np.float32), out.name)
         elif g.mask is not None and len(chain.layers[-1].out_shape) == 3:  # the interpreter's zeros on padding
             x = g.node("Mul", [x, g.mask], name=f"{out.name}.padding_zeroed")
         g.rename_output(x, out.name)
@@ -309,7 +302,7 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
         if out.classes:
             if packed is not None:
                 best = g.node("ArgMax", [rows], name=f"{out.name}.argmax", axis=-1, keepdims=0)
-                index = _unpack_words(g, best, packed[2], -1, f"{out.name}.index")
+                index = _unpack_words(g, best, packed[2], np.array([-1], np.int64), f"{out.name}.index")
             else:
                 index = _class_index(g, out, len(chain.layers[-1].out_shape) == 3)
             g.node("LabelEncoder", [index], name=out.class_output_name, domain="ai.onnx.ml",
