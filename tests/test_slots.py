@@ -253,3 +253,29 @@ def test_a_checker_crash_on_a_word_model_is_an_error_not_a_dead_process(monkeypa
     monkeypatch.setattr(onnx_check, "CHECK", "import os; os.abort()")  # what a segfault looks like from here
     with pytest.raises(specc.SpecError, match="fails the ONNX check"):
         onnx_check.check_model(proto)
+
+
+@pytest.mark.parametrize("chain", [
+    "onehot vocab=[a, b, c] -> dense 4 -> window 3 -> dense 3 -> softmax",   # packed after a window
+    "onehot vocab=[a, b, c] -> dense 3",                                      # a lookup to the end
+    'wordhash vocab=["#a#", "#b#", abc] -> dense 4 -> tanh -> dense 3',       # packed from the first dense
+    "onehot vocab=[a, b, c] -> rnn 4 bidirectional -> dropout 0.5 -> dense 3 -> relu",
+    "onehot vocab=[a, b, c] -> rnn jordan 4 -> last -> dense 3",             # one vector a sentence
+])
+def test_exports_of_word_chains_agree_with_numpy_on_padded_batches(chain, tmp_path):
+    net = specc.loads(f"input words: seq token\nwords -> {chain}\n", "chain.nn", seed=3)
+    report = net.export(tmp_path / "chain.onnx")
+    assert report.ok, report.max_abs_diff
+    batch = [["a", "b", "zz", "c"], ["c"], ["b", "a"]]
+    got, expected = specc.load_onnx(report.path).run(words=batch)["output"], net.run(words=batch)["output"]
+    assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-5
+
+
+def test_the_per_word_tail_runs_on_the_words_only():
+    proto = specc.load(spec_path("slots_elman")).to_onnx()
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("Compress") == 1 and "Mul" not in ops  # packed: no padding to zero afterwards
+    nodes = {n.output[0]: n for n in proto.graph.node}
+    argmax = next(n for n in proto.graph.node if n.op_type == "ArgMax")
+    assert nodes[argmax.input[0]].op_type == "Softmax"  # the packed rows, not the (N, T, C) output
+    assert nodes["slots"].op_type == "Gather" and nodes["slots"].input[0] == "slots.with_padding"
