@@ -276,14 +276,13 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
         x = chain.source
         g.mask = _padding_mask(g, x) if model.input(chain.source).form == "tokens" else None
         # the layers after the last one that mixes steps run on the words only, packed together
-        # (a batch's padding can be most of it); their result is scattered back, zero on padding
+        # (a batch's padding can be most of it); their result is gathered back, zero on padding
         pack_at = _packed_tail(chain) if g.mask is not None else len(chain.layers)
-        packed = None
+        row_of_step = None  # where each step finds its packed row, once packed
         for position, layer in enumerate(chain.layers):
             kind = REGISTRY[layer.kind]
             if position == pack_at and x not in g.lookups and position > 0:
-                packed = (x, *_pack_words(g, x, layer.in_shape[-1]))
-                x = packed[1]
+                x, row_of_step = _pack_words(g, x, layer.in_shape[-1])
             if (x in g.lookups and not kind.reads_one_hot) or x in g.time_major_of:
                 g.write_out(x)
             if g.mask is not None and kind.reads_padding:
@@ -293,16 +292,16 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
         if x in g.lookups or x in g.time_major_of:
             g.write_out(x)
         rows = x
-        if packed is not None:
-            x = _unpack_words(g, rows, packed[2], np.zeros((1, chain.layers[-1].out_shape[-1]), np.float32), out.name)
+        if row_of_step is not None:
+            x = _unpack_words(g, rows, row_of_step, np.zeros((1, chain.layers[-1].out_shape[-1]), np.float32), out.name)
         elif g.mask is not None and len(chain.layers[-1].out_shape) == 3:  # the interpreter's zeros on padding
             x = g.node("Mul", [x, g.mask], name=f"{out.name}.padding_zeroed")
         g.rename_output(x, out.name)
         graph_outputs.append(_value_info(out.name, chain.layers[-1].out_shape))
         if out.classes:
-            if packed is not None:
+            if row_of_step is not None:
                 best = g.node("ArgMax", [rows], name=f"{out.name}.argmax", axis=-1, keepdims=0)
-                index = _unpack_words(g, best, packed[2], np.array([-1], np.int64), f"{out.name}.index")
+                index = _unpack_words(g, best, row_of_step, np.array([-1], np.int64), f"{out.name}.index")
             else:
                 index = _class_index(g, out, len(chain.layers[-1].out_shape) == 3)
             g.node("LabelEncoder", [index], name=out.class_output_name, domain="ai.onnx.ml",
