@@ -29,9 +29,12 @@ class TablesFromData:
         return load_sentences(self.source, self.seed, self.validation)
 
     def vocabulary(self, layer_id: str, kind, args) -> tuple[str, ...]:
+        """The vocabulary of layer `layer_id` (of `kind`, with its bound `args`): from the
+        training sentences, by the kind's own rule."""
         return kind.vocabulary_from(args, self.sentences[0].words)
 
     def classes(self, output_name: str) -> tuple[str, ...]:
+        """The class names of an `output NAME: from data`: the data's tags (vocabulary.tag_classes)."""
         # every split's tags: a tag seen only in the test sentences is still a class to score
         classes = tag_classes(tags for split in self.sentences if split is not None for tags in split.tags)
         if len(classes) < 2:
@@ -47,6 +50,7 @@ class SavedTables:
         self.vocabularies, self.class_names = dict(vocabularies), dict(classes)
 
     def vocabulary(self, layer_id: str, kind, args) -> tuple[str, ...]:
+        """The saved vocabulary of layer `layer_id`; SpecError if there is none."""
         from .signature import FromData
 
         if layer_id not in self.vocabularies:
@@ -55,6 +59,7 @@ class SavedTables:
         return FromData(self.vocabularies[layer_id])
 
     def classes(self, output_name: str) -> tuple[str, ...]:
+        """The saved class names of an output; SpecError if there are none."""
         if output_name not in self.class_names:
             raise SpecError(f"the saved weights have no classes for output {output_name}",
                             hint="the checkpoint was written for another spec")
