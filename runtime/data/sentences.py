@@ -43,9 +43,10 @@ def load_sentences(source: str, seed: int = 0, validation: float = 0.1):
 def _hold_out(sentences: TaggedSentences, seed: int, fraction: float):
     from . import holdout
 
+    def pick(rows) -> TaggedSentences:
+        return TaggedSentences(tuple(sentences.words[i] for i in rows), tuple(sentences.tags[i] for i in rows))
+
     kept, held = holdout(len(sentences), fraction, np.random.default_rng(seed))
-    pick = lambda rows: TaggedSentences(tuple(sentences.words[i] for i in rows),  # noqa: E731
-                                        tuple(sentences.tags[i] for i in rows))
     return pick(kept), pick(held), None
 
 
