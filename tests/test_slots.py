@@ -279,3 +279,27 @@ def test_the_per_word_tail_runs_on_the_words_only():
     argmax = next(n for n in proto.graph.node if n.op_type == "ArgMax")
     assert nodes[argmax.input[0]].op_type == "Softmax"  # the packed rows, not the (N, T, C) output
     assert nodes["slots"].op_type == "Gather" and nodes["slots"].input[0] == "slots.with_padding"
+
+
+def test_a_tagger_trains_on_a_conll_file_with_its_own_tags(tmp_path):
+    blocks = []
+    for i in range(60):
+        name, place = ("Alice", "Bob", "Carol")[i % 3], ("Paris", "Lima", "Cairo", "Oslo")[i % 4]
+        blocks.append(f"{name}\tB-PER\nwent\tO\nto\tO\n{place}\tB-LOC\n.\tO\n")
+    data = tmp_path / "people.conll"
+    data.write_text("\n".join(blocks))
+    net = specc.loads(f"""input words: seq token
+output tags: from data
+words -> onehot -> dense 8 bias=false -> rnn 8 bidirectional -> dense -> softmax -> tags
+train
+  data "{data}"
+  optimizer adam lr=0.01
+  epochs 6
+  batch 8
+""", file=str(tmp_path / "people.nn"))
+    assert net.model.outputs[0].classes == ("O", "B-LOC", "B-PER")
+    result = net.train(out=tmp_path / "run")
+    assert result.heldout_split == "validation" and result.heldout_count == 6  # a tenth held out
+    assert result.heldout_f1 == 1.0
+    tags = specc.load_onnx(result.export.path).run(words="Carol went to Lima .")["tags_class"]
+    assert list(tags[0]) == ["B-PER", "O", "O", "B-LOC", "O"]
