@@ -29,8 +29,8 @@ def format_array(array) -> str:
     """An array printed with numbers as the lecture writes them (3, -1, 0.5)."""
     import numpy as np
 
-    if array.dtype.kind in "OUS":
-        return np.array2string(np.asarray(array, dtype=str), separator=" ", formatter={"all": str})
+    if array.dtype.kind in "OUS":  # class names; "" (padding) is shown as "", never as nothing
+        return np.array2string(np.asarray(array, dtype=str), separator=" ", formatter={"all": lambda s: str(s) or '""'})
     width = max((len(_number(x)) for x in array.flat), default=1)
     return np.array2string(array, separator=" ", max_line_width=100,
                            formatter={"float_kind": lambda x: _number(x).rjust(width)})

@@ -72,17 +72,27 @@ def as_sentences(name: str, value) -> np.ndarray:
     return batch
 
 
-def read_array(path: str) -> np.ndarray:
-    """Load an input file: .npy (no pickles) or .json (nested lists of numbers)."""
+def _holds_words(value) -> bool:
+    """Whether a JSON value is a string or (nested) lists of strings."""
+    if isinstance(value, list):
+        return bool(value) and all(_holds_words(item) for item in value)
+    return isinstance(value, str)
+
+
+def read_array(path: str):
+    """Load an input file: .npy (no pickles) or .json (nested lists of numbers; or sentences for
+    a model that reads words: a string, a list of words, or a list of sentences, returned as read)."""
     file = Path(path)
     try:
         if file.suffix == ".json":
-            return np.asarray(json.loads(file.read_text(encoding="utf-8")), dtype=np.float32)
+            value = json.loads(file.read_text(encoding="utf-8"))
+            return value if _holds_words(value) else np.asarray(value, dtype=np.float32)
         return np.load(file, allow_pickle=False)
     except FileNotFoundError:
         raise SpecError(f"no such input file: {path}") from None
     except (ValueError, OSError, json.JSONDecodeError) as error:
-        raise SpecError(f"cannot read {path}: {error}", hint="inputs are .npy files or JSON lists of numbers") from None
+        raise SpecError(f"cannot read {path}: {error}",
+                        hint="inputs are .npy files or JSON lists of numbers (or of words, for a model that reads words)") from None
 
 
 def parse_input_flags(flags: list[str]) -> dict[str, str]:

@@ -303,3 +303,14 @@ train
     assert result.heldout_f1 == 1.0
     tags = specc.load_onnx(result.export.path).run(words="Carol went to Lima .")["tags_class"]
     assert list(tags[0]) == ["B-PER", "O", "O", "B-LOC", "O"]
+
+
+def test_run_reads_sentences_from_json_and_npy_inputs(trained_elman, tmp_path):
+    _, result = trained_elman
+    (tmp_path / "s.json").write_text('["arrive Taipei on Monday", ["leave", "Tokyo"]]')
+    np.save(tmp_path / "w.npy", np.array([["from", "Oslo", "to", "Paris"], ["fly", "to", "Rome", ""]]))
+    for name in ("s.json", "w.npy"):
+        run = specc_cli("run", result.export.path, "--input", f"words={tmp_path / name}", "--json")
+        assert run.returncode == 0, run.stderr
+        tags = json.loads(run.stdout)["slots_class"]
+        assert len(tags) == 2 and tags[1][-1] == ""  # the shorter sentence's padding has no slot
