@@ -2,7 +2,7 @@
 
 `onehot` and `wordhash` output vectors that are almost all zero. Multiplying them by a weight
 matrix would cost a product with a mostly-zero matrix; kept as ids, the product is a lookup of
-the matrix's rows (and its gradient a scatter-add into them). Kernels that can take a
+the weight's columns (and its gradient an addition into them). Kernels that can take a
 SparseRows (dense, rnn) do; run_layers expands it for any other kernel.
 """
 from __future__ import annotations
@@ -64,8 +64,3 @@ class SparseRows:
         for k in range(flat.shape[1]):
             np.add.at(out, (np.arange(len(flat)), flat[:, k]), 1)
         return out[:, :-1].reshape(self.shape)
-
-
-def as_dense(x):
-    """x itself, or a SparseRows written out."""
-    return x.dense() if isinstance(x, SparseRows) else x
