@@ -142,9 +142,9 @@ def test_demo_matches_the_lecture():
     assert "all lecture examples match in NumPy and onnxruntime" in result.stdout
 
 
-def test_check_does_not_import_onnx_or_onnxruntime():
+def test_check_does_not_import_numpy_onnx_or_onnxruntime():
     code = ("import sys; from specc.cli import main; main(['check', sys.argv[1]]); "
-            "print(sorted(m for m in ('onnx', 'onnxruntime') if m in sys.modules))")
+            "print(sorted(m for m in ('numpy', 'onnx', 'onnxruntime') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code, str(spec_path("x_or_o"))], capture_output=True, text=True,
                             cwd=ROOT)
     assert result.stdout.strip().endswith("[]")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from ..shapes import ShapeError, require
 from ..signature import FromData
-from ..trigrams import TRIGRAM_ONNX_OPSETS, lower_trigram_counts, trigram_vocabulary
 from .base import Inferred, LayerKind, register
 from .onehot import vocabulary_signature
 
@@ -31,6 +30,7 @@ class WordHash(LayerKind):
 
     def vocabulary_from(self, args, sentences) -> FromData:
         """The trigrams this layer takes from training sentences (lists of words)."""
+        from ..trigrams import trigram_vocabulary  # NumPy: kept off the path of `specc check`
         words = (word.lower() if args["lowercase"] else word for sentence in sentences for word in sentence)
         return FromData(trigram_vocabulary(words, max_size=args["max"], min_count=args["min_count"]))
 
@@ -47,6 +47,8 @@ class WordHash(LayerKind):
         return Inferred(shape + (len(vocab),), dict(vocabulary=vocab, lowercase=args["lowercase"]))
 
     def lower(self, g, layer, x):
+        from ..trigrams import TRIGRAM_ONNX_OPSETS, lower_trigram_counts
+
         words = g.lowercase(x, layer) if layer.attrs["lowercase"] else x
         g.opsets.update(TRIGRAM_ONNX_OPSETS)
         g.needs_contrib_ops = True
