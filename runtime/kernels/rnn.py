@@ -77,6 +77,15 @@ def _fed_back_gradient(da: np.ndarray, fed: np.ndarray, reverse: bool) -> np.nda
     return by.reshape(-1, da.shape[-1]).T @ read.reshape(-1, fed.shape[-1])
 
 
+def _pre_activation_gradient(out: np.ndarray, from_above: np.ndarray, carried: np.ndarray, slopes, mask, t: int) -> None:
+    """out = (from_above + carried) * f'(step t) * mask: the gradient at step t's pre-activation,
+    from the loss above and from the step that read this one's value (written in place)."""
+    np.add(from_above, carried, out=out)
+    if slopes is not None:
+        out *= slopes[t]
+    _zero_padding(out, mask, t)
+
+
 def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states: np.ndarray, slope,
                              reverse: bool, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Backpropagation through time for one direction.
@@ -91,10 +100,7 @@ def elman_direction_backward(states: np.ndarray, recurrent: np.ndarray, d_states
     da = np.empty_like(states)
     carried = np.zeros((n, hidden), dtype=states.dtype)  # gradient reaching h_t from the step after
     for t in _steps(steps, not reverse):
-        np.add(d_states[t], carried, out=da[t])
-        if slopes is not None:
-            da[t] *= slopes[t]
-        _zero_padding(da[t], mask, t)
+        _pre_activation_gradient(da[t], d_states[t], carried, slopes, mask, t)
         np.matmul(da[t], recurrent, out=carried)
     return da, _fed_back_gradient(da, states, reverse)
 
@@ -136,10 +142,7 @@ def jordan_direction_backward(states, outputs, fed_back, out, d_outputs, slope, 
     da = np.empty_like(states)
     carried = np.zeros((n, size), dtype=states.dtype)  # gradient reaching y_t from the step after
     for t in _steps(steps, not reverse):
-        np.add(d_outputs[t], carried, out=d_out_pre[t])
-        if out_slopes is not None:
-            d_out_pre[t] *= out_slopes[t]
-        _zero_padding(d_out_pre[t], mask, t)
+        _pre_activation_gradient(d_out_pre[t], d_outputs[t], carried, out_slopes, mask, t)
         np.matmul(d_out_pre[t], out, out=da[t])
         if state_slopes is not None:
             da[t] *= state_slopes[t]
