@@ -248,8 +248,7 @@ def _class_index(g: GraphBuilder, out, per_step: bool) -> str:
     index = g.node("ArgMax", [out.name], name=f"{out.name}.argmax", axis=-1, keepdims=0)
     if g.mask is None or not per_step:
         return index
-    on_words = g.node("Cast", [g.node("Squeeze", [g.mask, g.constant(None, "last_axis", [-1], "int64")],
-                                      name=f"{out.name}.mask")], name=f"{out.name}.on_words", to=TensorProto.BOOL)
+    on_words = g.node("Cast", [g.mask2], name=f"{out.name}.on_words", to=TensorProto.BOOL)
     return g.node("Where", [on_words, index, g.constant(None, "no_class", -1, "int64")], name=f"{out.name}.index")
 
 
