@@ -110,20 +110,13 @@ class Network:
         from .run_folder import heldout_scores, write_history
         from .training import resolve
 
-        model = self.model
-        if len(model.chains) != 1:
-            raise SpecError(f"training needs a spec with one chain; this one has {len(model.chains)}",
+        if len(self.model.chains) != 1:
+            raise SpecError(f"training needs a spec with one chain; this one has {len(self.model.chains)}",
                             hint="train each chain in a spec of its own")
-        chain = model.chains[0]
-        settings = resolve(model.train, {"data": data, "epochs": epochs, "batch": batch, "lr": lr,
-                                         "seed": seed}, classifier=bool(chain.output.classes))
-        if self.tables is not None and (settings.data or self.tables.source, settings.seed) != (
-                self.tables.source, self.tables.seed):
-            from .tables import TablesFromData
-
-            self._rebuild(TablesFromData(settings.data or self.tables.source, settings.seed, settings.validation))
-        if settings.data is None and self.tables is not None:
-            settings = replace(settings, data=self.tables.source)
+        settings = resolve(self.model.train, {"data": data, "epochs": epochs, "batch": batch, "lr": lr,
+                                              "seed": seed}, classifier=bool(self.model.chains[0].output.classes))
+        settings = self._vocabularies_for(settings)
+        model, chain = self.model, self.model.chains[0]
         if settings.data is None:
             raise SpecError("no training data given", hint="add 'data xo' (or digits, or \"file.npz\") under a 'train' "
                             "line at the end of the spec, or pass --data")
@@ -141,14 +134,35 @@ class Network:
         return TrainResult(history, out_dir, report, split_name, scores.get("accuracy"), len(split.x),
                            scores.get("f1"), kept[-1] if kept else None)
 
+    def _vocabularies_for(self, settings):
+        """Settings whose data names where the vocabularies come from. Vocabularies taken from
+        other data than the run's are taken again from the run's (the network is built anew);
+        those of loaded weights (a checkpoint's) stay, with the words' default data set."""
+        from .tables import DEFAULT_WORD_DATA, TablesFromData
+
+        if isinstance(self.tables, TablesFromData):
+            wanted = (settings.data or self.tables.source, settings.seed, settings.validation)
+            if wanted != (self.tables.source, self.tables.seed, self.tables.validation):
+                self._rebuild(TablesFromData(*wanted))
+            return replace(settings, data=self.tables.source)
+        if self.tables is not None and settings.data is None:
+            return replace(settings, data=DEFAULT_WORD_DATA)
+        return settings
+
     def load_data(self, settings):
-        """The data set named by `settings.data`, checked against this spec's input and output."""
+        """The data set named by `settings.data`, checked against this spec's input and output.
+        Sentences already read for the vocabularies are not read again."""
         from runtime.data import load_data
 
+        from .tables import TablesFromData
+
         source, chain = self.model.input(self.model.chains[0].source), self.model.chains[0]
+        read = self.tables if isinstance(self.tables, TablesFromData) and (
+            self.tables.source, self.tables.seed, self.tables.validation) == (
+            settings.data, settings.seed, settings.validation) else None
         return load_data(settings.data, input_name=source.name, input_shape=tuple(source.shape[1:]),
                          output_name=chain.output.name, classes=chain.output.classes, seed=settings.seed,
-                         validation=settings.validation)
+                         validation=settings.validation, sentences=read.sentences if read else None)
 
     def to_onnx(self):
         """The ONNX ModelProto of this network (not yet verified)."""

@@ -314,3 +314,36 @@ def test_run_reads_sentences_from_json_and_npy_inputs(trained_elman, tmp_path):
         assert run.returncode == 0, run.stderr
         tags = json.loads(run.stdout)["slots_class"]
         assert len(tags) == 2 and tags[1][-1] == ""  # the shorter sentence's padding has no slot
+
+
+def conll_file(path):
+    """A small CoNLL file of people going to places, tagged B-PER and B-LOC."""
+    blocks = [f"{('Alice', 'Bob', 'Carol')[i % 3]}\tB-PER\nwent\tO\nto\tO\n{('Paris', 'Lima', 'Oslo')[i % 2]}\tB-LOC\n"
+              for i in range(30)]
+    path.write_text("\n".join(blocks))
+    return path
+
+
+def test_training_on_other_data_rebuilds_the_vocabulary_and_reads_the_data_once(tmp_path, monkeypatch):
+    import runtime.data.sentences as sentences
+
+    reads = []
+    real = sentences.load_sentences
+    monkeypatch.setattr(sentences, "load_sentences", lambda *args: reads.append(args) or real(*args))
+    net = specc.loads("input words: seq token\noutput tags: from data\n"
+                      "words -> onehot -> rnn 4 -> dense -> softmax -> tags\n", file="t.nn")
+    assert "Beijing" in net.model.layers[0].attrs["vocabulary"]  # flights, the default
+    data = conll_file(tmp_path / "people.conll")
+    reads.clear()
+    result = net.train(data=str(data), epochs=1, out=tmp_path / "run")
+    assert net.model.layers[0].attrs["vocabulary"] == ("Alice", "Bob", "Carol", "Lima", "Paris", "to", "went")
+    assert net.model.outputs[0].classes == ("O", "B-LOC", "B-PER") and result.export.ok
+    assert len(reads) == 1  # the vocabulary's sentences are the training data's
+
+
+def test_weights_loaded_from_a_checkpoint_can_train_on(trained_elman, tmp_path):
+    _, result = trained_elman
+    net = specc.load(spec_path("slots_elman"))
+    net.load_weights(result.out_dir / "best.npz")
+    more = net.train(epochs=1, out=tmp_path / "more")
+    assert more.export.ok and more.heldout_f1 is not None

@@ -86,7 +86,8 @@ class SpecSide:
 
 
 def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], output_name: str,
-              classes: tuple[str, ...] | None, seed: int = 0, validation: float = 0.1) -> Dataset:
+              classes: tuple[str, ...] | None, seed: int = 0, validation: float = 0.1,
+              sentences=None) -> Dataset:
     """Load `source` ('xo', 'digits', or a path to a .npz or .csv file) to fit the spec.
 
     `input_shape` is one sample's shape from the spec: (1, 12, 12) for an image, (3,) for a
@@ -94,6 +95,8 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
     back as indices into them. `seed` picks the training (and validation) samples; the test
     split of a built-in data set is the same in every run. `validation` is the fraction of the
     training rows held out for validation (digits and files; xo generates 2,000 + 400).
+    `sentences`: for a spec that reads words, the (train, validation, test) sentences of `source`
+    if they were already read (runtime.data.sentences.load_sentences), so they are not read again.
     """
     if not 0 <= validation < 1:
         raise SpecError(f"the validation fraction must be at least 0 and below 1: received {validation}",
@@ -101,7 +104,7 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
     spec = SpecSide(input_name, tuple(input_shape), output_name, None if classes is None else tuple(classes))
     if spec.is_words:
         from .sentences import load_tagged_data
-        return load_tagged_data(source, spec, seed, validation)
+        return load_tagged_data(source, spec, seed, validation, sentences)
     if source in ("flights", "atis"):
         raise SpecError(f"the data set {source} is sentences of words, but the spec's input {input_name} is "
                         f"{spec.input_text()}", expected=f"input {input_name}: seq token",

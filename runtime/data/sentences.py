@@ -77,14 +77,15 @@ def to_split(sentences: TaggedSentences, classes: tuple[str, ...], where: str):
     return Split(words, tags)
 
 
-def load_tagged_data(source: str, spec, seed: int, validation: float):
-    """A Dataset of padded words and tags for a spec with a `seq token` input and per-word classes."""
+def load_tagged_data(source: str, spec, seed: int, validation: float, sentences=None):
+    """A Dataset of padded words and tags for a spec with a `seq token` input and per-word classes;
+    `sentences` are load_sentences(source, seed, validation) if already read."""
     from . import Dataset
 
     if spec.classes is None:
         raise SpecError(f"the data {source} tags every word, but the spec's output {spec.output_name} has no classes",
                         hint=f"declare 'output {spec.output_name}: from data' (or list the tags)")
-    train, held, test = load_sentences(source, seed, validation)
+    train, held, test = sentences or load_sentences(source, seed, validation)
     splits = [to_split(split, spec.classes, f"{source} ({name})") if split is not None else None
               for split, name in ((train, "train"), (held, "validation"), (test, "test"))]
     return Dataset(source, splits[0], splits[1], splits[2], spec.classes)
