@@ -197,9 +197,10 @@ def bind(call: LayerCall, signature: tuple[Arg, ...], layer_names=()) -> BoundAr
         try:
             values[arg.name] = arg.convert(value)
         except ArgTypeError as error:
+            close = did_you_mean(str(value.value), arg.words) if value.kind == "word" else None
             raise SpecError(f"{call.name}: '{arg.name}' cannot be {value.text()}", value.coord,
                             expected=f"{arg.name}: {error.expected}", received=value.text(),
-                            hint=arg.doc or None) from None
+                            hint=close or arg.doc or None) from None
         coords[arg.name] = coord
 
     def unknown(name: str, coord: Coord, as_key: bool) -> SpecError:
@@ -240,11 +241,17 @@ def bind(call: LayerCall, signature: tuple[Arg, ...], layer_names=()) -> BoundAr
         elif value.kind == "word" and value.value in by_word:
             put(by_word[value.value], value, value.coord)
         elif value.kind == "word":
-            # a bare unknown word is a mistake, unless an argument takes any word
+            # a bare unknown word is a mistake, unless an argument takes any word; where it stands
+            # for a free positional argument (`epochs ten`, `keep worst`), that argument's type
+            # says what would work, unless the word is a layer or close to an argument's name
             takers = [a for a in positional if a.any_word and a.name not in values]
-            if not takers:
+            free = [a for a in positional if a.name not in values]
+            if takers:
+                put(takers[0], value, value.coord)
+            elif free and value.value not in layer_names and not did_you_mean(value.value, by_name):
+                put(free[0], value, value.coord)
+            else:
                 raise unknown(value.value, value.coord, as_key=False)
-            put(takers[0], value, value.coord)
         else:
             # a positional argument that only takes words (rnn's cell) never takes a number
             free = [a for a in positional if a.name not in values and not (a.words and value.kind != "word")]

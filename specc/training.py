@@ -32,10 +32,11 @@ def non_negative_number(value: Value) -> float:
     raise ArgTypeError("a number of at least 0")
 
 
-def whole_number(value: Value) -> int:
-    if value.kind == "int":
+def seed_number(value: Value) -> int:
+    """A seed: a whole number of at least 0 (NumPy's generators take no negative seeds)."""
+    if value.kind == "int" and value.value >= 0:
         return value.value
-    raise ArgTypeError("a whole number")
+    raise ArgTypeError("a whole number of at least 0, like 0 or 42")
 
 
 def data_source(value: Value) -> str:
@@ -66,7 +67,7 @@ SETTINGS: dict[str, tuple[Arg, ...]] = {
         Arg("gamma", positive_number, 0.1, "step: factor applied every `every` epochs"),
     ),
     "clip": (Arg("norm", positive_number, None, "largest global gradient norm (off by default)", positional=True),),
-    "seed": (Arg("value", whole_number, 0, "seed of initial weights, shuffling and data", positional=True),),
+    "seed": (Arg("value", seed_number, 0, "seed of initial weights, shuffling and data", positional=True),),
     "validation": (Arg("fraction", probability, 0.1, "share of the training data held out", positional=True),),
     "keep": (Arg("which", one_of("last", "best"), "last",
                  "last: the final epoch's weights; best: the epoch best on validation (slot F1, accuracy, "
@@ -74,6 +75,11 @@ SETTINGS: dict[str, tuple[Arg, ...]] = {
 }
 
 DEFAULT_LR = {"sgd": 0.01, "adam": 0.001}
+
+# Arguments that belong to one kind of their setting: (setting, argument) -> that kind.
+# Given with another kind they would be ignored, so they are refused.
+ONLY_FOR = {("optimizer", "momentum"): "sgd", ("optimizer", "beta1"): "adam", ("optimizer", "beta2"): "adam",
+            ("optimizer", "eps"): "adam", ("schedule", "every"): "step", ("schedule", "gamma"): "step"}
 
 
 @dataclass(frozen=True)
@@ -116,15 +122,25 @@ class TrainSettings:
         return "\n".join([
             f"  data       {self.data}{mark('data')}",
             f"  loss       {self.loss}{mark('loss')}",
-            f"  optimizer  {optimizer}{mark('optimizer', 'lr', 'momentum')}",
+            f"  optimizer  {optimizer}{mark('optimizer', 'lr', 'momentum', 'beta1', 'beta2', 'eps', 'weight_decay')}",
             f"  epochs     {self.epochs}{mark('epochs')}",
             f"  batch      {self.batch}{mark('batch')}",
             f"  schedule   {schedule}{mark('schedule')}",
             f"  clip       {self.clip if self.clip else 'off'}{mark('clip')}",
             f"  seed       {self.seed}{mark('seed')}",
-            f"  validation {self.validation:g}{mark('validation')}",
+            f"  validation {self._validation_text(origin)}",
             f"  keep       {self.keep}{mark('keep')}",
         ])
+
+
+    def _validation_text(self, origin: dict) -> str:
+        """The validation fraction, or the data set's own split where it brings one."""
+        from runtime.data import OWN_SPLIT  # here: `specc check` reads settings without NumPy
+
+        from_spec = origin.get("validation") != "default"
+        if self.data in OWN_SPLIT:
+            return "the data set's own split" + (f" (validation {self.validation:g} does not apply)" if from_spec else "")
+        return f"{self.validation:g}" + ("" if from_spec else "  (default)")
 
 
 # the field each setting's single or named argument fills
@@ -148,16 +164,33 @@ def settings_from_spec(calls: tuple[LayerCall, ...] | None) -> dict:
                             received=f"first at line {seen[call.name].coord.line}", hint="keep one")
         seen[call.name] = call
         args = bind(call, SETTINGS[call.name])
+        _check_applies(call, args)
         for name in args.given | {a.name for a in SETTINGS[call.name] if a.positional and args[a.name] is not None}:
             found[_FIELDS.get((call.name, name), name)] = args[name]
     return found
 
 
+def _check_applies(call: LayerCall, args) -> None:
+    """Refuse an argument that belongs to another kind of the setting (`optimizer adam momentum=0.9`)."""
+    kind = args.values.get("kind")
+    for name in sorted(args.given, key=lambda n: args.coords[n].column):
+        owner = ONLY_FOR.get((call.name, name))
+        if owner is None or owner == kind:
+            continue
+        applies = [a.name for a in SETTINGS[call.name] if not a.positional
+                   and ONLY_FOR.get((call.name, a.name), kind) == kind]
+        raise SpecError(f"{call.name} {kind} takes no '{name}': it is for {call.name} {owner} only", args.coords[name],
+                        expected=f"{call.name} {kind} accepts " + (", ".join(f"{a}=..." for a in applies) or "nothing besides the kind"),
+                        hint=f"drop {name}, or write {call.name} {owner}")
+
+
 # command-line flags, checked with the same types as the settings they override
-FLAG_TYPES = {"epochs": positive_int, "batch": positive_int, "lr": positive_number, "seed": whole_number}
+FLAG_TYPES = {"epochs": positive_int, "batch": positive_int, "lr": positive_number, "seed": seed_number}
 
 
-def _check_flag(name: str, value):
+def check_flag(name: str, value):
+    """A command-line flag's value, checked like the setting it overrides; SpecError naming
+    the flag if it does not fit."""
     convert = FLAG_TYPES.get(name)
     if convert is None:
         return value
@@ -172,7 +205,7 @@ def resolve(calls: tuple[LayerCall, ...] | None, overrides: dict, classifier: bo
     """Settings from defaults, then the spec's train section, then command-line `overrides`
     (fields set to None in overrides are ignored)."""
     from_spec = settings_from_spec(calls)
-    flags = {k: _check_flag(k, v) for k, v in overrides.items() if v is not None}
+    flags = {k: check_flag(k, v) for k, v in overrides.items() if v is not None}
     values = {**from_spec, **flags}
     origin = {f.name: "flag" if f.name in flags else "spec" if f.name in from_spec else "default"
               for f in dataclasses.fields(TrainSettings) if f.name != "origin"}

@@ -16,6 +16,8 @@ import numpy as np
 from specc.errors import SpecError, did_you_mean
 
 BUILTIN = ("xo", "digits", "flights", "atis")
+# built-in data sets that bring their own validation split: the validation fraction does not apply
+OWN_SPLIT = ("xo", "flights", "atis")
 FILE_FORMATS = (".npz", ".csv")
 
 

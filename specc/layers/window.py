@@ -7,11 +7,18 @@ padded sequence, so it runs at any length.
 """
 from __future__ import annotations
 
-from ..shapes import ShapeError, require
-from ..signature import Arg, positive_int
+from ..shapes import require
+from ..signature import Arg, ArgTypeError
 from .base import Inferred, LayerKind, register
 
 LAST = 2**62  # a Slice end past any length
+
+
+def odd_size(value) -> int:
+    """A window size: an odd whole number, so that the window is centred on its step."""
+    if value.kind == "int" and value.value >= 1 and value.value % 2:
+        return value.value
+    raise ArgTypeError("an odd whole number like 3 or 5 (a window needs an odd size, centred on each step)")
 
 
 @register
@@ -19,14 +26,10 @@ class Window(LayerKind):
     name = "window"
     doc = "each step joined with its (K-1)/2 neighbours on either side, zero vectors past the ends"
     reads_padding = True
-    signature = (Arg("size", positive_int, 3, "how many steps each window holds: an odd number", positional=True),)
+    signature = (Arg("size", odd_size, 3, "how many steps each window holds: an odd number", positional=True),)
 
     def infer(self, args, shape):
         require(shape, "seq", hint="window reads sequences (N, T, F)")
-        if args["size"] % 2 == 0:
-            raise ShapeError(f"needs an odd size, centred on each step: received {args['size']}",
-                             expected="an odd window size like 3 or 5", arg="size",
-                             hint=f"use window {args['size'] + 1} or window {args['size'] - 1}")
         return Inferred(shape[:-1] + (args["size"] * shape[-1],), dict(size=args["size"]))
 
     def lower(self, g, layer, x):
