@@ -158,7 +158,13 @@ def _layers(calls: tuple[LayerCall, ...], ids: list[str], source: Input, output:
         kind = REGISTRY.get(call.name)
         if kind is None:
             suggestion = did_you_mean(call.name, REGISTRY)
-            raise SpecError(f"unknown layer '{call.name}'", _call_coord(LayerCall(call.name, (), call.coord), None, None),
+            where = _call_coord(LayerCall(call.name, (), call.coord), None, None)
+            if index == len(calls) - 1 and not call.args and suggestion is None:
+                # a bare name ending a chain is meant as its output (`x -> dense 2 -> y`)
+                raise SpecError(f"the chain ends in '{call.name}', which is not a declared output", where,
+                                expected="a declared output, or a layer", received=call.name,
+                                hint=f"declare it on a line of its own: output {call.name}")
+            raise SpecError(f"unknown layer '{call.name}'", where,
                             expected="one of " + ", ".join(sorted(REGISTRY)),
                             hint=suggestion or "see the layer list in README.md")
         args = _with_vocabulary(kind, bind(call, kind.signature, REGISTRY), ids[index], call, tables)
