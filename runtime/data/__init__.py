@@ -18,13 +18,13 @@ from specc.errors import SpecError, did_you_mean
 BUILTIN = ("xo", "digits", "flights", "atis")
 # built-in data sets that bring their own validation split: the validation fraction does not apply
 OWN_SPLIT = ("xo", "flights", "atis")
+FILE_FORMATS = (".npz", ".csv")
 
 
 def install_hint(extra: str, package: str) -> str:
     """How to install an optional dependency. From the checkout: a different, unrelated `specc`
     is on the package index, so `pip install "specc[...]"` would fetch that one."""
     return f'from the specc checkout: python -m pip install -e ".[{extra}]"  (or: python -m pip install {package})'
-FILE_FORMATS = (".npz", ".csv")
 
 
 @dataclass(frozen=True)
