@@ -75,16 +75,6 @@ class GraphBuilder:
         self.nodes.append(helper.make_node(op, inputs, outputs, name=out, domain=domain or None, **attrs))
         return outputs[keep_output]
 
-
-    def lowercase(self, words: str, layer) -> str:
-        """Words lower-cased, any shape: StringNormalizer takes only 1-D input, so flattened and
-        back. Its locale is spelled out: onnxruntime's default ("en_US") is missing on many systems."""
-        flat = self.node("Reshape", [words, self.constant(None, "flat", [-1], "int64")], layer, suffix="flat")
-        lower = self.node("StringNormalizer", [flat], layer, suffix="lower", case_change_action="LOWER",
-                          locale="C.UTF-8")
-        return self.node("Reshape", [lower, self.node("Shape", [words], layer, suffix="words_shape")], layer,
-                         suffix="lowercase")
-
     def one_hot_ids(self, ids: str, width: int, layer) -> str:
         """A one-hot tensor (..., width) named after `layer`, held as its int64 `ids` (...): a layer
         that reads it (project) looks rows up; any other layer gets it written out."""

@@ -3,13 +3,14 @@
 A word is wrapped in the boundary mark `#` and cut into every run of 3 consecutive characters,
 in order, repeats kept; a word is then represented by how often each trigram of a fixed
 vocabulary occurs in it. The empty string is padding and has no trigrams. Everything is
-case-sensitive: lower-case the words beforehand if wanted. Characters are Unicode code points
+case-sensitive: lower-case the words beforehand if wanted (the ONNX half can do it, with
+specc's rule: specc/lowercase.py). Characters are Unicode code points
 (Python's `len`), so 'Zürich' and '北京' work like ASCII words.
 
 Two implementations compute the same numbers:
 
 - NumPy: `word_trigrams`, `trigram_vocabulary`, `trigram_ids`, `trigram_counts`;
-- ONNX: `lower_trigram_counts(g, words, vocabulary, layer)` adds to a GraphBuilder the nodes
+- ONNX: `lower_trigram_counts(g, words, vocabulary, layer, lowercase_first)` adds to a GraphBuilder the nodes
   that turn a string tensor of words (N, T) into float counts (N, T, len(vocabulary)) inside an
   onnxruntime graph. The model must import the opsets in `TRIGRAM_ONNX_OPSETS`.
 
@@ -21,11 +22,13 @@ The ONNX subgraph (onnx is imported only when it is built), with V = len(vocabul
     Reshape(words, [-1])                    one row per word
     com.microsoft Tokenizer                 split into characters (separators=[""] is the
       (mark=0, separators=[""],             documented character mode); rows padded with
-       mincharnum=1, pad_value=_PAD)        _PAD, a multi-character string no character equals
+       mincharnum=1, pad_value=PAD)         PAD, a multi-character string no character equals
     Cast(to=STRING)                         a no-op that types the Tokenizer's output for onnx
     ai.onnx.ml LabelEncoder                 character -> id (0 is '#', 1.. the vocabulary's
                                             other characters); an unseen character -> UNKNOWN,
-                                            _PAD -> PADDING; neither is in any pool trigram
+                                            PAD -> PADDING; neither is in any pool trigram.
+                                            With lowercase_first, a character gets the id of
+                                            its lowercase (the rule as a table of keys)
     Pad right with PADDING, then            the first PADDING of each row becomes '#' (the end
       Pad/Slice/Equal/Not/And/Where         mark); then Pad left with '#' (the start mark)
     TfIdfVectorizer (mode="TF",             count each vocabulary trigram, given as its 3
@@ -54,9 +57,6 @@ BOUNDARY = "#"
 # Tokenizer (an onnxruntime contrib op, version 1), ai.onnx.ml LabelEncoder (string keys, int64
 # values), ai.onnx TfIdfVectorizer (9), Pad with pads as an input (11), Reshape allowzero (14).
 TRIGRAM_ONNX_OPSETS: dict[str, int] = {"": 17, "ai.onnx.ml": 2, "com.microsoft": 1}
-
-# what the Tokenizer pads its rows with: two characters, so it never equals a character token
-_PAD = "\x00<pad>"
 
 
 def word_trigrams(word: str) -> list[str]:
@@ -147,8 +147,10 @@ def _character_ids(vocabulary: Sequence[str]) -> dict[str, int]:
     return ids
 
 
-def lower_trigram_counts(g: "GraphBuilder", words: str, vocabulary: Sequence[str], layer=None) -> str:
-    """Add the nodes computing trigram_counts(words, vocabulary) to GraphBuilder `g`.
+def lower_trigram_counts(g: "GraphBuilder", words: str, vocabulary: Sequence[str], layer=None,
+                         lowercase_first: bool = False) -> str:
+    """Add the nodes computing trigram_counts(words, vocabulary) to GraphBuilder `g`, of the
+    words lower-cased by specc.lowercase first when `lowercase_first`.
 
     `words` names a string tensor of any rank, e.g. (N, T), whose sizes may be dynamic; the
     result (returned by name) is float32 (*words.shape, len(vocabulary)). `layer` names the
@@ -156,6 +158,8 @@ def lower_trigram_counts(g: "GraphBuilder", words: str, vocabulary: Sequence[str
     prefix, as GraphBuilder reuses a constant by name. The model needs TRIGRAM_ONNX_OPSETS.
     """
     from onnx import TensorProto, helper
+
+    from .onnx_words import character_ids
 
     vocabulary = tuple(vocabulary)
     _index(vocabulary)  # validates: distinct 3-character strings
@@ -187,15 +191,7 @@ def lower_trigram_counts(g: "GraphBuilder", words: str, vocabulary: Sequence[str
 
     first = len(g.nodes)
     flat = node("Reshape", [words, flat_shape], "flat")
-    chars = node("Tokenizer", [flat], "chars", domain="com.microsoft",
-                 mark=0, separators=[""], mincharnum=1, pad_value=_PAD)
-    # onnx does not know com.microsoft's schemas, so the Tokenizer's output has no type for onnx's
-    # shape inference, and its LabelEncoder inference then crashes the process (onnx 1.23,
-    # check_model(full_check=True) / infer_shapes). A string -> string Cast gives the type.
-    chars = node("Cast", [chars], "chars_typed", to=TensorProto.STRING)
-    ids = node("LabelEncoder", [chars], "char_ids", domain="ai.onnx.ml",
-               keys_strings=list(char_ids) + [_PAD], values_int64s=list(char_ids.values()) + [padding],
-               default_int64=unknown)
+    ids = character_ids(g, flat, char_ids, lowercase_first, padding, unknown, prefix)
     # every row gets at least one padding column; the first padding of a row is its end mark
     ids = node("Pad", [ids, pad_right, padding_id], "padded")
     before = node("Slice", [node("Pad", [ids, pad_left, boundary_id], "shifted"), zero, minus_one, one], "before")

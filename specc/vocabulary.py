@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, Sequence
 
+from .lowercase import lowercase as lower
+
 # Tags that mean "no slot" (conlleval's O and the lecture's other) come first among the classes.
 OUTSIDE_TAGS = ("O", "other")
 
@@ -16,14 +18,15 @@ OUTSIDE_TAGS = ("O", "other")
 def word_vocabulary(sentences: Iterable[Sequence[str]], *, lowercase: bool = False, min_count: int = 1,
                     max_size: int | None = None) -> tuple[str, ...]:
     """The words seen at least `min_count` times, at most `max_size` of them (the most frequent;
-    ties go to the word first in alphabetical order), in alphabetical order.
+    ties go to the word first in alphabetical order), in alphabetical order; with `lowercase`,
+    the words as specc.lowercase makes them.
 
     >>> word_vocabulary([["dog", "cat"], ["apple", "cat"]])
     ('apple', 'cat', 'dog')
     >>> word_vocabulary([["dog", "cat"], ["apple", "cat"]], max_size=2)
     ('apple', 'cat')
     """
-    counts = Counter(word.lower() if lowercase else word for sentence in sentences for word in sentence)
+    counts = Counter(lower(word) if lowercase else word for sentence in sentences for word in sentence)
     counts.pop("", None)  # padding is never a word
     kept = sorted((word for word, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
     return tuple(sorted(kept[:max_size]))

@@ -5,6 +5,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from specc.lowercase import lowercase as lower
+
 from .base import Kernel, kernel
 from .sparse import SparseRows
 
@@ -23,7 +25,7 @@ def _lookup(vocabulary: tuple[str, ...], lowercase: bool) -> dict[str, int]:
 
 def word_ids(words: np.ndarray, vocabulary: tuple[str, ...], lowercase: bool) -> np.ndarray:
     """Ids of words (any shape): the vocabulary index, len(vocabulary) ("other") for a word
-    outside it, PADDING for ""."""
+    outside it, PADDING for "". With `lowercase`, a word is looked up as specc.lowercase makes it."""
     lookup = _lookup(vocabulary, lowercase)
     flat = np.asarray(words, dtype=object).ravel()
     try:
@@ -34,7 +36,7 @@ def word_ids(words: np.ndarray, vocabulary: tuple[str, ...], lowercase: bool) ->
             lookup.clear()
             lookup.update(index, **{"": PADDING})
         for word in set(flat) - lookup.keys():
-            lookup[word] = index.get(str(word).lower() if lowercase else str(word), len(vocabulary))
+            lookup[word] = index.get(lower(str(word)) if lowercase else str(word), len(vocabulary))
         ids = np.fromiter(map(lookup.__getitem__, flat), np.int64, len(flat))
     return ids.reshape(np.shape(words))
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from specc.lowercase import lowercase
 from specc.trigrams import trigram_ids
 
 from .base import Kernel, kernel
@@ -13,7 +14,7 @@ from .sparse import SparseRows
 class WordHash(Kernel):
     def forward(self, layer, w, x, cache=None):
         a = layer.attrs
-        words = np.char.lower(x.astype(str)).astype(object) if a["lowercase"] else x
+        words = np.frompyfunc(lowercase, 1, 1)(x) if a["lowercase"] else x
         return SparseRows(trigram_ids(words, a["vocabulary"]), len(a["vocabulary"]))
 
     def backward(self, layer, w, cache, dy, need_dx=True):

@@ -5,17 +5,19 @@ extra last dimension, "other"; padding (the empty string "") becomes the zero ve
 `vocab=[apple, bag, cat, dog, elephant]` apple is [1 0 0 0 0 0] and "zebra" is [0 0 0 0 0 1].
 Without `vocab`, the vocabulary is the training data's words: those seen at least `min_count`
 times, at most `max` of them (the most frequent), sorted. `lowercase` lower-cases every word,
-the vocabulary's and the input's, before the lookup.
+the vocabulary's and the input's, before the lookup, by specc's rule (specc/lowercase.py).
 
 A one-hot vector times a weight matrix picks one of its rows, so the layer after onehot (dense,
 rnn) looks rows up instead of multiplying: in NumPy with runtime/kernels/sparse.py, in ONNX with
-Gather. The lowering maps words to ids with an ai.onnx.ml LabelEncoder (default: the other id),
-after a StringNormalizer when lower-casing.
+Gather. The lowering maps words to ids with an ai.onnx.ml LabelEncoder (default: the other id);
+with `lowercase` it reads the words character by character (specc/onnx_words.py), so the model
+lower-cases exactly as NumPy does and needs onnxruntime's contrib Tokenizer (its metadata says so).
 """
 from __future__ import annotations
 
 from ..shapes import ShapeError, require
 from ..signature import Arg, FromData, boolean, positive_int, word_list
+from ..lowercase import lowercase
 from ..vocabulary import word_vocabulary
 from .base import Inferred, LayerKind, register
 
@@ -47,16 +49,22 @@ class OneHot(LayerKind):
         require(shape, "tokens", hint="onehot reads words: declare the input as NAME: seq token")
         vocab = args["vocab"]
         if args["lowercase"]:
-            vocab = tuple(dict.fromkeys(word.lower() for word in vocab))
+            vocab = tuple(dict.fromkeys(map(lowercase, vocab)))
         if not vocab:
             raise ShapeError("has an empty vocabulary", expected="at least one word",
                              hint="lower min_count, or give the words: onehot vocab=[apple, bag, cat]")
         return Inferred(shape + (len(vocab) + 1,), dict(vocabulary=tuple(vocab), lowercase=args["lowercase"]))
 
     def lower(self, g, layer, x):
-        words = g.lowercase(x, layer) if layer.attrs["lowercase"] else x
         vocabulary = layer.attrs["vocabulary"]
-        ids = g.node("LabelEncoder", [words], layer, suffix="ids", domain="ai.onnx.ml",
-                     keys_strings=list(vocabulary), values_int64s=list(range(len(vocabulary))),
-                     default_int64=len(vocabulary))
+        if layer.attrs["lowercase"]:
+            from ..onnx_words import WORD_ONNX_OPSETS, lower_word_ids
+
+            g.opsets.update(WORD_ONNX_OPSETS)
+            g.needs_contrib_ops = True
+            ids = lower_word_ids(g, x, vocabulary, layer.id)
+        else:
+            ids = g.node("LabelEncoder", [x], layer, suffix="ids", domain="ai.onnx.ml",
+                         keys_strings=list(vocabulary), values_int64s=list(range(len(vocabulary))),
+                         default_int64=len(vocabulary))
         return g.one_hot_ids(ids, len(vocabulary) + 1, layer)

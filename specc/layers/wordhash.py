@@ -5,7 +5,8 @@ its vector counts how often each trigram of the vocabulary occurs in it. A word 
 training still shares trigrams with the words it resembles (`Lisbon` with `London`), where
 onehot can only give it the "other" dimension. Without `vocab` the trigrams are the training
 data's: those seen at least `min_count` times, at most `max` of them (the most frequent first).
-`lowercase` lower-cases words first (by default case is kept: a capital is a strong hint of a name).
+`lowercase` lower-cases words first, and a given vocabulary, by specc's rule (specc/lowercase.py);
+by default case is kept: a capital is a strong hint of a name.
 Trigrams outside the vocabulary are left out; padding ("") is the zero vector.
 
 The vector is kept as trigram ids in NumPy, so the next layer sums rows of its weights
@@ -15,6 +16,7 @@ wordhash runs in onnxruntime (which ships that op), not in every ONNX runtime; i
 """
 from __future__ import annotations
 
+from ..lowercase import lowercase
 from ..shapes import ShapeError, require
 from ..signature import FromData
 from .base import Inferred, LayerKind, register
@@ -31,12 +33,12 @@ class WordHash(LayerKind):
     def vocabulary_from(self, args, sentences) -> FromData:
         """The trigrams this layer takes from training sentences (lists of words)."""
         from ..trigrams import trigram_vocabulary  # NumPy: kept off the path of `specc check`
-        words = (word.lower() if args["lowercase"] else word for sentence in sentences for word in sentence)
+        words = (lowercase(word) if args["lowercase"] else word for sentence in sentences for word in sentence)
         return FromData(trigram_vocabulary(words, max_size=args["max"], min_count=args["min_count"]))
 
     def infer(self, args, shape):
         require(shape, "tokens", hint="wordhash reads words: declare the input as NAME: seq token")
-        vocab = tuple(args["vocab"])
+        vocab = tuple(dict.fromkeys(map(lowercase, args["vocab"])) if args["lowercase"] else args["vocab"])
         bad = [t for t in vocab if len(t) != 3]
         if bad:
             raise ShapeError(f"has '{bad[0]}' in its vocabulary, which is not a trigram", arg="vocab",
@@ -49,7 +51,6 @@ class WordHash(LayerKind):
     def lower(self, g, layer, x):
         from ..trigrams import TRIGRAM_ONNX_OPSETS, lower_trigram_counts
 
-        words = g.lowercase(x, layer) if layer.attrs["lowercase"] else x
         g.opsets.update(TRIGRAM_ONNX_OPSETS)
         g.needs_contrib_ops = True
-        return lower_trigram_counts(g, words, layer.attrs["vocabulary"], layer)
+        return lower_trigram_counts(g, x, layer.attrs["vocabulary"], layer, lowercase_first=layer.attrs["lowercase"])
