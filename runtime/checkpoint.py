@@ -1,14 +1,20 @@
 """Checkpoints: weights, optimizer state and the run's position in one .npz, without pickle.
 
-Layout: `weights/<i>` (the model's weights in order), `optimizer/<key>`, `vocabulary/<layer id>`
-and `classes/<output>` (string arrays: what the spec took from its data), and `meta`, a JSON
-string holding the architecture fingerprint, the weight names, the position (next epoch and
-batch), the optimizer's step count, the settings and the history so far. Written atomically.
+Layout: `weights/<i>` (the model's weights in order, float32), `optimizer/<slot>/<weight>`,
+`vocabulary/<layer id>` (string arrays: the words the spec took from its data), `classes/<output>`
+(the class names of every classifier output, in the order of the weights' rows), and `meta`, a
+JSON string holding the architecture fingerprint, the weight names, the position (next epoch and
+batch), the optimizer's step count, the settings and the history so far (best.npz: the score of
+its epoch instead of the settings). Written atomically; read as described under "reading".
 """
 from __future__ import annotations
 
 import io
 import json
+import math
+import stat
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -37,53 +43,382 @@ def save_checkpoint(path, model, weights: dict, optimizer, meta: dict) -> None:
     write_atomically(path, buffer.getvalue())
 
 
-def load_tables(path):
-    """The vocabularies and classes saved in a checkpoint (SavedTables), or None if it holds
-    no vocabulary (a spec that takes nothing from data). Unreadable files are left to
-    load_checkpoint to report."""
-    from specc.tables import SavedTables
+# ---- reading: nothing in the file is trusted ----
+#
+# A checkpoint is checked in this order, and nothing is used before it is checked: the path
+# (a regular, non-empty file), the zip directory (every member a known .npy name, none twice),
+# `meta` (JSON, an object, every field of META_FIELDS of its type, and consistent with the
+# members), the class and vocabulary tables, then, against the model, the fingerprint, the
+# tables, and each array's .npy header (exact shape, float32) before its data is read, then
+# that its values are finite. Sizes come from the headers and the model, so no member is
+# decompressed into more memory than the model's own weights take.
+
+MAX_TEXT_BYTES = 256 * 2**20  # meta and each table: far above any real one (ATIS's vocabulary is 0.1 MB)
+NOT_A_CHECKPOINT_HINT = "checkpoints are the checkpoint.npz and best.npz files that specc train writes in its run folder"
+CHANGED_HINT = "the file was changed after specc train wrote it: use the run's own checkpoint, or train again"
+
+
+def _unreadable(path, why: str, hint: str = NOT_A_CHECKPOINT_HINT):
+    """The SpecError for a file that cannot be a checkpoint at all."""
+    from specc.errors import SpecError
+
+    return SpecError(f"{path} is not a specc checkpoint: {why}", hint=hint)
+
+
+def _refused(path, problem: str, hint: str = CHANGED_HINT):
+    """The SpecError for a checkpoint whose content is wrong or does not fit the spec."""
+    from specc.errors import SpecError
+
+    return SpecError(f"checkpoint {path} {problem}", hint=hint)
+
+
+# errors of zipfile, zlib and numpy's .npy reader on damaged bytes (RecursionError, a
+# RuntimeError, comes from JSON nested too deep)
+_DAMAGED = (OSError, EOFError, ValueError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+            zipfile.LargeZipFile, zlib.error)
+
+
+def _count(value) -> bool:
+    """A JSON whole number >= 0 (not a bool, not 1.0)."""
+    return type(value) is int and value >= 0
+
+
+def _number(value) -> bool:
+    """A JSON number (inf and NaN included: a validation loss may overflow)."""
+    return type(value) in (int, float)
+
+
+def _seconds(value) -> bool:
+    return _number(value) and 0 <= value < math.inf
+
+
+def _names(value) -> bool:
+    """A list of distinct strings."""
+    return isinstance(value, list) and all(isinstance(v, str) for v in value) and len(set(value)) == len(value)
+
+
+def _fields(record, schema: dict, exact: bool) -> str | None:
+    """What is wrong with the JSON object `record` under `schema` {field: (check, what it must
+    be, required)}: a missing field (every field when `exact`, else those checked as required), a field
+    of the wrong type, or an unknown one (when `exact`); None if nothing."""
+    if not isinstance(record, dict):
+        return "is not an object"
+    for field, (check, what, required) in schema.items():
+        if field not in record:
+            if required or exact:
+                return f"has no '{field}'"
+        elif not check(record[field]):
+            return f"has '{field}' = {_quote(record[field])}, which is not {what}"
+    unknown = sorted(set(record) - set(schema))
+    return f"has an unknown field '{unknown[0]}'" if exact and unknown else None
+
+
+def _quote(value) -> str:
+    """A JSON value for a message, cut to a readable length."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+REQUIRED, OPTIONAL = True, False
+_TEXT = (lambda v: isinstance(v, str), "a string")
+# meta: field -> (check, what it must be, required); `settings` is the run's, absent in best.npz,
+# which has `best_score` instead. Unknown fields are left alone (later writers may add some).
+META_FIELDS = {
+    "fingerprint": (*_TEXT, REQUIRED),
+    "model": (*_TEXT, REQUIRED),
+    "weight_names": (_names, "a list of distinct weight names", REQUIRED),
+    "optimizer_keys": (_names, "a list of distinct optimizer keys", REQUIRED),
+    "optimizer_steps": (_count, "a whole number >= 0", REQUIRED),
+    "epoch": (_count, "a whole number >= 0", REQUIRED),
+    "batch": (_count, "a whole number >= 0", REQUIRED),
+    "history": (lambda v: isinstance(v, list), "a list with one object per epoch", REQUIRED),
+    "partial": (lambda v: v is None or isinstance(v, dict), "null or an object", REQUIRED),
+    "settings": (lambda v: isinstance(v, dict) and all(
+        v is None or type(v) in (str, int, float, bool) for v in v.values()), "an object of settings", OPTIONAL),
+    "best_score": (lambda v: isinstance(v, list) and 1 <= len(v) <= 2 and all(
+        _number(x) and not math.isnan(x) for x in v), "a list of one or two numbers", OPTIONAL),
+}
+# the sums of an epoch interrupted part way
+PARTIAL_FIELDS = {"loss": (_number, "a number", REQUIRED), "correct": (_count, "a whole number >= 0", REQUIRED),
+                  "seen": (_count, "a whole number >= 0", REQUIRED), "seconds": (_seconds, "seconds >= 0", REQUIRED)}
+_SCORE = (lambda v: v is None or _number(v), "a number or null", OPTIONAL)
+# one epoch of the history (what runtime/train.fit records); epoch and seconds are computed with
+HISTORY_FIELDS = {"epoch": (_count, "a whole number >= 0", REQUIRED), "seconds": (_seconds, "seconds >= 0", REQUIRED),
+                  "loss": _SCORE, "train_accuracy": _SCORE, "val_loss": _SCORE, "val_accuracy": _SCORE,
+                  "val_f1": _SCORE, "lr": _SCORE, "samples_per_s": _SCORE, "counts": (*_TEXT, OPTIONAL),
+                  "best": (lambda v: isinstance(v, bool), "true or false", OPTIONAL)}
+
+
+def _meta_problem(meta: dict, best: bool) -> str | None:
+    """What is wrong with a checkpoint's meta (already a JSON object), or None: the fields'
+    types, then whether they agree with each other."""
+    from .optim import OPTIMIZERS
+
+    problem = _fields(meta, META_FIELDS, exact=False)
+    if problem:
+        return f"meta {problem}"
+    if best and "best_score" not in meta:
+        return "meta has no 'best_score' (best.npz keeps the score of the epoch it holds)"
+    for i, record in enumerate(meta["history"]):
+        problem = _fields(record, HISTORY_FIELDS, exact=False)
+        if not problem and record["epoch"] != i + 1:
+            problem = f"says it is epoch {_quote(record['epoch'])}"
+        if problem:
+            return f"meta's history: epoch {i + 1} {problem}"
+    if len(meta["history"]) != meta["epoch"]:
+        return f"meta says {meta['epoch']} epochs are done but its history holds {len(meta['history'])}"
+    if meta["partial"] is not None and (problem := _fields(meta["partial"], PARTIAL_FIELDS, exact=True)):
+        return f"meta's 'partial' (the epoch so far) {problem}"
+    if meta["batch"] and meta["partial"] is None:
+        return f"meta says the run stopped at batch {meta['batch'] + 1} but holds no sums of that epoch ('partial')"
+    settings = meta.get("settings", {})
+    epochs = settings.get("epochs")
+    if epochs is not None and not (type(epochs) is int and meta["epoch"] <= epochs):
+        return f"meta says {meta['epoch']} epochs are done of a run of {_quote(epochs)}"
+    optimizer = OPTIMIZERS.get(settings.get("optimizer"))
+    slots = optimizer.slots if optimizer else {s for kind in OPTIMIZERS.values() for s in kind.slots}
+    for key in meta["optimizer_keys"]:
+        slot, _, name = key.partition("/")
+        if slot not in slots or name not in meta["weight_names"]:
+            return (f"meta has the optimizer key {_quote(key)}, which is not <slot>/<weight name> with a slot of "
+                    f"{' or '.join(sorted(slots))} and one of its weights")
+    return None
+
+
+class _Archive:
+    """A checkpoint's zip, its members read one at a time after their .npy headers are checked."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.zip = _open_zip(path)
+        try:
+            infos = self.zip.infolist()
+            names = [info.filename for info in infos]
+            if len(set(names)) != len(names):
+                raise _unreadable(path, "a name appears twice in its zip directory")
+            strange = [name for name in names if not name.endswith(".npy")]
+            if strange:
+                raise _unreadable(path, f"it holds {_quote(strange[0])}, which is not a .npy array (not an .npz)")
+            self.members = {info.filename[:-len(".npy")]: info for info in infos}
+        except BaseException:
+            self.zip.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.zip.close()
+
+    def header(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
+        """(shape, dtype) of member `name` from its .npy header, reading none of its data."""
+        shape, dtype, _ = self._header(name)
+        return shape, dtype
+
+    def _header(self, name: str):
+        from numpy.lib import format as npy
+
+        info = self.members[name]
+        try:
+            with self.zip.open(info) as file:
+                version = npy.read_magic(file)
+                if version not in ((1, 0), (2, 0)):
+                    raise ValueError(f".npy version {version}")
+                reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+                shape, _, dtype = reader(file)
+                offset = file.tell()
+        except _DAMAGED:
+            raise _unreadable(self.path, f"its member '{name}' is not a valid .npy array",
+                              hint="the file is damaged: use another copy, or train again") from None
+        if dtype.hasobject:
+            raise _unreadable(self.path, f"its member '{name}' holds Python objects, which specc never loads "
+                              "(loading them would run code from the file)")
+        # the zip directory must agree with the header, or the data is cut short or padded
+        if info.file_size != offset + math.prod(shape) * dtype.itemsize:
+            raise _refused(self.path, f"is damaged: its member '{name}' declares {shape} {dtype.name} "
+                           f"but holds {info.file_size - offset} bytes of data", "use another copy, or train again")
+        return shape, dtype, offset
+
+    def read(self, name: str) -> np.ndarray:
+        """The array of member `name`; call after its header was checked."""
+        from numpy.lib import format as npy
+
+        try:
+            with self.zip.open(self.members[name]) as file:
+                return npy.read_array(file, allow_pickle=False)
+        except _DAMAGED:
+            raise _refused(self.path, f"is damaged: its member '{name}' cannot be read (cut short, or its "
+                           "checksum fails)", "use another copy, or train again") from None
+
+    def text(self, name: str, ndim: int) -> np.ndarray:
+        """A string member (meta: ndim 0, a table: ndim 1), refused if it is anything else or
+        absurdly large."""
+        shape, dtype = self.header(name)
+        if dtype.kind != "U" or len(shape) != ndim:
+            raise _refused(self.path, f"has '{name}' of {_array_text(shape, dtype)}, not "
+                           f"{'a string' if ndim == 0 else 'a list of strings'}")
+        if math.prod(shape) * dtype.itemsize > MAX_TEXT_BYTES:
+            raise _refused(self.path, f"has '{name}' of {math.prod(shape) * dtype.itemsize:,} bytes, more than "
+                           f"any checkpoint holds ({MAX_TEXT_BYTES:,})")
+        return self.read(name)
+
+    def weights(self, name: str, what: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A float32 array of exactly `shape` with finite values; `what` names it for messages."""
+        found_shape, dtype = self.header(name)
+        if dtype != np.float32:
+            raise _refused(self.path, f"has {what} ('{name}') of {_array_text(found_shape, dtype)}; "
+                           "weights are float32", "specc never converts weights: use the checkpoint specc train wrote")
+        if tuple(found_shape) != tuple(shape):
+            raise _refused(self.path, f"has {what} ('{name}') of shape {_shape_text(found_shape)}; "
+                           f"this spec's is {_shape_text(shape)}")
+        array = self.read(name)
+        bad = array.size - int(np.isfinite(array).sum())
+        if bad:
+            raise _refused(self.path, f"has {what} ('{name}') with {bad:,} values that are NaN or infinite",
+                           "a run that diverged writes no checkpoint: the file was changed, or use an earlier one")
+        return array
+
+
+def _shape_text(shape) -> str:
+    return "() (a scalar)" if len(shape) == 0 else str(tuple(shape))
+
+
+def _array_text(shape, dtype) -> str:
+    order = "" if dtype.isnative or dtype.byteorder == "|" else ", byte-swapped"
+    return f"shape {_shape_text(shape)}, dtype {dtype.name}{order}"
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    """The zip of a checkpoint path, after checking that it is a non-empty regular file."""
+    from specc.errors import SpecError
 
     try:
-        with np.load(Path(path), allow_pickle=False) as archive:
-            found = {key: tuple(str(w) for w in archive[key]) for key in archive.files
-                     if key.startswith(("vocabulary/", "classes/"))}
-    except (OSError, ValueError, EOFError):
-        return None
-    vocabularies = {key.partition("/")[2]: v for key, v in found.items() if key.startswith("vocabulary/")}
-    if not vocabularies:
-        return None
-    return SavedTables(vocabularies, {key.partition("/")[2]: v for key, v in found.items() if key.startswith("classes/")})
+        status = path.stat()
+    except FileNotFoundError:
+        raise SpecError(f"no such checkpoint: {path}") from None
+    except OSError as error:
+        raise _unreadable(path, f"it cannot be read ({error.strerror})") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise _unreadable(path, "it is a folder", hint="give the checkpoint.npz (or best.npz) inside it")
+    if not stat.S_ISREG(status.st_mode):
+        raise _unreadable(path, "it is not a regular file")
+    if status.st_size == 0:
+        raise _unreadable(path, "it is empty (0 bytes)")
+    try:
+        return zipfile.ZipFile(path)
+    except _DAMAGED as error:
+        if isinstance(error, OSError) and not isinstance(error, zipfile.BadZipFile):
+            raise _unreadable(path, f"it cannot be read ({error.strerror or error})") from None
+        with open(path, "rb") as file:
+            zipped = file.read(4) == b"PK\x03\x04"
+        if zipped:
+            raise _unreadable(path, "it is cut short or damaged (its zip directory is missing or broken)",
+                              hint="a copy that did not finish? use another copy, or train again") from None
+        raise _unreadable(path, "it is not a zip archive (.npz)") from None
 
 
-def load_checkpoint(path, model) -> tuple[dict, dict, dict]:
+def _read_meta(archive: _Archive, best: bool) -> dict:
+    """The checked meta of a checkpoint, and every member name checked against it."""
+    path = archive.path
+    if "meta" not in archive.members:
+        raise _unreadable(path, "it has no 'meta'")
+    try:
+        meta = json.loads(str(archive.text("meta", 0)))
+    except (ValueError, RecursionError):
+        raise _refused(path, "has a 'meta' that is not JSON") from None
+    if not isinstance(meta, dict):
+        raise _refused(path, "has a 'meta' that is not a JSON object")
+    if meta.get("format") != FORMAT:
+        raise _unreadable(path, f"its meta says format {_quote(meta.get('format'))}, not '{FORMAT}'")
+    problem = _meta_problem(meta, best)
+    if problem:
+        raise _refused(path, f"is inconsistent: {problem}")
+    expected = {"meta", *(f"weights/{i}" for i in range(len(meta["weight_names"]))),
+                *(f"optimizer/{key}" for key in meta["optimizer_keys"])}
+    found = {name for name in archive.members if not name.startswith(("vocabulary/", "classes/"))}
+    if expected - found:
+        raise _refused(path, f"is missing the array '{min(expected - found)}' that its meta lists")
+    if found - expected:
+        raise _refused(path, f"holds an array its meta does not list: '{min(found - expected)}'")
+    return meta
+
+
+def _read_tables(archive: _Archive):
+    """The vocabularies and classes of a checkpoint (SavedTables), each a list of distinct,
+    non-empty strings."""
+    from specc.tables import SavedTables
+
+    tables = {"vocabulary": {}, "classes": {}}
+    for name in archive.members:
+        kind, _, owner = name.partition("/")
+        if kind in tables:
+            words = tuple(str(w) for w in archive.text(name, 1))
+            if not words or "" in words or len(set(words)) != len(words):
+                raise _refused(archive.path, f"has '{name}' with {'no' if not words else 'empty or repeated'} "
+                               f"{'words' if kind == 'vocabulary' else 'class names'}")
+            tables[kind][owner] = words
+    return SavedTables(tables["vocabulary"], tables["classes"])
+
+
+def load_tables(path):
+    """The vocabularies and classes saved in a checkpoint (SavedTables), or None if it holds
+    none. Raises SpecError (naming the file and what is wrong) for anything but a checkpoint."""
+    with _Archive(Path(path)) as archive:
+        _read_meta(archive, best=False)
+        tables = _read_tables(archive)
+    return tables if tables.vocabularies or tables.class_names else None
+
+
+def _check_tables(path, saved, model) -> None:
+    """The checkpoint's classes and vocabularies must be the model's: the weights' rows and
+    columns mean them, in that order."""
+    from specc.tables import saved_tables
+
+    wanted = saved_tables(model)
+    for output in sorted(set(saved.class_names) | set(wanted.class_names)):
+        old, new = saved.class_names.get(output), wanted.class_names.get(output)
+        if old != new:
+            raise _refused(path, f"was trained with the classes {_classes_text(old)} for output {output}; this spec "
+                           f"has {_classes_text(new)}", "the weights' outputs mean the checkpoint's classes, in its "
+                           "order: declare those, or train this spec anew")
+    for layer in sorted(set(saved.vocabularies) | set(wanted.vocabularies)):
+        old, new = saved.vocabularies.get(layer), wanted.vocabularies.get(layer)
+        if old != new:
+            raise _refused(path, f"was trained with another vocabulary for {layer} "
+                           f"({len(old or ())} words; this spec's has {len(new or ())})")
+
+
+def _classes_text(names) -> str:
+    return " | ".join(names) if names else "(none)"
+
+
+def load_checkpoint(path, model, *, best: bool = False) -> tuple[dict, dict, dict]:
     """Read a checkpoint for `model`: (weights by the model's names, optimizer state, meta).
+    `best`: the file is a best.npz, which must hold its score.
 
-    Raises SpecError if the file is not a checkpoint or was written for another network.
+    Raises SpecError, naming the file and what is wrong, if it is not a checkpoint, is damaged
+    or changed, was written for another network, or holds other classes than the spec's.
     """
-    from specc.errors import SpecError
     from specc.weights import architecture_fingerprint
 
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-        meta = json.loads(str(arrays["meta"]))
-    except FileNotFoundError:
-        raise SpecError(f"no such checkpoint: {path}") from None
-    except (OSError, ValueError, KeyError, EOFError):
-        raise SpecError(f"{path} is not a specc checkpoint", hint="checkpoints are the checkpoint.npz files "
-                        "that specc train writes in its run folder") from None
-    if meta.get("format") != FORMAT:
-        raise SpecError(f"{path} is not a specc checkpoint", hint="checkpoints are written by specc train")
-    if meta["fingerprint"] != architecture_fingerprint(model):
-        raise SpecError(f"checkpoint {path} was written for another network ({meta['model']}), not this "
-                        f"spec's {model.name}", hint="train this spec from scratch, or use the spec the checkpoint came from")
-    names = [layer.weight_name(w.name) for layer in model.layers for w in layer.weights]
-    weights = {name: arrays[f"weights/{i}"] for i, name in enumerate(names)}
-    # the saved names may differ (lines moved); the fingerprint says the order still matches
-    renamed = dict(zip(meta["weight_names"], names))
-    state = {}
-    for key in meta["optimizer_keys"]:
-        kind, _, old = key.partition("/")
-        state[f"{kind}/{renamed[old]}"] = arrays[f"optimizer/{key}"]
+    with _Archive(path) as archive:
+        meta = _read_meta(archive, best)
+        if meta["fingerprint"] != architecture_fingerprint(model):
+            raise _refused(path, f"was written for another network ({meta['model']}), not this spec's {model.name}",
+                           "train this spec from scratch, or use the spec the checkpoint came from")
+        _check_tables(path, _read_tables(archive), model)
+        shapes = {layer.weight_name(w.name): tuple(w.shape) for layer in model.layers for w in layer.weights}
+        if len(meta["weight_names"]) != len(shapes):
+            raise _refused(path, f"lists {len(meta['weight_names'])} weights; this spec has {len(shapes)}")
+        weights = {name: archive.weights(f"weights/{i}", f"weight {name}", shape)
+                   for i, (name, shape) in enumerate(shapes.items())}
+        # the saved names may differ (lines moved); the fingerprint says the order still matches
+        renamed = dict(zip(meta["weight_names"], shapes))
+        state = {}
+        for key in meta["optimizer_keys"]:
+            slot, _, old = key.partition("/")
+            name = renamed[old]
+            state[f"{slot}/{name}"] = archive.weights(f"optimizer/{key}", f"optimizer state {slot} of {name}",
+                                                      shapes[name])
     return weights, state, meta

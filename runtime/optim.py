@@ -38,7 +38,10 @@ def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float | None)
 
 
 class Optimizer:
-    """Base: `state` holds named arrays (and the step count) that a checkpoint saves."""
+    """Base: `state` holds named arrays (and the step count) that a checkpoint saves, keyed
+    `<slot>/<weight name>` with a slot of `slots`."""
+
+    slots: tuple[str, ...] = ()
 
     def __init__(self, settings):
         self.settings = settings
@@ -65,6 +68,8 @@ class Optimizer:
 
 
 class SGD(Optimizer):
+    slots = ("velocity",)
+
     def update(self, name, w, g, lr):
         if self.settings.momentum:
             velocity = self._slot("velocity", name, w)
@@ -75,6 +80,8 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
+    slots = ("m", "v")
+
     def update(self, name, w, g, lr):
         s = self.settings
         m, v = self._slot("m", name, w), self._slot("v", name, w)

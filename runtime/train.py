@@ -177,7 +177,7 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
     best_path = checkpoint_path.with_name("best.npz")
     best = None  # (score, weights) of the best epoch so far
     if resume is not None and settings.keep == "best" and best_path.exists():
-        saved, _, meta = load_checkpoint(best_path, model)
+        saved, _, meta = load_checkpoint(best_path, model, best=True)
         best = (tuple(meta["best_score"]), saved)
     chain = model.chains[0]
     objective = objective_for(chain, settings.loss)

@@ -81,16 +81,23 @@ class Network:
         return forward(self.model, self.weights, self.prepare({**(inputs or {}), **named}))
 
     def load_weights(self, checkpoint: str | Path) -> None:
-        """Replace the weights with those of a checkpoint written by `specc train`.
+        """Replace the weights with those of a checkpoint written by `specc train`; a spec that
+        takes vocabularies or classes from data takes the checkpoint's.
 
-        Raises SpecError if the checkpoint belongs to another network.
+        Raises SpecError, naming the file and what is wrong, if the checkpoint is damaged or
+        changed, belongs to another network or holds other classes than the spec's; the
+        network is then left as it was.
         """
         from runtime.checkpoint import load_checkpoint, load_tables
 
-        tables = load_tables(checkpoint)
-        if tables is not None and self.syntax is not None:
-            self._rebuild(tables)
-        self.weights, _, _ = load_checkpoint(checkpoint, self.model)
+        from .tables import needs_data
+
+        model, tables = self.model, load_tables(checkpoint)
+        if tables is not None and self.syntax is not None and needs_data(self.syntax):
+            model = build(self.syntax, tables)
+        self.weights, _, _ = load_checkpoint(checkpoint, model)
+        if model is not self.model:
+            self.model, self.tables = model, tables
 
     def train(self, data: str | None = None, *, epochs: int | None = None, batch: int | None = None,
               lr: float | None = None, seed: int | None = None, out: str | Path | None = None,
