@@ -1,13 +1,20 @@
 """Running an ONNX model in onnxruntime (CPU unless another provider is asked for)."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-import numpy as np
+from specc.errors import SpecError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _dim(d):
     return d if isinstance(d, int) else "N" if d is None else str(d)
+
+
+class OnnxRunError(RuntimeError):
+    """onnxruntime failed while running a model: a runtime failure, not a mistake in the input."""
 
 
 class OnnxModel:
@@ -19,6 +26,7 @@ class OnnxModel:
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        self.source = model if isinstance(model, str) else "the model"
         self.session = ort.InferenceSession(model if isinstance(model, (bytes, str)) else str(model),
                                             options, providers=providers or ["CPUExecutionProvider"])
         self.inputs = {i.name: tuple(_dim(d) for d in i.shape) for i in self.session.get_inputs()}
@@ -29,6 +37,28 @@ class OnnxModel:
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run on prepared batches (float32, or (N, T) words for a string input); returns every
         graph output by name."""
-        values = self.session.run(None, {k: np.asarray(v, object if k in self.word_inputs else np.float32)
-                                         for k, v in inputs.items()})
+        import numpy as np  # here: the CLI imports this module for OnnxRunError on its cheap path
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+        feeds = {k: np.asarray(v, object if k in self.word_inputs else np.float32) for k, v in inputs.items()}
+        try:
+            values = self.session.run(None, feeds)
+        except UnicodeDecodeError:
+            raise SpecError(f"{self.source}: {self._undecodable_output(feeds)} holds text that is not UTF-8, "
+                            "so its words cannot be read", hint="a model written by specc holds UTF-8 words only: "
+                            "export it again with specc compile") from None
+        except (ort_state.Fail, ort_state.InvalidArgument, ort_state.RuntimeException, ort_state.NotImplemented,
+                ort_state.EPFail) as error:
+            raise OnnxRunError(f"onnxruntime could not run {self.source}: {error}") from None
         return dict(zip(self.outputs, values))
+
+    def _undecodable_output(self, feeds) -> str:
+        """Which string output (the first) holds bytes that are not UTF-8: onnxruntime decodes every
+        string output and cannot hand back the bytes, so each is run alone."""
+        for output in self.session.get_outputs():
+            if output.type == "tensor(string)":
+                try:
+                    self.session.run([output.name], feeds)
+                except UnicodeDecodeError:
+                    return f"output {output.name}"
+        return "a string output"

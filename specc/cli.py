@@ -25,27 +25,56 @@ def _number(x) -> str:
     return np.format_float_positional(np.float32(x), precision=6, trim="-")
 
 
-def format_array(array) -> str:
-    """An array printed with numbers as the lecture writes them (3, -1, 0.5)."""
+def _probability(x) -> str:
+    """A probability with six decimals (1.000000, 0.250000), tiny ones in scientific notation
+    (5.60e-10), so that neither 1 nor a small chance reads as an integer."""
+    return f"{x:.6f}" if x == 0 or abs(x) >= 1e-4 or x != x else f"{x:.2e}"
+
+
+def format_array(array, probabilities: bool = False) -> str:
+    """An array printed with numbers as the lecture writes them (3, -1, 0.5), or as
+    probabilities (`_probability`)."""
     import numpy as np
 
     if array.dtype.kind in "OUS":  # class names; "" (padding) is shown as "", never as nothing
         return np.array2string(np.asarray(array, dtype=str), separator=" ", formatter={"all": lambda s: str(s) or '""'})
-    width = max((len(_number(x)) for x in array.flat), default=1)
+    number = _probability if probabilities else _number
+    width = max((len(number(x)) for x in array.flat), default=1)
     return np.array2string(array, separator=" ", max_line_width=100,
-                           formatter={"float_kind": lambda x: _number(x).rjust(width)})
+                           formatter={"float_kind": lambda x: number(x).rjust(width)})
 
 
-def _print_outputs(outputs: dict, as_json: bool) -> None:
+def _json_value(value):
+    """An output as JSON values; inf and NaN become null (JSON has no such numbers)."""
+    import numpy as np
+
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        value = np.where(np.isfinite(value), value.astype(object), None)
+    return value.tolist()
+
+
+def _print_outputs(outputs: dict, as_json: bool, probabilities=()) -> None:
+    """Every output, as JSON or as text; the outputs named in `probabilities` read as such."""
     if as_json:
-        print(json.dumps({k: v.tolist() for k, v in outputs.items()}))
+        print(json.dumps({k: _json_value(v) for k, v in outputs.items()}))
         return
     for name, value in outputs.items():
         if value.dtype.kind in "OUS" and value.ndim == 1:  # class names, one per sample
             print(f"{name}: {' '.join(map(str, value))}")
             continue
         print(f"{name} {tuple(value.shape)}:")
-        print(format_array(value))
+        print(format_array(value, probabilities=name in probabilities))
+
+
+def _probability_outputs(outputs: dict, model=None) -> set[str]:
+    """The outputs that hold probabilities: a spec's chains ending in softmax or sigmoid, and a
+    model's classifier outputs (NAME beside NAME_class) whose values all lie in 0..1."""
+    import numpy as np
+
+    ending = {chain.output.name for chain in model.chains if chain.layers[-1].kind in ("softmax", "sigmoid")} \
+        if model is not None else {name for name in outputs if f"{name}_class" in outputs}
+    return {name for name in ending if name in outputs and outputs[name].dtype.kind == "f"
+            and bool(np.all((outputs[name] >= 0) & (outputs[name] <= 1) | np.isnan(outputs[name])))}
 
 
 def _export_failure(report) -> str:
@@ -77,6 +106,7 @@ def cmd_check(args) -> int:
 def cmd_compile(args) -> int:
     from .api import load
 
+    _check_seed(args.seed)
     net = load(args.spec, seed=args.seed, data=args.data)
     if args.weights:
         net.load_weights(args.weights)
@@ -139,35 +169,85 @@ def _print_tagged(words, outputs: dict, as_json: bool) -> None:
             print(word.ljust(width) + "  ".join(tags[name][t] for name in tag_outputs))
 
 
+def _check_seed(seed: int) -> None:
+    """--seed is checked as the train section's seed is: a whole number of at least 0."""
+    from .training import check_flag
+
+    check_flag("seed", seed)
+
+
+def is_onnx_file(path: str) -> bool:
+    """Whether `path` names an ONNX model: by its suffix in any case (.onnx, .ONNX), or by its
+    first byte: an ONNX protobuf opens with its ir_version field (0x08), which no text spec does."""
+    from pathlib import Path
+
+    if Path(path).suffix.lower() == ".onnx":
+        return True
+    try:
+        with open(path, "rb") as file:
+            return file.read(1) == b"\x08"
+    except OSError:
+        return False
+
+
+def _untrained_note(net, args) -> str | None:
+    """One line for a spec meant to be trained (a train section, or random weights) run
+    without --weights: its outputs come from untrained weights."""
+    random = any(w.literal is None and w.init not in ("zeros", "ones") for layer in net.model.layers
+                 for w in layer.weights)
+    if args.weights or args.quiet or args.json or not (random or net.model.train):
+        return None
+    weights = f"random weights (seed {args.seed})" if random else "the spec's starting weights"
+    return (f"note: {args.model} runs with untrained {weights}; for trained ones pass --weights "
+            f"runs/{net.name}/checkpoint.npz (written by specc train)")
+
+
 def cmd_run(args) -> int:
+    import numpy as np
+
     from .api import load, load_onnx
-    from .feed import as_sentences, parse_input_flags, read_array
+    from .feed import as_sentences, check_finite, parse_input_flags, read_array
 
+    _check_seed(args.seed)
+    if args.output:  # a directory, a device or an unwritable folder is refused before the run
+        from .atomic import destination
+
+        destination(args.output)
     given = {name: read_array(path) for name, path in parse_input_flags(args.input).items()}
+    if not args.allow_nonfinite:
+        for name, value in given.items():
+            check_finite(name, value)
     tagging = bool(args.text or args.file)
-    if args.model.endswith(".onnx"):
-        if args.backend == "numpy":
-            raise SpecError("the numpy backend runs specs (.nn); a .onnx model runs in onnxruntime",
-                            hint="drop --backend, or run the .nn spec")
-        onnx_net = load_onnx(args.model)
-        if tagging:
-            name = _word_input(list(onnx_net.session.inputs), onnx_net.session.word_inputs, args.model)
-            given = {name: as_sentences(name, _sentences(args))}
-        outputs = onnx_net.run(given)
-    else:
-        net = load(args.model, seed=args.seed, data=args.data)
-        if args.weights:
-            net.load_weights(args.weights)
-        if tagging:
-            names = [i.name for i in net.model.inputs]
-            name = _word_input(names, {i.name for i in net.model.inputs if i.form == "tokens"}, args.model)
-            given = {name: as_sentences(name, _sentences(args))}
-        if args.backend == "onnxruntime":
-            from runtime.onnx_runner import OnnxModel
-
-            outputs = OnnxModel(net.to_onnx().SerializeToString()).run(net.prepare(given))
+    model = None
+    # NaN or huge inputs (with --allow-nonfinite) give NaN or inf outputs, not NumPy warnings
+    with np.errstate(all="ignore"):
+        if is_onnx_file(args.model):
+            if args.backend == "numpy":
+                raise SpecError("the numpy backend runs specs (.nn); a .onnx model runs in onnxruntime",
+                                hint="drop --backend, or run the .nn spec")
+            onnx_net = load_onnx(args.model)
+            if tagging:
+                name = _word_input(list(onnx_net.session.inputs), onnx_net.session.word_inputs, args.model)
+                given = {name: as_sentences(name, _sentences(args))}
+            outputs = onnx_net.run(given)
         else:
-            outputs = net.run(given)
+            net = load(args.model, seed=args.seed, data=args.data)
+            if args.weights:
+                net.load_weights(args.weights)
+            model = net.model
+            note = _untrained_note(net, args)
+            if note:
+                print(note, file=sys.stderr)
+            if tagging:
+                names = [i.name for i in net.model.inputs]
+                name = _word_input(names, {i.name for i in net.model.inputs if i.form == "tokens"}, args.model)
+                given = {name: as_sentences(name, _sentences(args))}
+            if args.backend == "onnxruntime":
+                from runtime.onnx_runner import OnnxModel
+
+                outputs = OnnxModel(net.to_onnx().SerializeToString()).run(net.prepare(given))
+            else:
+                outputs = net.run(given)
     if args.output:
         import io
 
@@ -181,15 +261,25 @@ def cmd_run(args) -> int:
     if tagging and not args.quiet:
         _print_tagged(next(iter(given.values())), outputs, args.json)
     elif not args.quiet:
-        _print_outputs(outputs, args.json)
+        _print_outputs(outputs, args.json, _probability_outputs(outputs, model))
     return EXIT_OK
 
 
 def cmd_train(args) -> int:
+    # first of all, before NumPy loads: from here on Ctrl-C stops the run at a safe point
+    # (exit 130 with a checkpoint) instead of raising KeyboardInterrupt wherever it lands
+    from runtime.interrupt import CTRL_C
+
+    with CTRL_C:
+        return _train(args)
+
+
+def _train(args) -> int:
     from runtime.train import Interrupted, TrainingError
 
     from .api import Network
     from .parse import parse_file
+    from .resume import continue_command
     from .tables import build_with_data
     from .training import resolve
 
@@ -203,7 +293,7 @@ def cmd_train(args) -> int:
         result = net.train(args.data, epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed,
                            out=args.out, resume=args.resume, progress=mode)
     except Interrupted as stop:
-        print(f"{stop}; continue with: specc train {args.spec} --resume {stop.path}", file=sys.stderr)
+        print(f"{stop}; continue with: {continue_command(args.spec, stop.path)}", file=sys.stderr)
         return 130
     except TrainingError as error:
         raise RuntimeFailure(f"{error}. Hint: {error.hint}") from None
@@ -214,7 +304,8 @@ def cmd_train(args) -> int:
                "verified": report.ok, "heldout_split": result.heldout_split,
                "heldout_accuracy": result.heldout_accuracy, "heldout_count": result.heldout_count,
                "heldout_f1": result.heldout_f1, "kept_epoch": result.kept_epoch}
-    lines = [f"wrote {result.out_dir}/checkpoint.npz and history.json"]
+    files = ", ".join(result.files[:-1]) + f" and {result.files[-1]}" if len(result.files) > 1 else result.files[0]
+    lines = [f"wrote {result.out_dir}/{files}"]
     if result.kept_epoch is not None:
         lines.append(f"kept the weights of epoch {result.kept_epoch}, the best on validation (best.npz)")
     lines.append(f"exported {report.path}: onnxruntime vs NumPy largest difference {report.max_abs_diff:.3g} "
@@ -274,6 +365,8 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--weights", metavar="CKPT", help="for a spec: trained weights from a checkpoint.npz")
     run.add_argument("--output", help="also save every output to this .npz file")
     run.add_argument("--seed", type=int, default=0, help="seed of the random initial weights (default 0)")
+    run.add_argument("--allow-nonfinite", action="store_true",
+                     help="run on inputs that hold NaN or inf (refused by default, naming their positions)")
     run.add_argument("--quiet", action="store_true", help="print nothing (use with --output)")
     run.add_argument("--json", action="store_true", help="print the outputs as one JSON object")
     run.set_defaults(func=cmd_run)
@@ -294,19 +387,53 @@ def make_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the lecture's worked examples through both back ends")
     demo.add_argument("--quiet", action="store_true", help="print only failures")
     demo.set_defaults(func=cmd_demo)
+    for command in sub.choices.values():
+        command.add_argument("--debug", action="store_true",
+                             help="on an internal error, print where it happened (as does SPECC_DEBUG=1)")
     return parser
+
+
+def _refuse_onnx_as_spec(args) -> None:
+    """check, compile and train read a .nn spec; an ONNX model given instead is named as such."""
+    spec = getattr(args, "spec", None)
+    if spec is not None and is_onnx_file(spec):
+        raise SpecError(f"{spec} is an ONNX model, not a .nn spec",
+                        hint=f"{args.command} reads a .nn spec; run an ONNX model with: specc run {spec} --input NAME=FILE")
+
+
+def _report_bug(error: BaseException, debug: bool) -> None:
+    """An exception that no user input should cause: say it is a bug in specc, and where it
+    happened with --debug or SPECC_DEBUG=1 (the last frames of the traceback)."""
+    import traceback
+
+    print(f"error: internal error in specc ({type(error).__name__}: {error}). This is a bug in specc, "
+          "not a mistake of yours.", file=sys.stderr)
+    if debug:
+        print("".join(traceback.format_exception(type(error), error, error.__traceback__, limit=-8)).rstrip(),
+              file=sys.stderr)
+    else:
+        print("  rerun with --debug (or SPECC_DEBUG=1) to see where, and report it with the spec and the command",
+              file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `specc` console script; returns the exit status."""
+    import os
+
+    from runtime.onnx_runner import OnnxRunError
+
     args = make_parser().parse_args(argv)
     try:
+        _refuse_onnx_as_spec(args)
         return args.func(args)
     except SpecError as error:
         print(error.render(), file=sys.stderr)
         return EXIT_USAGE
-    except RuntimeFailure as error:
+    except (RuntimeFailure, OnnxRunError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except MemoryError:
+        print("error: out of memory", file=sys.stderr)
         return EXIT_RUNTIME
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -317,8 +444,8 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except Exception as error:  # a failure of ours or of onnxruntime: say what, without a traceback
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+    except Exception as error:  # no user input may reach this: it is a bug of ours
+        _report_bug(error, args.debug or os.environ.get("SPECC_DEBUG", "") not in ("", "0"))
         return EXIT_RUNTIME
 
 

@@ -22,8 +22,14 @@ def as_batch(name: str, value, shape: tuple) -> np.ndarray:
     (H, W) or (N, H, W) arrays (the channel axis is added).
     """
     try:
+        kind = np.asarray(value).dtype.kind
+        if kind == "c":
+            raise SpecError(f"input {name} holds complex numbers", expected="real numbers",
+                            hint="give the real part (numpy.real) if that is what you mean")
+        if kind not in "biufO":
+            raise TypeError(kind)
         array = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise SpecError(f"input {name} must hold numbers", hint="give a numeric .npy file or a JSON list") from None
     candidates = [array.shape, (1,) + array.shape]
     if len(shape) == 4 and shape[1] == 1:
@@ -72,11 +78,70 @@ def as_sentences(name: str, value) -> np.ndarray:
     return batch
 
 
-def _holds_words(value) -> bool:
-    """Whether a JSON value is a string or (nested) lists of strings."""
-    if isinstance(value, list):
-        return bool(value) and all(_holds_words(item) for item in value)
-    return isinstance(value, str)
+INPUT_HINT = "inputs are .npy files or JSON lists of numbers (or of words, for a model that reads words)"
+# deeper than any input a spec declares (a batch of images is 4 deep); json itself recurses
+MAX_JSON_DEPTH = 32
+
+
+def _too_deep() -> SpecError:
+    return SpecError(f"holds lists nested more than {MAX_JSON_DEPTH} deep", expected="at most a batch of images, 4 deep")
+
+
+def _leaf_kind(value) -> str | None:
+    """'numbers' or 'words' for a JSON leaf an input may hold, else None (null, true, an object)."""
+    if isinstance(value, str):
+        return "words"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "numbers"
+    return None
+
+
+def _json_kinds(value) -> set[str]:
+    """What a decoded JSON input holds: {'numbers'} and/or {'words'}; raises SpecError (without
+    the file's name) on anything else. Walks without recursion, so any depth is safe."""
+    if isinstance(value, dict):
+        raise SpecError("holds a JSON object ({...}), not a list",
+                        expected="nested lists of numbers, like [[1, 0], [0, 1]] (or words, for a model that reads words)",
+                        received="an object with keys " + ", ".join(map(str, value))[:80])
+    kinds: set[str] = set()
+    stack = [(value, ())] if isinstance(value, list) else []
+    if not stack:
+        kinds.add(_leaf_kind(value) or "nothing")
+    while stack:
+        item, where = stack.pop()
+        if len(where) >= MAX_JSON_DEPTH:
+            raise _too_deep()
+        for index, x in enumerate(item):
+            if isinstance(x, list):
+                stack.append((x, where + (index,)))
+            elif _leaf_kind(x):
+                kinds.add(_leaf_kind(x))
+            else:
+                position = ", ".join(map(str, where + (index,)))
+                raise SpecError(f"holds {json.dumps(x)[:20]} at [{position}], which is neither a number nor a word")
+    if "nothing" in kinds:
+        raise SpecError(f"holds {json.dumps(value)[:20]}, which is neither a number nor a list")
+    if kinds == {"numbers", "words"}:
+        raise SpecError("mixes numbers and words", hint="a model reads either numbers or words from one input")
+    return kinds
+
+
+def _read_json(file: Path):
+    """A JSON input: words returned as read, numbers as a float32 array."""
+    try:
+        value = json.loads(file.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise _too_deep() from None
+    except json.JSONDecodeError as error:
+        raise SpecError(f"is not JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
+    if _json_kinds(value) == {"words"}:
+        return value
+    try:
+        return np.asarray(value, dtype=np.float32)
+    except ValueError:
+        raise SpecError("has rows of different lengths", hint="every row of a batch holds the same count") from None
+    except OverflowError:
+        raise SpecError("holds a whole number too large for float32") from None
 
 
 def read_array(path: str):
@@ -84,15 +149,41 @@ def read_array(path: str):
     a model that reads words: a string, a list of words, or a list of sentences, returned as read)."""
     file = Path(path)
     try:
-        if file.suffix == ".json":
-            value = json.loads(file.read_text(encoding="utf-8"))
-            return value if _holds_words(value) else np.asarray(value, dtype=np.float32)
+        if file.suffix.lower() == ".json":
+            return _read_json(file)
         return np.load(file, allow_pickle=False)
     except FileNotFoundError:
         raise SpecError(f"no such input file: {path}") from None
-    except (ValueError, OSError, json.JSONDecodeError) as error:
-        raise SpecError(f"cannot read {path}: {error}",
-                        hint="inputs are .npy files or JSON lists of numbers (or of words, for a model that reads words)") from None
+    except SpecError as error:
+        raise SpecError(f"cannot read {path}: {error.message}", expected=error.expected, received=error.received,
+                        hint=error.hint or INPUT_HINT) from None
+    except UnicodeDecodeError:
+        raise SpecError(f"cannot read {path}: not UTF-8 text", hint=INPUT_HINT) from None
+    except OSError as error:
+        raise SpecError(f"cannot read {path}: {error.strerror or 'not readable'}", hint=INPUT_HINT) from None
+    except ValueError as error:
+        raise SpecError(f"cannot read {path}: {error}", hint=INPUT_HINT) from None
+
+
+def check_finite(name: str, value, shown: int = 5) -> None:
+    """Refuse NaN and infinities in a numeric input, naming the first `shown` positions as
+    indices into the array as given; words and other kinds are left to the model's checks."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(value)
+    count = int(np.count_nonzero(bad))
+    if not count:
+        return
+    flat, first, chunk = bad.reshape(-1), [], 1 << 20  # in chunks: no index array as large as the input
+    for start in range(0, flat.size, chunk):
+        first += (start + np.flatnonzero(flat[start:start + chunk])[:shown]).tolist()
+        if len(first) >= shown:
+            break
+    positions = [np.unravel_index(i, value.shape) for i in first[:shown]]
+    listed = ", ".join(f"{value[p]} at [{', '.join(map(str, p))}]" for p in positions)
+    what = "value that is not a finite number" if count == 1 else "values that are not finite numbers"
+    raise SpecError(f"input {name} holds {count:,} {what}: {listed}{', ...' if count > shown else ''}",
+                    expected="finite numbers", hint="fix the input, or pass --allow-nonfinite to run on it anyway")
 
 
 def parse_input_flags(flags: list[str]) -> dict[str, str]:
