@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .blas_threads import blas_threads_for
 from .checkpoint import save_checkpoint
 from .interpreter import backward_layers, execution_order, kernel_for, padding_mask, run_layers
 from .losses import cross_entropy, mse
@@ -203,7 +204,7 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
 
     # overflow is caught below (a loss, norm or weight that is not finite ends the run with a
     # hint), so NumPy's own warnings would only repeat it, less clearly
-    with _StopFlag() as stop, np.errstate(over="ignore", invalid="ignore"):
+    with _StopFlag() as stop, np.errstate(over="ignore", invalid="ignore"), blas_threads_for(chain.layers, settings.batch, train.x):
         for epoch in range(first_epoch, settings.epochs):
             lr = scheduled_lr(settings, epoch)
             order = np.random.default_rng([settings.seed, epoch]).permutation(count)

@@ -1,0 +1,140 @@
+"""NumPy's BLAS threads while training: one thread for a model of small products, the library's
+default for large ones, the user's SPECC_BLAS_THREADS (or the library's own variable) first,
+and training as before without threadpoolctl."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import threadpoolctl
+
+import specc
+from runtime.blas_threads import ONE_THREAD_BELOW, chosen_threads, largest_product
+from runtime.progress import Reporter
+from specc.cli import main
+from specs import spec_path
+
+BLAS_VARIABLES = ("SPECC_BLAS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                  "BLIS_NUM_THREADS")
+
+
+def dense_spec(data, inputs: int, width: int, batch: int) -> str:
+    return (f"model net\ninput x: {inputs}\noutput y: a | b\nx -> dense {width} -> relu -> dense 2 -> softmax\n"
+            f"train\n  data \"{data}\"\n  optimizer sgd lr=0.01\n  epochs 1\n  batch {batch}\n  validation 0.25\n")
+
+
+@pytest.fixture(autouse=True)
+def no_thread_variables(monkeypatch):
+    """The tests decide the BLAS variables; the machine's own must not leak in."""
+    for name in BLAS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def small_and_large(tmp_path, rng):
+    """Two specs on random data: a largest product of 8*8*4 = 256 multiply-adds (batch 8,
+    8 -> 4), and one of 64*1024*1024 = 67,108,864 (batch 64, 1024 -> 1024)."""
+    specs = {}
+    for name, inputs, width, batch in (("small", 8, 4, 8), ("large", 1024, 1024, 64)):
+        data = tmp_path / f"{name}.npz"
+        np.savez(data, x=rng.standard_normal((batch * 2, inputs)).astype(np.float32),
+                 y=np.array(["a", "b"] * batch))
+        specs[name] = dense_spec(data, inputs, width, batch)
+    return specs
+
+
+def blas_threads_now() -> list[int]:
+    return [pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+
+
+class ThreadsSeen(Reporter):
+    """Records NumPy's BLAS thread counts before every batch of a run."""
+
+    def __init__(self, info=threadpoolctl.threadpool_info):
+        super().__init__("quiet")
+        self.info = info
+        self.seen: set[int] = set()
+
+    def batch(self, epoch: int, batch: int) -> None:
+        self.seen.update(pool["num_threads"] for pool in self.info() if pool["user_api"] == "blas")
+
+
+def train_seeing_threads(spec: str, out, reporter: ThreadsSeen | None = None) -> set[int]:
+    reporter = reporter or ThreadsSeen()
+    specc.loads(spec, "net.nn").train(out=out, progress=reporter)
+    return reporter.seen
+
+
+# ---- the largest product of a training step ----
+
+def test_largest_product_of_the_lecture_cnn_is_its_second_conv():
+    # conv 3x3 filters=8 on 3 channels, padding same on 6x6, batch 32: rows 32*36, matrix 8 x 27
+    chain = specc.load(spec_path("x_or_o")).model.chains[0]
+    assert largest_product(chain.layers, 32) == 32 * 36 * 8 * 27 == 248_832
+
+
+def test_largest_product_of_a_word_model_skips_the_looked_up_embedding():
+    # onehot (169 words) -> dense 100 is a row lookup; the rnn's 100x100 matrices meet N*T rows
+    chain = specc.load(spec_path("slots_elman")).model.chains[0]
+    assert largest_product(chain.layers, 16, steps=12) == 16 * 12 * 100 * 100
+
+
+def test_small_products_train_on_one_thread_and_large_ones_keep_the_default():
+    assert chosen_threads(248_832, {}) == 1
+    assert chosen_threads(ONE_THREAD_BELOW - 1, {}) == 1
+    assert chosen_threads(ONE_THREAD_BELOW, {}) is None
+    assert chosen_threads(67_108_864, {}) is None
+
+
+# ---- the user decides first ----
+
+@pytest.mark.parametrize("value, small, large", [("3", 3, 3), (" 1 ", 1, 1), ("auto", 1, None), ("AUTO", 1, None)])
+def test_specc_blas_threads_sets_the_count(value, small, large):
+    assert chosen_threads(1_000, {"SPECC_BLAS_THREADS": value}) == small
+    assert chosen_threads(67_108_864, {"SPECC_BLAS_THREADS": value}) == large
+
+
+@pytest.mark.parametrize("name", BLAS_VARIABLES[1:])
+def test_the_librarys_own_variable_is_left_to_the_library(name):
+    assert chosen_threads(1_000, {name: "2"}) is None
+    assert chosen_threads(1_000, {name: "2", "SPECC_BLAS_THREADS": "1"}) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_a_bad_specc_blas_threads_stops_the_run_with_exit_2(value, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SPECC_BLAS_THREADS", value)
+    code = main(["train", str(spec_path("x_or_o")), "--epochs", "1", "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "error: the environment variable SPECC_BLAS_THREADS must be a number of threads or 'auto'" in err
+    assert f"received: {value!r}" in err
+    assert "Traceback" not in err and not (tmp_path / "checkpoint.npz").exists()
+
+
+# ---- during training ----
+
+def test_a_small_model_trains_on_one_blas_thread_and_the_count_comes_back(small_and_large, tmp_path):
+    before = blas_threads_now()
+    assert train_seeing_threads(small_and_large["small"], tmp_path) == {1}
+    assert blas_threads_now() == before
+
+
+def test_a_large_model_trains_on_the_librarys_default(small_and_large, tmp_path):
+    assert train_seeing_threads(small_and_large["large"], tmp_path) == set(blas_threads_now())
+
+
+def test_specc_blas_threads_is_the_count_during_training(small_and_large, monkeypatch, tmp_path):
+    monkeypatch.setenv("SPECC_BLAS_THREADS", "3")
+    assert train_seeing_threads(small_and_large["small"], tmp_path / "s") == {3}
+    assert train_seeing_threads(small_and_large["large"], tmp_path / "l") == {3}
+
+
+def test_without_threadpoolctl_training_runs_as_before(small_and_large, monkeypatch, tmp_path, capsys):
+    default = set(blas_threads_now())
+    reporter = ThreadsSeen(info=threadpoolctl.threadpool_info)  # looked at through the module already loaded
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # `import threadpoolctl` now fails
+    with pytest.raises(ImportError):
+        import threadpoolctl as _  # noqa: F401
+    assert train_seeing_threads(small_and_large["small"], tmp_path, reporter) == default
+    assert capsys.readouterr().err == ""
