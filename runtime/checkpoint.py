@@ -227,9 +227,11 @@ class _Archive:
                 reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
                 shape, _, dtype = reader(file)
                 offset = file.tell()
-        except _DAMAGED:
+        except ValueError:
             raise _unreadable(self.path, f"its member '{name}' is not a valid .npy array",
                               hint="the file is damaged: use another copy, or train again") from None
+        except _DAMAGED:
+            raise self._damaged(name) from None
         if dtype.hasobject:
             raise _unreadable(self.path, f"its member '{name}' holds Python objects, which specc never loads "
                               "(loading them would run code from the file)")
@@ -247,8 +249,11 @@ class _Archive:
             with self.zip.open(self.members[name]) as file:
                 return npy.read_array(file, allow_pickle=False)
         except _DAMAGED:
-            raise _refused(self.path, f"is damaged: its member '{name}' cannot be read (cut short, or its "
-                           "checksum fails)", "use another copy, or train again") from None
+            raise self._damaged(name) from None
+
+    def _damaged(self, name: str):
+        return _refused(self.path, f"is damaged: its member '{name}' cannot be read (cut short, or its checksum "
+                        "fails)", "use another copy, or train again")
 
     def text(self, name: str, ndim: int) -> np.ndarray:
         """A string member (meta: ndim 0, a table: ndim 1), refused if it is anything else or
@@ -375,21 +380,27 @@ def _check_tables(path, saved, model) -> None:
     from specc.tables import saved_tables
 
     wanted = saved_tables(model)
-    for output in sorted(set(saved.class_names) | set(wanted.class_names)):
-        old, new = saved.class_names.get(output), wanted.class_names.get(output)
-        if old != new:
-            raise _refused(path, f"was trained with the classes {_classes_text(old)} for output {output}; this spec "
-                           f"has {_classes_text(new)}", "the weights' outputs mean the checkpoint's classes, in its "
-                           "order: declare those, or train this spec anew")
-    for layer in sorted(set(saved.vocabularies) | set(wanted.vocabularies)):
-        old, new = saved.vocabularies.get(layer), wanted.vocabularies.get(layer)
-        if old != new:
-            raise _refused(path, f"was trained with another vocabulary for {layer} "
-                           f"({len(old or ())} words; this spec's has {len(new or ())})")
+    for what, old_tables, new_tables in (("class names", saved.class_names, wanted.class_names),
+                                         ("vocabulary", saved.vocabularies, wanted.vocabularies)):
+        for owner in sorted(set(old_tables) | set(new_tables)):
+            old, new = old_tables.get(owner), new_tables.get(owner)
+            if old != new:
+                raise _refused(path, *_table_problem(what, owner, old, new))
 
 
-def _classes_text(names) -> str:
-    return " | ".join(names) if names else "(none)"
+def _table_problem(what: str, owner: str, old, new) -> tuple[str, str]:
+    """(problem, hint) when a checkpoint's table `old` (class names of an output, or the
+    vocabulary of a layer `owner`) differs from the spec's `new`; either may be None."""
+    if old is None:
+        return f"holds no {what} for {owner}", CHANGED_HINT
+    if new is None:
+        return f"holds {what} for {owner}, which this spec does not have", CHANGED_HINT
+    if what == "vocabulary":
+        return (f"was trained with another vocabulary for {owner} ({len(old)} words; this spec's has {len(new)})",
+                CHANGED_HINT)
+    return (f"was trained with the classes {' | '.join(old)} for output {owner}; this spec has {' | '.join(new)}",
+            f"the weights' outputs mean the checkpoint's classes in that order: declare 'output {owner}: "
+            f"{' | '.join(old)}', or train this spec anew")
 
 
 def load_checkpoint(path, model, *, best: bool = False) -> tuple[dict, dict, dict]:
