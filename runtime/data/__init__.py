@@ -22,8 +22,8 @@ FILE_FORMATS = (".npz", ".csv")
 
 
 def install_hint(extra: str, package: str) -> str:
-    """How to install an optional dependency. From the checkout: a different, unrelated `specc`
-    is on the package index, so `pip install "specc[...]"` would fetch that one."""
+    """How to install an optional dependency: from the checkout, since a different, unrelated
+    `specc` is on the package index and an extra asked of it would fetch that one."""
     return f'from the specc checkout: python -m pip install -e ".[{extra}]"  (or: python -m pip install {package})'
 
 
