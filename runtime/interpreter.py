@@ -113,6 +113,8 @@ def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarra
             x = kernel.forward(layer, layer_weights(layer, weights), x, cache)
         if caches is not None:
             caches.append(cache)
+    if isinstance(x, SparseRows):  # a chain ending in onehot or wordhash gives the vectors
+        x = x.dense()
     if mask is not None and isinstance(x, np.ndarray) and x.ndim == 3:
         x = x * mask[..., None].astype(x.dtype)
     if layers and _is_image(layers[-1].out_shape):
