@@ -183,6 +183,8 @@ def is_onnx_file(path: str) -> bool:
 
     if Path(path).suffix.lower() == ".onnx":
         return True
+    if not Path(path).is_file():  # a FIFO or device would block or never end; parse_file says what it is
+        return False
     try:
         with open(path, "rb") as file:
             return file.read(1) == b"\x08"

@@ -11,7 +11,34 @@ Every mistake in a spec is raised as :class:`SpecError`, which renders as::
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from dataclasses import dataclass, field
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of a spec as the parser numbers them: only "\\n" ends a line.
+
+    str.splitlines also breaks at \\r, \\v, \\f, \\x1c-\\x1e, \\x85, \\u2028 and \\u2029, which the
+    grammar reads as characters of a line; splitting there would show the wrong source line.
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _display_char(char: str) -> str:
+    """One column of a shown source line: controls and line/paragraph separators become a space,
+    so that a terminal neither moves the cursor nor breaks the line, and the caret stays aligned."""
+    return " " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
+
+
+def display_line(text: str) -> str:
+    """A source line as printed under an error: one printed column per character."""
+    text = text.removesuffix("\r")
+    if text.isprintable():
+        return text
+    return "".join(_display_char(char) for char in text)
 
 
 @dataclass(frozen=True)
@@ -50,7 +77,7 @@ class SpecError(Exception):
         if self.coord and self.coord.text_line:
             number = str(self.coord.line)
             gutter = " " * len(number)
-            text = self.coord.text_line.rstrip("\r\n").expandtabs(1)
+            text = display_line(self.coord.text_line)
             lines.append(f"    {number} | {text}")
             caret = "^" * max(1, min(self.coord.width, len(text) - self.coord.column + 1))
             lines.append(f"    {gutter} | {' ' * (self.coord.column - 1)}{caret}")

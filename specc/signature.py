@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from .errors import Coord, SpecError, did_you_mean
-from .syntax import Argument, LayerCall, Value
+from .syntax import Argument, LayerCall, Literal, Value
 
 REQUIRED = object()
 
@@ -22,17 +22,6 @@ class ArgTypeError(Exception):
     def __init__(self, expected: str):
         super().__init__(expected)
         self.expected = expected
-
-
-@dataclass(frozen=True)
-class Literal:
-    """Literal numbers from the spec (`weights=[...]`), row-major, with their nested shape."""
-
-    shape: tuple[int, ...]
-    values: tuple[float, ...]
-
-    def text(self) -> str:
-        return f"[literal {'x'.join(map(str, self.shape))}]"
 
 
 # ---- value types: each turns a syntax Value into a normalised Python value ----
@@ -76,24 +65,15 @@ def boolean(value: Value) -> bool:
     raise ArgTypeError("true or false")
 
 
-def _flatten_list(value: Value) -> tuple[tuple[int, ...], list[float]]:
-    if value.kind in ("int", "float"):
-        return (), [float(value.value)]
-    if value.kind != "list" or not value.value:
-        raise ArgTypeError("a nested list of numbers, like [[1, -1], [-1, 1]]")
-    parts = [_flatten_list(item) for item in value.value]
-    shapes = {shape for shape, _ in parts}
-    if len(shapes) != 1:
-        raise ArgTypeError("a rectangular nested list: every row of the same length")
-    return (len(parts),) + shapes.pop(), [x for _, flat in parts for x in flat]
-
-
 def literal(value: Value) -> Literal:
-    """A nested list of numbers -> Literal with its shape."""
-    if value.kind != "list":
+    """A nested list of numbers -> Literal with its shape.
+
+    The parser has already checked that such a list is rectangular (at the row that is not);
+    any other list holds something besides numbers, or is empty.
+    """
+    if value.kind != "numbers":
         raise ArgTypeError("a nested list of numbers, like [[1, -1], [-1, 1]]")
-    shape, flat = _flatten_list(value)
-    return Literal(shape, tuple(flat))
+    return value.value
 
 
 def literal_or_flag(value: Value) -> Literal | bool:

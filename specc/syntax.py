@@ -8,17 +8,41 @@ from .errors import Coord
 
 
 @dataclass(frozen=True)
+class Literal:
+    """Literal numbers from the spec (`weights=[...]`), row-major, with their nested shape."""
+
+    shape: tuple[int, ...]
+    values: tuple[float, ...]
+
+    def text(self) -> str:
+        return f"[literal {'x'.join(map(str, self.shape))}]"
+
+    def written(self, most: int = 12) -> str:
+        """The numbers as nested lists, like [[1, -0.5], [2, 0]], or text() beyond `most` numbers."""
+        if len(self.values) > most:
+            return self.text()
+        rows = [format(number, "g") for number in self.values]
+        for size in reversed(self.shape):
+            rows = ["[" + ", ".join(rows[i:i + size]) + "]" for i in range(0, len(rows), size)]
+        return rows[0]
+
+
+@dataclass(frozen=True)
 class Value:
-    """A literal argument value. `kind` is int, float, dims, word, string or list."""
+    """A literal argument value. `kind` is int, float, dims, word, string, list (of Values: words,
+    strings or anything but a rectangular list of numbers) or numbers (a Literal: a rectangular
+    nested list of numbers, read without a Value per number so that a million stay cheap)."""
 
     kind: str
-    value: Any  # int, float, tuple of ints, str, or tuple of Value
+    value: Any  # int, float, tuple of ints, str, tuple of Value, or Literal
     coord: Coord
 
     def text(self) -> str:
-        """The value as the user would write it."""
+        """The value as the user would write it (a long list of numbers is summarised)."""
         if self.kind == "dims":
             return "x".join(map(str, self.value))
+        if self.kind == "numbers":
+            return self.value.written()
         if self.kind == "list":
             return "[" + ", ".join(v.text() for v in self.value) + "]"
         if self.kind == "string":
