@@ -34,6 +34,13 @@ class Reporter:
             if resumed_at:
                 self._print(f"resuming at epoch {resumed_at[0] + 1}, batch {resumed_at[1] + 1}")
 
+    def note(self, text: str) -> None:
+        """A remark before the run starts (a resumed run's settings that differ from the spec)."""
+        if self.mode == "json":
+            self._print(json.dumps({"event": "note", "text": text}))
+        elif self.mode == "text":
+            self._print(text)
+
     def batch(self, epoch: int, batch: int) -> None:
         """Called before each batch (a hook for tests and for interrupting)."""
 

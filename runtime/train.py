@@ -8,7 +8,6 @@ as a run that was never stopped.
 from __future__ import annotations
 
 import math
-import signal
 import time
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from .blas_threads import blas_threads_for
 from .checkpoint import save_checkpoint
+from .interrupt import CTRL_C
 from .interpreter import backward_layers, execution_order, kernel_for, padding_mask, run_layers
 from .losses import cross_entropy, mse
 from .optim import clip_by_global_norm, make_optimizer, scheduled_lr
@@ -33,10 +33,11 @@ class TrainingError(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C: the run stopped cleanly after writing a checkpoint at `path`."""
+    """Ctrl-C: the run stopped cleanly; `path` is its checkpoint, `where` says when it stopped
+    ("at epoch 2, batch 8")."""
 
-    def __init__(self, path, epoch: int, batch: int):
-        super().__init__(f"interrupted at epoch {epoch + 1}, batch {batch + 1}; checkpoint written to {path}")
+    def __init__(self, path, where: str):
+        super().__init__(f"interrupted {where}; checkpoint written to {path}")
         self.path = path
 
 
@@ -131,28 +132,6 @@ def evaluate(objective: Objective, weights, split, classes=None) -> dict:
     return scores
 
 
-class _StopFlag:
-    """Turns Ctrl-C into a flag checked between batches, so a step is never cut in half."""
-
-    def __init__(self):
-        self.requested = False
-        self.previous = None
-
-    def __enter__(self):
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._request)
-        except ValueError:  # not the main thread: Ctrl-C cannot reach us here anyway
-            self.previous = None
-        return self
-
-    def _request(self, signum, frame):
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
 def selection_score(record: dict) -> tuple | None:
     """What `keep best` maximises: the validation slot F1, else accuracy, else minus the loss,
     ties going to the lower validation loss; None without a validation split."""
@@ -204,7 +183,7 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
 
     # overflow is caught below (a loss, norm or weight that is not finite ends the run with a
     # hint), so NumPy's own warnings would only repeat it, less clearly
-    with _StopFlag() as stop, np.errstate(over="ignore", invalid="ignore"), blas_threads_for(chain.layers, settings.batch, train.x):
+    with CTRL_C as stop, np.errstate(over="ignore", invalid="ignore"), blas_threads_for(chain.layers, settings.batch, train.x):
         for epoch in range(first_epoch, settings.epochs):
             lr = scheduled_lr(settings, epoch)
             order = np.random.default_rng([settings.seed, epoch]).permutation(count)
@@ -216,7 +195,7 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
                 if stop.requested:
                     sums["seconds"] += time.perf_counter() - started
                     checkpoint(epoch, batch, sums)
-                    raise Interrupted(checkpoint_path, epoch, batch)
+                    raise Interrupted(checkpoint_path, f"at epoch {epoch + 1}, batch {batch + 1}")
                 rows = order[batch * settings.batch:(batch + 1) * settings.batch]
                 x, y, mask = batch_of(train, rows)
                 caches: list = []

@@ -16,7 +16,7 @@ from typing import Mapping
 import numpy as np
 
 from . import __version__
-from .atomic import write_atomically
+from .atomic import destination, write_atomically
 from .build import build
 from .errors import SpecError
 from .feed import as_batch, as_sentences, check_names
@@ -107,39 +107,76 @@ class Network:
         Settings come from the spec's train section; arguments given here win. `data` is a
         built-in data set (xo, digits) or a .npz/.csv path; `out` the run folder (default
         runs/<model name>), which receives checkpoint.npz (every epoch), best.npz (with
-        `keep best`), history.json, the training curve (with matplotlib) and <model>.onnx. `resume` continues from a checkpoint.
-        `progress` is 'text', 'json' or 'quiet'. The weights are trained in place.
-        """
-        from runtime.checkpoint import load_checkpoint
-        from runtime.progress import Reporter
-        from runtime.train import fit
+        `keep best`), history.json, the training curve (with matplotlib) and <model>.onnx.
+        `resume` continues the run of a checkpoint, in its folder, with its saved settings
+        (arguments may repeat them, or ask for more epochs). `progress` is 'text', 'json' or
+        'quiet'. The weights are trained in place.
 
-        from .run_folder import heldout_scores, write_history
-        from .training import resolve
+        One run at a time per folder (SpecError if another holds it). Ctrl-C stops at the next
+        safe point, with the checkpoint written: runtime.train.Interrupted.
+        """
+        from runtime.interrupt import CTRL_C
+        from runtime.progress import Reporter
+        from runtime.train import Interrupted, fit
+
+        from .run_folder import check_run_folder, heldout_scores, run_files, write_history
+        from .run_lock import RunLock
 
         if len(self.model.chains) != 1:
             raise SpecError(f"training needs a spec with one chain; this one has {len(self.model.chains)}",
                             hint="train each chain in a spec of its own")
-        settings = resolve(self.model.train, {"data": data, "epochs": epochs, "batch": batch, "lr": lr,
-                                              "seed": seed}, classifier=bool(self.model.chains[0].output.classes))
-        settings = self._vocabularies_for(settings)
-        model, chain = self.model, self.model.chains[0]
-        if settings.data is None:
-            raise SpecError("no training data given", hint="add 'data xo' (or digits, or \"file.npz\") under a 'train' "
-                            "line at the end of the spec, or pass --data")
-        dataset = self.load_data(settings)
-        out_dir = Path(out or Path("runs") / model.name)
-        resume_state = load_checkpoint(resume, model) if resume else None
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
-        history = fit(model, self.weights, settings, dataset, checkpoint_path=out_dir / "checkpoint.npz",
-                      reporter=reporter, resume=resume_state)
-        write_history(out_dir, history)
-        report = self.export(out_dir / f"{model.name}.onnx")
-        split_name, split = ("test", dataset.test) if dataset.test is not None else ("validation", dataset.validation)
-        scores = (heldout_scores(report.path, chain, split) if report.ok else None) or {}
+        with CTRL_C:
+            flags = {"data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed}
+            settings, out_dir, resume_state = self._run_settings(flags, out, resume, reporter)
+            settings = self._vocabularies_for(settings)
+            model, chain = self.model, self.model.chains[0]
+            if settings.data is None:
+                raise SpecError("no training data given", hint="add 'data xo' (or digits, or \"file.npz\") under a "
+                                "'train' line at the end of the spec, or pass --data")
+            checkpoint_path = out_dir / "checkpoint.npz"
+            check_run_folder(out_dir, model.name)
+
+            def stop_point(before: str) -> None:
+                """After the last epoch, Ctrl-C stops between steps: the checkpoint holds the run."""
+                if CTRL_C.requested:
+                    raise Interrupted(checkpoint_path, f"after the last epoch, before {before}")
+
+            with RunLock(out_dir, run_files(model.name)):
+                dataset = self.load_data(settings)
+                history = fit(model, self.weights, settings, dataset, checkpoint_path=checkpoint_path,
+                              reporter=reporter, resume=resume_state)
+                stop_point("writing history.json")
+                written = write_history(out_dir, history)
+                stop_point(f"exporting {model.name}.onnx")
+                report = self.export(out_dir / f"{model.name}.onnx")
+                stop_point("scoring the exported model")
+                split_name, split = ("test", dataset.test) if dataset.test is not None else ("validation",
+                                                                                            dataset.validation)
+                scores = (heldout_scores(report.path, chain, split) if report.ok else None) or {}
         kept = [record["epoch"] for record in history if record.get("best")]
         return TrainResult(history, out_dir, report, split_name, scores.get("accuracy"), len(split.x),
-                           scores.get("f1"), kept[-1] if kept else None)
+                           scores.get("f1"), kept[-1] if kept else None, ("checkpoint.npz", *written))
+
+    def _run_settings(self, flags: dict, out, resume, reporter):
+        """(settings, run folder, resume state or None). A new run: the spec's settings, `flags`
+        winning. A resumed one: the checkpoint's weights, vocabularies, settings and folder."""
+        from runtime.checkpoint import load_checkpoint
+
+        from .resume import continued_settings, run_folder, saved_settings, spec_differences
+        from .training import resolve
+
+        classifier = bool(self.model.chains[0].output.classes)
+        if resume is None:
+            return resolve(self.model.train, flags, classifier), Path(out or Path("runs") / self.model.name), None
+        self.load_weights(resume)  # the checkpoint's vocabularies and classes, checked
+        state = load_checkpoint(resume, self.model)
+        out_dir = run_folder(resume, out)
+        settings = continued_settings(saved_settings(state[2].get("settings"), resume), flags, resume, classifier)
+        for note in spec_differences(self.model.train, settings):
+            reporter.note(note)
+        self.seed = settings.seed  # the run's, as the exported model's metadata says
+        return settings, out_dir, state
 
     def _vocabularies_for(self, settings):
         """Settings whose data names where the vocabularies come from. Vocabularies taken from
@@ -188,6 +225,7 @@ class Network:
         from .verify import TOLERANCE, verify as run_verification
 
         path = Path(path or Path(self.model.file).with_suffix(".onnx").name)
+        destination(path)  # a directory, a device or an unwritable folder is refused before the work
         proto = self.to_onnx()
         check_model(proto)
         if not verify:
@@ -217,6 +255,7 @@ class TrainResult:
     heldout_count: int
     heldout_f1: float | None = None  # slot F1 of a tagger (conlleval's), else None
     kept_epoch: int | None = None  # with `keep best`: the epoch whose weights were kept and exported
+    files: tuple = ()  # the run files written besides the model: checkpoint.npz, history.json, curve.png
 
 
 class OnnxNetwork:

@@ -8,16 +8,30 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_atomically
+from .atomic import check_folder, destination, write_atomically
 
 
-def write_history(out_dir: Path, history: list[dict]) -> None:
-    """history.json always; curve.png (loss and accuracy per epoch) when matplotlib is installed."""
+def run_files(model_name: str) -> tuple[str, ...]:
+    """The names of the files a training run writes in its folder."""
+    return ("checkpoint.npz", "best.npz", "history.json", "curve.png", f"{model_name}.onnx")
+
+
+def check_run_folder(out_dir: Path, model_name: str) -> None:
+    """Before training: SpecError unless the run folder can be made or written and each run
+    file in it is new or a regular file, so no run learns this only after its first epoch."""
+    check_folder(out_dir)
+    for name in run_files(model_name):
+        destination(out_dir / name)
+
+
+def write_history(out_dir: Path, history: list[dict]) -> tuple[str, ...]:
+    """history.json always; curve.png (loss and accuracy per epoch) when matplotlib is
+    installed. Returns the names of the files written."""
     write_atomically(out_dir / "history.json", json.dumps(history, indent=1).encode())
     try:
         import matplotlib
     except ImportError:
-        return
+        return ("history.json",)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -36,6 +50,7 @@ def write_history(out_dir: Path, history: list[dict]) -> None:
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
     write_atomically(out_dir / "curve.png", buffer.getvalue())
+    return ("history.json", "curve.png")
 
 
 def heldout_scores(onnx_path: Path, chain, split) -> dict | None:
