@@ -38,6 +38,7 @@ class GraphBuilder:
         self.mask2: str | None = None  # the same mask as (N, T)
         self.opsets: dict[str, int] = {"": OPSET, "ai.onnx.ml": ML_OPSET}
         self.needs_contrib_ops = False  # set by a lowering that uses onnxruntime's com.microsoft ops
+        self.metadata: dict[str, str] = {}  # what lowerings note in the model's metadata_props
 
     def _fresh(self, name: str) -> str:
         candidate, n = name, 1
@@ -310,7 +311,7 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
     if g.folded:
         entry = proto.metadata_props.add()
         entry.key, entry.value = "specc.folded", " ".join(dict.fromkeys(g.folded))
-    for key, value in (metadata or {}).items():
+    for key, value in {**g.metadata, **(metadata or {})}.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
     return proto

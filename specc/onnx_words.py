@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 from onnx import TensorProto
 
-from .lowercase import lowercase, upper_forms
+from .lowercase import UNICODE_VERSION, lowercase, upper_forms
 
 if TYPE_CHECKING:
     from .onnx_export import GraphBuilder
@@ -38,8 +38,22 @@ if TYPE_CHECKING:
 # com.microsoft Tokenizer (an onnxruntime contrib op, version 1), ai.onnx.ml LabelEncoder (2)
 WORD_ONNX_OPSETS: dict[str, int] = {"ai.onnx.ml": 2, "com.microsoft": 1}
 
+# the model's metadata entry naming the rule that `lowercase` applies in it
+LOWERCASE_METADATA = ("specc.lowercase", f"Unicode {UNICODE_VERSION} simple lowercase mapping, one character for "
+                      "one (specc/lowercase.py), baked into the graph")
+
 # what the Tokenizer pads its rows with: two characters, so it never equals a character token
 PAD = "\x00<pad>"
+
+
+def require_character_ops(g: "GraphBuilder", lowercase_first: bool) -> None:
+    """Declare what a lowering that reads words character by character needs: the opsets and
+    onnxruntime's contrib ops (metadata specc.runtime); with `lowercase_first`, the rule (metadata
+    specc.lowercase)."""
+    g.opsets.update(WORD_ONNX_OPSETS)
+    g.needs_contrib_ops = True
+    if lowercase_first:
+        g.metadata.update([LOWERCASE_METADATA])
 
 
 def character_keys(ids: Mapping[str, int], lowercase_first: bool) -> tuple[list[str], list[int]]:

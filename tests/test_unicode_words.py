@@ -10,6 +10,7 @@ import sys
 import unicodedata
 
 import numpy as np
+import onnx
 import pytest
 import specc
 from specc.cli import main
@@ -158,6 +159,10 @@ def test_compile_verifies_non_ascii_and_special_case_words(tmp_path, capsys, mon
                         encoding="utf-8")
         assert main(["compile", str(spec), "-o", str(tmp_path / "greek.onnx")]) == exit_code
         assert ("largest absolute difference 0 " in capsys.readouterr().out) == (exit_code == 0)
+        if exit_code == 0:
+            metadata = {p.key: p.value for p in onnx.load(tmp_path / "greek.onnx").metadata_props}
+            assert metadata["specc.lowercase"].startswith("Unicode 14.0.0 simple lowercase mapping")
+            assert metadata["specc.runtime"].startswith("onnxruntime")  # the contrib Tokenizer
 
 
 def test_check_lowercases_a_literal_vocabulary_without_numpy(tmp_path):

@@ -58,10 +58,9 @@ class OneHot(LayerKind):
     def lower(self, g, layer, x):
         vocabulary = layer.attrs["vocabulary"]
         if layer.attrs["lowercase"]:
-            from ..onnx_words import WORD_ONNX_OPSETS, lower_word_ids
+            from ..onnx_words import lower_word_ids, require_character_ops
 
-            g.opsets.update(WORD_ONNX_OPSETS)
-            g.needs_contrib_ops = True
+            require_character_ops(g, lowercase_first=True)
             ids = lower_word_ids(g, x, vocabulary, layer.id)
         else:
             ids = g.node("LabelEncoder", [x], layer, suffix="ids", domain="ai.onnx.ml",

@@ -49,8 +49,9 @@ class WordHash(LayerKind):
         return Inferred(shape + (len(vocab),), dict(vocabulary=vocab, lowercase=args["lowercase"]))
 
     def lower(self, g, layer, x):
+        from ..onnx_words import require_character_ops
         from ..trigrams import TRIGRAM_ONNX_OPSETS, lower_trigram_counts
 
         g.opsets.update(TRIGRAM_ONNX_OPSETS)
-        g.needs_contrib_ops = True
+        require_character_ops(g, layer.attrs["lowercase"])
         return lower_trigram_counts(g, x, layer.attrs["vocabulary"], layer, lowercase_first=layer.attrs["lowercase"])
