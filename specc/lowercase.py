@@ -87,7 +87,8 @@ def lowercase(word: str) -> str:
     >>> lowercase("ΟΔΟΣ"), lowercase("İSTANBUL"), lowercase("ǅemal")
     ('οδοσ', 'istanbul', 'ǆemal')
     """
-    return word.translate(lowercase_table())
+    # on ASCII the rule is str.lower (A-Z -> a-z), which is 4x faster than translate
+    return word.lower() if word.isascii() else word.translate(lowercase_table())
 
 
 @lru_cache(maxsize=1)

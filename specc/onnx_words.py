@@ -141,4 +141,4 @@ def lower_word_ids(g: "GraphBuilder", words: str, vocabulary: Sequence[str], pre
     found = node("Equal", [agreeing, const("all", width)], "found")
     index = node("Where", [found, candidate, const("other", other)], "index")
     index = node("Slice", [index, const("zero", [0]), const("minus_one", [-1])], "without_dummy")
-    return node("Reshape", [index, node("Shape", [words], "words_shape")], "ids")
+    return node("Reshape", [index, node("Shape", [words], "words_shape")], "ids", allowzero=1)  # (N, 0): a size
