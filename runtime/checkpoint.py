@@ -417,7 +417,8 @@ def load_checkpoint(path, model, *, best: bool = False) -> tuple[dict, dict, dic
         meta = _read_meta(archive, best)
         if meta["fingerprint"] != architecture_fingerprint(model):
             raise _refused(path, f"was written for another network ({meta['model']}), not this spec's {model.name}",
-                           "train this spec from scratch, or use the spec the checkpoint came from")
+                           "train this spec from scratch, or use the spec the checkpoint came from (if this is that "
+                           "spec, the checkpoint was changed after specc train wrote it)")
         _check_tables(path, _read_tables(archive), model)
         shapes = {layer.weight_name(w.name): tuple(w.shape) for layer in model.layers for w in layer.weights}
         if len(meta["weight_names"]) != len(shapes):

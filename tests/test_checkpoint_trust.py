@@ -338,3 +338,62 @@ def test_best_npz_must_hold_its_score(trained, tmp_path):
     checkpoint.write_bytes(raw)
     with pytest.raises(specc.SpecError, match="meta has no 'best_score'"):
         load_checkpoint(checkpoint, specc.load(spec).model, best=True)
+
+
+WORD_SPEC = """model words
+input words: seq token
+output slots: from data
+words -> onehot -> dense -> softmax -> slots
+train
+  data flights
+"""
+
+
+@pytest.fixture(scope="module")
+def word_checkpoint(tmp_path_factory):
+    """(spec, checkpoint bytes): WORD_SPEC's starting weights and flights vocabulary, saved as
+    the checkpoint of a run at epoch 0."""
+    from runtime.checkpoint import save_checkpoint
+    from runtime.optim import SGD
+
+    folder = tmp_path_factory.mktemp("words")
+    spec = folder / "words.nn"
+    spec.write_text(WORD_SPEC)
+    net = specc.load(spec)
+    save_checkpoint(folder / "checkpoint.npz", net.model, net.weights, SGD(None),
+                    {"epoch": 0, "batch": 0, "history": [], "partial": None})
+    return spec, (folder / "checkpoint.npz").read_bytes()
+
+
+def other_words(change):
+    """A case whose vocabulary of onehot@4 is `change(words)`."""
+    def vocabulary(arrays, meta):
+        arrays["vocabulary/onehot@4"] = change(arrays["vocabulary/onehot@4"])
+    return rewritten(vocabulary)
+
+
+@pytest.mark.parametrize("make, problem", [
+    # the spec takes its vocabulary from the checkpoint: one word fewer no longer fits the weights
+    (other_words(lambda words: words[1:]), "was written for another network (words)"),
+    (other_words(lambda words: np.array(["zebra-crossing"] + list(words[1:]))), "was written for another network (words)"),
+    (other_words(lambda words: np.array(["to", "to"])), "has 'vocabulary/onehot@4' with empty or repeated words"),
+    (other_words(lambda words: np.arange(len(words))), "has 'vocabulary/onehot@4' of shape (168,), dtype int64"),
+], ids=["a word fewer", "a word renamed", "repeated words", "numbers"])
+def test_a_changed_vocabulary_is_refused(word_checkpoint, tmp_path, capsys, make, problem):
+    spec, raw = word_checkpoint
+    checkpoint = tmp_path / "checkpoint.npz"
+    make(raw, checkpoint)
+    assert_refused(capsys, ["compile", str(spec), "--weights", str(checkpoint), "-o", str(tmp_path / "w.onnx")],
+                   checkpoint, problem)
+    with pytest.raises(specc.SpecError, match=re.escape(problem)):
+        specc.load(spec).load_weights(checkpoint)
+
+
+def test_the_checkpoint_vocabulary_is_used_when_it_is_sound(word_checkpoint, tmp_path):
+    spec, raw = word_checkpoint
+    checkpoint = tmp_path / "checkpoint.npz"
+    checkpoint.write_bytes(raw)
+    net = specc.load(spec, data="atis")
+    net.load_weights(checkpoint)
+    with np.load(checkpoint) as archive:
+        assert net.model.layers[0].attrs["vocabulary"] == tuple(archive["vocabulary/onehot@4"])
