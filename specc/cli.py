@@ -67,12 +67,14 @@ def _print_outputs(outputs: dict, as_json: bool, probabilities=()) -> None:
 
 
 def _probability_outputs(outputs: dict, model=None) -> set[str]:
-    """The outputs that hold probabilities: a spec's chains ending in softmax or sigmoid, and a
-    model's classifier outputs (NAME beside NAME_class) whose values all lie in 0..1."""
+    """The outputs that hold probabilities, all in 0..1: those of a spec's chains that end in
+    softmax or sigmoid; for an ONNX model, its classifier outputs (NAME beside NAME_class)."""
     import numpy as np
 
-    ending = {chain.output.name for chain in model.chains if chain.layers[-1].kind in ("softmax", "sigmoid")} \
-        if model is not None else {name for name in outputs if f"{name}_class" in outputs}
+    if model is not None:
+        ending = {chain.output.name for chain in model.chains if chain.layers[-1].kind in ("softmax", "sigmoid")}
+    else:
+        ending = {name for name in outputs if f"{name}_class" in outputs}
     return {name for name in ending if name in outputs and outputs[name].dtype.kind == "f"
             and bool(np.all((outputs[name] >= 0) & (outputs[name] <= 1) | np.isnan(outputs[name])))}
 
