@@ -1,9 +1,9 @@
 """SpecSyntax -> checked Model: resolve layers, bind arguments, infer shapes, count weights."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from .budget import check_memory
 from .errors import Coord, SpecError, did_you_mean
 from .ir import Chain, Input, Layer, Model, Output
 from .layers import REGISTRY
@@ -11,20 +11,6 @@ from .shapes import BATCH, TIME, ShapeError, fmt, form
 from .signature import bind
 from .syntax import ChainSyntax, InputDecl, LayerCall, OutputDecl, SpecSyntax
 from .training import settings_from_spec
-
-BYTES_PER_WEIGHT = 4  # float32
-# Weights may take at most this share of the machine's memory: gradients, optimizer state and
-# activations need the rest.
-MEMORY_SHARE = 0.5
-
-
-def _memory_bytes() -> int:
-    """Physical memory of this machine, the ceiling for a model's weights."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 16 * 2**30
-
 
 def _input(decl: InputDecl) -> Input:
     dims = decl.dims
@@ -214,17 +200,6 @@ def _check_output(layers: list[Layer], output: Output, source: Input) -> None:
                         hint=_class_hint(layers))
 
 
-def _check_memory(layers: list[Layer]) -> None:
-    total = sum(layer.param_count for layer in layers)
-    budget = _memory_bytes() * MEMORY_SHARE
-    if total * BYTES_PER_WEIGHT > budget:
-        biggest = max(layers, key=lambda layer: layer.param_count)
-        raise SpecError(f"the model has {total:,} weights ({total * BYTES_PER_WEIGHT / 2**30:,.1f} GiB as float32), "
-                        f"more than half ({budget / 2**30:,.1f} GiB) of this machine's memory",
-                        biggest.coord, received=f"{biggest.call_text} alone has {biggest.param_count:,} weights",
-                        hint="shrink the layer, or add pooling or a stride before it")
-
-
 def build(syntax: SpecSyntax, tables=None) -> Model:
     """Check a parsed spec and infer every shape; raises SpecError at the first mistake.
 
@@ -258,10 +233,11 @@ def build(syntax: SpecSyntax, tables=None) -> Model:
         position += len(calls)
         _check_output(layers, output, source)
         chains.append(Chain(chain.source, tuple(layers), output))
-    _check_memory([layer for chain in chains for layer in chain.layers])
     built = chains
     all_outputs = tuple(chain.output for chain in built)
     name = syntax.model_name or Path(syntax.file).stem or "model"
     settings_from_spec(syntax.train)  # a mistake in the train section is found by `specc check` too
-    return Model(name, syntax.file, syntax.text, tuple(inputs.values()), all_outputs, tuple(built),
-                 syntax.train or ())
+    model = Model(name, syntax.file, syntax.text, tuple(inputs.values()), all_outputs, tuple(built),
+                  syntax.train or ())
+    check_memory(model)  # before any command allocates a weight or an activation
+    return model

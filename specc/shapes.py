@@ -9,6 +9,7 @@ Shape = tuple
 
 BATCH = "N"
 TIME = "T"
+BYTES_PER_FLOAT = 4  # weights and activations are float32 in both back ends
 
 
 class ShapeError(Exception):
@@ -63,8 +64,17 @@ def require(shape: Shape, *forms: str, hint: str | None = None) -> None:
 
 def sample_elements(shape: Shape) -> int:
     """How many numbers one sample holds (symbolic dims count as 1)."""
+    return elements(shape)
+
+
+def elements(shape: Shape, batch: int = 1, steps: int = 1) -> int:
+    """How many numbers a tensor of this shape holds with N = batch and T = steps: Python
+    integers, exact at any size, nothing allocated.
+
+    >>> elements(('N', 'T', 3), batch=8, steps=9), elements(('N', 1, 100000, 100000))
+    (216, 10000000000)
+    """
     total = 1
-    for d in shape[1:]:
-        if isinstance(d, int):
-            total *= d
+    for d in shape:
+        total *= batch if d == BATCH else steps if d == TIME else d
     return total

@@ -1,8 +1,9 @@
-"""The model summary that `specc check` prints: layers, shapes, weights, and the lecture's
-comparison of a conv layer with the dense layer it replaces."""
+"""The model summary that `specc check` prints: layers, shapes, weights, the memory estimates,
+and the lecture's comparison of a conv layer with the dense layer it replaces."""
 from __future__ import annotations
 
-from .shapes import fmt, sample_elements
+from .budget import summary_line
+from .shapes import BYTES_PER_FLOAT, fmt, sample_elements
 
 
 def _table(rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
@@ -47,7 +48,8 @@ def summary(model) -> str:
     out += _table(rows, right={1, 3})
     total = model.param_count
     out.append("")
-    out.append(f"Total params: {total:,} ({total * 4:,} bytes as float32)")
+    out.append(f"Total params: {total:,} ({total * BYTES_PER_FLOAT:,} bytes as float32)")
+    out.append(summary_line(model))
     comparisons = conv_comparisons(model)
     if comparisons:
         out.append("")

@@ -15,7 +15,6 @@ import pytest
 
 import specc
 import specc.api
-import specc.build
 
 ROOT = Path(__file__).resolve().parent.parent
 FILE = "bad.nn"
@@ -338,7 +337,7 @@ def test_model_too_large_for_any_machine_is_refused_quickly(no_weights):
 
 
 def test_model_too_large_for_this_machine_is_refused_quickly(monkeypatch, no_weights):
-    monkeypatch.setattr(specc.build, "_memory_bytes", lambda: 16 * 2**30)
+    monkeypatch.setenv("SPECC_MEMORY_LIMIT", "16GiB")
     start = time.perf_counter()
     expect_error(spec("input x: 100000",
                       "x -> dense 100000 -> dense 100000"),
@@ -348,7 +347,7 @@ def test_model_too_large_for_this_machine_is_refused_quickly(monkeypatch, no_wei
 
 
 def test_model_whose_weight_initialisation_does_not_fit_is_refused(monkeypatch, no_weights):
-    monkeypatch.setattr(specc.build, "_memory_bytes", lambda: 2**30)  # a 1 GiB machine
+    monkeypatch.setenv("SPECC_MEMORY_LIMIT", "1GiB")  # a 1 GiB machine
     # 200,020,000 weights: 0.75 GiB as float32, more than the half of memory weights may take
     expect_error(spec("input x: 10000",
                       "x -> dense 20000"),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..signature import Arg, BoundArgs, Literal
+from ..signature import Arg, ArgTypeError, BoundArgs, Literal, Value
 from ..shapes import Shape
 
 if TYPE_CHECKING:
@@ -35,6 +35,27 @@ class WeightSpec:
         for d in self.shape:
             n *= d
         return n
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """What a layer's kernels hold for one sample beside its output (an rnn's per-step states,
+    conv's im2col columns), in bytes, and what it is, for the message that refuses it."""
+
+    bytes: int
+    what: str
+
+
+def whole_number_up_to(limit: int, why: str):
+    """An argument type: a whole number from 1 to `limit`. For an argument that a kernel or a
+    lowering loops over in Python, so that a typo of a few zeros is refused, not run for hours."""
+
+    def convert(value: Value) -> int:
+        if value.kind == "int" and 1 <= value.value <= limit:
+            return value.value
+        raise ArgTypeError(f"a whole number from 1 to {limit:,} ({why})")
+
+    return convert
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,12 @@ class LayerKind:
         Raises ShapeError when the input does not fit.
         """
         raise NotImplementedError
+
+    def scratch(self, layer: "Layer", steps: int) -> Scratch | None:
+        """What the kernels hold for one sample beside the layer's output (specc/budget.py
+        counts the output itself, out_shape x 4 bytes), sequences taken as `steps` long; None
+        when nothing worth counting."""
+        return None
 
     def lower(self, g: "GraphBuilder", layer: "Layer", x: str) -> str:
         """Emit ONNX nodes computing this layer from tensor `x`; return the output's name."""

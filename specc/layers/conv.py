@@ -1,13 +1,14 @@
 """conv: 2-D convolution of an image (N, C, H, W) -> (N, filters, H', W')."""
 from __future__ import annotations
 
-from ..shapes import ShapeError, require
+from ..shapes import BYTES_PER_FLOAT, ShapeError, require
 from ..signature import (Arg, ArgTypeError, Literal, Value, literal, literal_or_flag, one_of,
                          positive_int, size_pair)
-from .base import Inferred, LayerKind, WeightSpec, register
+from .base import Inferred, LayerKind, Scratch, WeightSpec, register
 from .geometry import check_fits, output_size, same_pads
 
 INITS = one_of("xavier", "he", "normal", "ones", "zeros")
+INDEX_BYTES = 8  # int64: the gather index of im2col (runtime/kernels/conv.py)
 
 
 def padding(value: Value):
@@ -90,6 +91,14 @@ class Conv(LayerKind):
         weights += bias_values(args["bias"], filters, "conv")
         attrs = dict(size=tuple(kernel), stride=strides, pads=pads, filters=filters)
         return Inferred(("N", filters, out_h, out_w), attrs, weights)
+
+    def scratch(self, layer, steps):
+        """im2col: each sample's columns (C*kh*kw, H'*W'), float32, kept for backward, and their
+        int64 gather index (runtime/kernels/conv.py); onnxruntime's Conv makes such columns too."""
+        kh, kw = layer.attrs["size"]
+        rows, columns = layer.in_shape[1] * kh * kw, layer.out_shape[2] * layer.out_shape[3]
+        return Scratch(rows * columns * (BYTES_PER_FLOAT + INDEX_BYTES),
+                       f"its im2col columns ({rows:,} x {columns:,}, with their int64 index)")
 
     def lower(self, g, layer, x):
         a = layer.attrs

@@ -1,8 +1,6 @@
 """Geometry shared by conv and the pools: padding and output sizes of a sliding window."""
 from __future__ import annotations
 
-import math
-
 from ..shapes import ShapeError
 
 
@@ -14,7 +12,7 @@ def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
     >>> same_pads(6, 3, 1), same_pads(6, 2, 1), same_pads(5, 3, 2)
     ((1, 1), (0, 1), (1, 1))
     """
-    out = math.ceil(size / stride)
+    out = -(-size // stride)  # ceil in integers: exact at any size, where a float overflows
     total = max((out - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2
 

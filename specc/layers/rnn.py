@@ -31,12 +31,15 @@ Gather/Transpose nodes of initializers, which onnxruntime folds into constants w
 """
 from __future__ import annotations
 
-from ..shapes import ShapeError, require
+from ..shapes import BYTES_PER_FLOAT, ShapeError, require
 from ..signature import Arg, boolean, one_of, positive_int
-from .base import Inferred, LayerKind, WeightSpec, register
+from .base import Inferred, LayerKind, Scratch, WeightSpec, register, whole_number_up_to
 from .conv import INITS
 
 STEP_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "linear": "Identity"}
+# The shape rule, the kernels and the lowering loop over the stacked layers in Python (one Scan
+# each in ONNX): 1,000 compile in seconds, and no network stacks nearly as many.
+MAX_LAYERS = 1000
 
 
 @register
@@ -50,7 +53,8 @@ class Rnn(LayerKind):
         Arg("hidden", positive_int, None, "size of the hidden state", positional=True),
         Arg("out", positive_int, None, "jordan: size of the output fed back; default the hidden size"),
         Arg("bidirectional", boolean, False, "also run backwards in time and join per step", flag=True),
-        Arg("layers", positive_int, 1, "how many stacked layers"),
+        Arg("layers", whole_number_up_to(MAX_LAYERS, "each stacked layer is a loop of its own"), 1,
+            "how many stacked layers"),
         Arg("activation", one_of(*STEP_ACTIVATIONS), "tanh", "tanh, relu, sigmoid or linear"),
         Arg("bias", boolean, True, "true or false"),
         Arg("init", INITS, "xavier", "xavier (Glorot uniform), he, normal, ones or zeros"),
@@ -85,6 +89,17 @@ class Rnn(LayerKind):
         attrs = dict(cell=args["cell"], hidden=hidden, size=size, directions=dirs, layers=args["layers"],
                      activation=args["activation"], bias=args["bias"])
         return Inferred(("N", "T", dirs * size), attrs, tuple(weights))
+
+    def scratch(self, layer, steps):
+        """Kept for backpropagation through time, per stacked layer and direction: every step's
+        input projection and state (H each; a Jordan layer also its output, M), and the joined
+        output of each layer below the last (dirs * M; M = H for Elman) (runtime/kernels/rnn.py)."""
+        a = layer.attrs
+        jordan = a["cell"] == "jordan"
+        per_layer = 2 * a["hidden"] + (a["size"] if jordan else 0)
+        per_step = a["directions"] * (a["layers"] * per_layer + (a["layers"] - 1) * a["size"])
+        return Scratch(steps * per_step * BYTES_PER_FLOAT,
+                       f"the states of {a['layers']:,} stacked layer(s) at each of {steps} steps")
 
     def lower(self, g, layer, x):
         return _lower_scan(g, layer, x)

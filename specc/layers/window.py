@@ -7,18 +7,22 @@ padded sequence, so it runs at any length.
 """
 from __future__ import annotations
 
-from ..shapes import require
+from ..shapes import BYTES_PER_FLOAT, require
 from ..signature import Arg, ArgTypeError
-from .base import Inferred, LayerKind, register
+from .base import Inferred, LayerKind, Scratch, register
 
 LAST = 2**62  # a Slice end past any length
+# The kernels and the lowering make one slice per step of the window, in Python: 1,001 compile
+# in about a second (10,000 took 16 s), and a context window is a few words wide.
+MAX_SIZE = 1001
 
 
 def odd_size(value) -> int:
     """A window size: an odd whole number, so that the window is centred on its step."""
-    if value.kind == "int" and value.value >= 1 and value.value % 2:
+    if value.kind == "int" and 1 <= value.value <= MAX_SIZE and value.value % 2:
         return value.value
-    raise ArgTypeError("an odd whole number like 3 or 5 (a window needs an odd size, centred on each step)")
+    raise ArgTypeError(f"an odd whole number from 1 to {MAX_SIZE:,}, like 3 or 5 (a window needs an odd size, "
+                       "centred on each step)")
 
 
 @register
@@ -31,6 +35,11 @@ class Window(LayerKind):
     def infer(self, args, shape):
         require(shape, "seq", hint="window reads sequences (N, T, F)")
         return Inferred(shape[:-1] + (args["size"] * shape[-1],), dict(size=args["size"]))
+
+    def scratch(self, layer, steps):
+        """The zero-padded copy (T + K - 1, F) the kernel takes its K shifted views from."""
+        padded = (steps + layer.attrs["size"] - 1) * layer.in_shape[-1] * BYTES_PER_FLOAT
+        return Scratch(padded, f"its zero-padded copy of the {steps} steps")
 
     def lower(self, g, layer, x):
         size = layer.attrs["size"]
