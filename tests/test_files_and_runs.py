@@ -4,6 +4,7 @@ Ctrl-C at any moment ends with 0 or 130 and no traceback; one run per folder at 
 temporaries go; an unwritable run folder is found before training."""
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -225,6 +226,27 @@ def test_a_resumed_run_may_repeat_its_settings_and_train_longer(tmp_path, tiny, 
     out = capsys.readouterr().out
     assert "note: the spec says batch 8; this run was started with batch 4 and goes on with it\n" in out
     assert "resuming at epoch 2, batch 3\n" in out and "epoch 5/5" in out
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"batch": 0}, "has the setting batch = 0, which is not a whole number of at least 1"),
+    ({"optimizer": "rmsprop"}, "has the setting optimizer = 'rmsprop', which is not sgd or adam"),
+    ({"bogus": 1}, "has an unknown setting 'bogus'"),
+    (None, "holds no run settings"),
+])
+def test_the_saved_settings_of_a_resumed_run_are_checked_like_a_spec(tmp_path, tiny, capsys, change, message):
+    assert main(["train", tiny, "--out", str(tmp_path / "run"), "--epochs", "1", "--quiet"]) == 0
+    with np.load(tmp_path / "run" / "checkpoint.npz", allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    meta = json.loads(str(arrays["meta"]))
+    if change is None:
+        del meta["settings"]
+    else:
+        meta["settings"].update(change)
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "run" / "changed.npz", **arrays)
+    assert main(["train", tiny, "--resume", str(tmp_path / "run" / "changed.npz")]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == f"error: checkpoint {tmp_path / 'run' / 'changed.npz'} {message}"
 
 
 # ---- Ctrl-C at any moment ----
