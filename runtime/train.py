@@ -173,6 +173,12 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
     random_layers = any(kernel_for(layer).random for layer in objective.layers)
     count = len(train.x)
     batches = math.ceil(count / settings.batch)
+    if first_batch and first_batch >= batches:
+        from specc.errors import SpecError
+
+        raise SpecError(f"the checkpoint stopped at batch {first_batch + 1} of epoch {first_epoch + 1}, but an epoch of "
+                        f"these {count:,} samples has {batches} batches of {settings.batch}", hint="the checkpoint was "
+                        "changed after specc train wrote it, or the data changed since the run started")
     reporter.start(model.name, settings, {"train": count, "validation": len(validation.x)},
                    (first_epoch, first_batch) if resume is not None and first_epoch < settings.epochs else None)
 

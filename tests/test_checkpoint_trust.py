@@ -282,6 +282,17 @@ def test_other_class_names_stop_with_both_lists(trained, tmp_path, capsys, comma
     assert "declare 'output label: A | B'" in err
 
 
+def test_resuming_at_a_batch_past_the_epoch_exits_2(trained, tmp_path, capsys):
+    _, spec, raw = trained
+    checkpoint = tmp_path / "checkpoint.npz"
+    sums = {"loss": 1.0, "correct": 0, "seen": 8, "seconds": 0.1}
+    rewritten(lambda arrays, meta: meta.update(epoch=0, history=[], batch=99, partial=sums))(raw, checkpoint)
+    code = main(command_line("train --resume", spec, checkpoint, tmp_path))
+    err = capsys.readouterr().err
+    assert code == 2 and "the checkpoint stopped at batch 100 of epoch 1, but an epoch of these 36 samples has 5 " \
+        "batches of 8" in err, err
+
+
 def test_a_good_checkpoint_still_runs_compiles_and_resumes(trained, tmp_path, capsys):
     folder, spec, raw = trained
     checkpoint = tmp_path / "checkpoint.npz"
