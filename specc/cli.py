@@ -410,8 +410,8 @@ def _report_bug(error: BaseException, debug: bool) -> None:
     happened with --debug or SPECC_DEBUG=1 (the last frames of the traceback)."""
     import traceback
 
-    print(f"error: internal error in specc ({type(error).__name__}: {error}). This is a bug in specc, "
-          "not a mistake of yours.", file=sys.stderr)
+    said = f": {error}" if str(error) else ""
+    print(f"error: internal error{said}. This is a bug in specc, not a mistake of yours.", file=sys.stderr)
     if debug:
         print("".join(traceback.format_exception(type(error), error, error.__traceback__, limit=-8)).rstrip(),
               file=sys.stderr)
