@@ -72,8 +72,8 @@ def _refused(path, problem: str, hint: str = CHANGED_HINT):
     return SpecError(f"checkpoint {path} {problem}", hint=hint)
 
 
-# errors of zipfile, zlib and numpy's .npy reader on damaged bytes (RecursionError, a
-# RuntimeError, comes from JSON nested too deep)
+# what zipfile, zlib and numpy's .npy reader raise on damaged bytes (RuntimeError: an encrypted
+# member; NotImplementedError: an unknown compression)
 _DAMAGED = (OSError, EOFError, ValueError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
             zipfile.LargeZipFile, zlib.error)
 
@@ -99,8 +99,8 @@ def _names(value) -> bool:
 
 def _fields(record, schema: dict, exact: bool) -> str | None:
     """What is wrong with the JSON object `record` under `schema` {field: (check, what it must
-    be, required)}: a missing field (every field when `exact`, else those checked as required), a field
-    of the wrong type, or an unknown one (when `exact`); None if nothing."""
+    be, required)}: a missing field (any field when `exact`, else a required one), a field of
+    the wrong type, or an unknown one (when `exact`); None if nothing."""
     if not isinstance(record, dict):
         return "is not an object"
     for field, (check, what, required) in schema.items():
@@ -121,6 +121,7 @@ def _quote(value) -> str:
 
 REQUIRED, OPTIONAL = True, False
 _TEXT = (lambda v: isinstance(v, str), "a string")
+_COUNT = (_count, "a whole number >= 0")
 # meta: field -> (check, what it must be, required); `settings` is the run's, absent in best.npz,
 # which has `best_score` instead. Unknown fields are left alone (later writers may add some).
 META_FIELDS = {
@@ -128,22 +129,22 @@ META_FIELDS = {
     "model": (*_TEXT, REQUIRED),
     "weight_names": (_names, "a list of distinct weight names", REQUIRED),
     "optimizer_keys": (_names, "a list of distinct optimizer keys", REQUIRED),
-    "optimizer_steps": (_count, "a whole number >= 0", REQUIRED),
-    "epoch": (_count, "a whole number >= 0", REQUIRED),
-    "batch": (_count, "a whole number >= 0", REQUIRED),
+    "optimizer_steps": (*_COUNT, REQUIRED),
+    "epoch": (*_COUNT, REQUIRED),
+    "batch": (*_COUNT, REQUIRED),
     "history": (lambda v: isinstance(v, list), "a list with one object per epoch", REQUIRED),
     "partial": (lambda v: v is None or isinstance(v, dict), "null or an object", REQUIRED),
     "settings": (lambda v: isinstance(v, dict) and all(
-        v is None or type(v) in (str, int, float, bool) for v in v.values()), "an object of settings", OPTIONAL),
+        x is None or type(x) in (str, int, float, bool) for x in v.values()), "an object of settings", OPTIONAL),
     "best_score": (lambda v: isinstance(v, list) and 1 <= len(v) <= 2 and all(
         _number(x) and not math.isnan(x) for x in v), "a list of one or two numbers", OPTIONAL),
 }
 # the sums of an epoch interrupted part way
-PARTIAL_FIELDS = {"loss": (_number, "a number", REQUIRED), "correct": (_count, "a whole number >= 0", REQUIRED),
-                  "seen": (_count, "a whole number >= 0", REQUIRED), "seconds": (_seconds, "seconds >= 0", REQUIRED)}
+PARTIAL_FIELDS = {"loss": (_number, "a number", REQUIRED), "correct": (*_COUNT, REQUIRED),
+                  "seen": (*_COUNT, REQUIRED), "seconds": (_seconds, "seconds >= 0", REQUIRED)}
 _SCORE = (lambda v: v is None or _number(v), "a number or null", OPTIONAL)
-# one epoch of the history (what runtime/train.fit records); epoch and seconds are computed with
-HISTORY_FIELDS = {"epoch": (_count, "a whole number >= 0", REQUIRED), "seconds": (_seconds, "seconds >= 0", REQUIRED),
+# one epoch of the history (what runtime/train.fit records; it computes with epoch and seconds)
+HISTORY_FIELDS = {"epoch": (*_COUNT, REQUIRED), "seconds": (_seconds, "seconds >= 0", REQUIRED),
                   "loss": _SCORE, "train_accuracy": _SCORE, "val_loss": _SCORE, "val_accuracy": _SCORE,
                   "val_f1": _SCORE, "lr": _SCORE, "samples_per_s": _SCORE, "counts": (*_TEXT, OPTIONAL),
                   "best": (lambda v: isinstance(v, bool), "true or false", OPTIONAL)}
@@ -211,11 +212,8 @@ class _Archive:
         self.zip.close()
 
     def header(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
-        """(shape, dtype) of member `name` from its .npy header, reading none of its data."""
-        shape, dtype, _ = self._header(name)
-        return shape, dtype
-
-    def _header(self, name: str):
+        """(shape, dtype) of member `name` from its .npy header, reading none of its data;
+        refused if it holds Python objects or disagrees with the zip directory's size."""
         from numpy.lib import format as npy
 
         info = self.members[name]
@@ -239,7 +237,7 @@ class _Archive:
         if info.file_size != offset + math.prod(shape) * dtype.itemsize:
             raise _refused(self.path, f"is damaged: its member '{name}' declares {shape} {dtype.name} "
                            f"but holds {info.file_size - offset} bytes of data", "use another copy, or train again")
-        return shape, dtype, offset
+        return shape, dtype
 
     def read(self, name: str) -> np.ndarray:
         """The array of member `name`; call after its header was checked."""
@@ -252,6 +250,7 @@ class _Archive:
             raise self._damaged(name) from None
 
     def _damaged(self, name: str):
+        """The SpecError for a member whose bytes do not decompress or fail their checksum."""
         return _refused(self.path, f"is damaged: its member '{name}' cannot be read (cut short, or its checksum "
                         "fails)", "use another copy, or train again")
 
@@ -310,12 +309,13 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
     if status.st_size == 0:
         raise _unreadable(path, "it is empty (0 bytes)")
     try:
-        return zipfile.ZipFile(path)
-    except _DAMAGED as error:
-        if isinstance(error, OSError) and not isinstance(error, zipfile.BadZipFile):
-            raise _unreadable(path, f"it cannot be read ({error.strerror or error})") from None
         with open(path, "rb") as file:
             zipped = file.read(4) == b"PK\x03\x04"
+    except OSError as error:
+        raise _unreadable(path, f"it cannot be read ({error.strerror})") from None
+    try:
+        return zipfile.ZipFile(path)
+    except _DAMAGED:
         if zipped:
             raise _unreadable(path, "it is cut short or damaged (its zip directory is missing or broken)",
                               hint="a copy that did not finish? use another copy, or train again") from None

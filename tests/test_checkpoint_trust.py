@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import tracemalloc
 import zipfile
@@ -145,6 +146,7 @@ CASES = [
     ("last byte cut", raw_bytes(lambda raw: raw[:-1]), "is not a specc checkpoint: it is cut short"),
     ("a folder", lambda raw, path: path.mkdir(), "is not a specc checkpoint: it is a folder"),
     ("no such file", lambda raw, path: None, "no such checkpoint"),
+    ("a FIFO", lambda raw, path: os.mkfifo(path), "is not a specc checkpoint: it is not a regular file"),
     ("zip of a text file", zip_members(lambda name, data: None, ("readme.txt", b"hi")),
      "it holds \"readme.txt\", which is not a .npy array"),
     ("member not .npy", zip_members(lambda name, data: b"garbage" if name == "meta.npy" else data),
