@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .budget import check_memory
-from .errors import Coord, SpecError, did_you_mean
+from .errors import Coord, SpecError, did_you_mean, source_lines
 from .ir import Chain, Input, Layer, Model, Output
 from .layers import REGISTRY
 from .shapes import BATCH, TIME, ShapeError, fmt, form
@@ -215,7 +215,7 @@ def build(syntax: SpecSyntax, tables=None) -> Model:
                             hint="'from data' is for taggers whose input is 'seq token'")
     outputs = _unique([_output(d, tables) for d in syntax.outputs], "output")
     if not syntax.chains:
-        line = len(syntax.text.splitlines()) or 1
+        line = len(source_lines(syntax.text)) or 1
         raise SpecError("the spec has no chain of layers", Coord(syntax.file, line, 1),
                         expected="a line like: image -> conv 3x3 -> flatten -> dense",
                         hint="declare an input, then chain layers from it with '->'")
