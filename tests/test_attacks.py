@@ -42,7 +42,7 @@ ATTACKS = [
      ["check", "SPEC"], 2, r"SPEC:\d+:\d+: .*GiB"),
     ("weights past the 2 GB protobuf limit", "input x: 1000\nx -> dense 600000\n",
      ["check", "SPEC"], 2, r"SPEC:2:\d+: .*(GiB|GB)"),
-    ("a 300x300 literal", f"input x: 300\nx -> dense weights={_literal(300, 300)}\n",
+    ("a 300x300 literal", f"input x: 300\nx -> dense 300 weights={_literal(300, 300)}\n",
      ["check", "SPEC"], 0, r""),
     ("a literal nested 400 deep", f"input x: 3\nx -> dense 2 bias={_nested(400)}\n",
      ["check", "SPEC"], 2, r"SPEC:2:\d+: "),
