@@ -206,11 +206,43 @@ def _untrained_note(net, args) -> str | None:
             f"runs/{net.name}/checkpoint.npz (written by specc train)")
 
 
-def cmd_run(args) -> int:
+def _run_model(args, given: dict, tagging: bool):
+    """Run the spec (NumPy, or onnxruntime with --backend) or the ONNX model named by args.model.
+    Returns (the inputs as run, the outputs, the spec's Model or None, a note for stderr or None)."""
     import numpy as np
 
     from .api import load, load_onnx
-    from .feed import as_sentences, check_finite, parse_input_flags, read_array
+    from .feed import as_sentences
+
+    # NaN or huge inputs (with --allow-nonfinite) give NaN or inf outputs, not NumPy warnings
+    with np.errstate(all="ignore"):
+        if is_onnx_file(args.model):
+            if args.backend == "numpy":
+                raise SpecError("the numpy backend runs specs (.nn); a .onnx model runs in onnxruntime",
+                                hint="drop --backend, or run the .nn spec")
+            onnx_net = load_onnx(args.model)
+            if tagging:
+                name = _word_input(list(onnx_net.session.inputs), onnx_net.session.word_inputs, args.model)
+                given = {name: as_sentences(name, _sentences(args))}
+            return given, onnx_net.run(given), None, None
+        net = load(args.model, seed=args.seed, data=args.data)
+        if args.weights:
+            net.load_weights(args.weights)
+        if tagging:
+            names = [i.name for i in net.model.inputs]
+            name = _word_input(names, {i.name for i in net.model.inputs if i.form == "tokens"}, args.model)
+            given = {name: as_sentences(name, _sentences(args))}
+        if args.backend == "onnxruntime":
+            from runtime.onnx_runner import OnnxModel
+
+            outputs = OnnxModel(net.to_onnx().SerializeToString()).run(net.prepare(given))
+        else:
+            outputs = net.run(given)
+        return given, outputs, net.model, _untrained_note(net, args)
+
+
+def cmd_run(args) -> int:
+    from .feed import check_finite, parse_input_flags, read_array
 
     _check_seed(args.seed)
     if args.output:  # a directory, a device or an unwritable folder is refused before the run
@@ -222,36 +254,9 @@ def cmd_run(args) -> int:
         for name, value in given.items():
             check_finite(name, value)
     tagging = bool(args.text or args.file)
-    model = None
-    # NaN or huge inputs (with --allow-nonfinite) give NaN or inf outputs, not NumPy warnings
-    with np.errstate(all="ignore"):
-        if is_onnx_file(args.model):
-            if args.backend == "numpy":
-                raise SpecError("the numpy backend runs specs (.nn); a .onnx model runs in onnxruntime",
-                                hint="drop --backend, or run the .nn spec")
-            onnx_net = load_onnx(args.model)
-            if tagging:
-                name = _word_input(list(onnx_net.session.inputs), onnx_net.session.word_inputs, args.model)
-                given = {name: as_sentences(name, _sentences(args))}
-            outputs = onnx_net.run(given)
-        else:
-            net = load(args.model, seed=args.seed, data=args.data)
-            if args.weights:
-                net.load_weights(args.weights)
-            model = net.model
-            note = _untrained_note(net, args)
-            if note:
-                print(note, file=sys.stderr)
-            if tagging:
-                names = [i.name for i in net.model.inputs]
-                name = _word_input(names, {i.name for i in net.model.inputs if i.form == "tokens"}, args.model)
-                given = {name: as_sentences(name, _sentences(args))}
-            if args.backend == "onnxruntime":
-                from runtime.onnx_runner import OnnxModel
-
-                outputs = OnnxModel(net.to_onnx().SerializeToString()).run(net.prepare(given))
-            else:
-                outputs = net.run(given)
+    given, outputs, model, note = _run_model(args, given, tagging)
+    if note:  # after the run: a mistake in the inputs is the first line a user reads
+        print(note, file=sys.stderr)
     if args.output:
         import io
 
