@@ -88,6 +88,11 @@ class Network:
         changed, belongs to another network or holds other classes than the spec's; the
         network is then left as it was.
         """
+        self._read_checkpoint(checkpoint)
+
+    def _read_checkpoint(self, checkpoint: str | Path) -> tuple[dict, dict, dict]:
+        """load_weights' work, returning the checkpoint's (weights, optimizer state, meta) for
+        a resumed run too."""
         from runtime.checkpoint import load_checkpoint, load_tables
 
         from .tables import needs_data
@@ -95,9 +100,11 @@ class Network:
         model, tables = self.model, load_tables(checkpoint)
         if tables is not None and self.syntax is not None and needs_data(self.syntax):
             model = build(self.syntax, tables)
-        self.weights, _, _ = load_checkpoint(checkpoint, model)
+        state = load_checkpoint(checkpoint, model)
+        self.weights = state[0]
         if model is not self.model:
             self.model, self.tables = model, tables
+        return state
 
     def train(self, data: str | None = None, *, epochs: int | None = None, batch: int | None = None,
               lr: float | None = None, seed: int | None = None, out: str | Path | None = None,
@@ -161,16 +168,13 @@ class Network:
     def _run_settings(self, flags: dict, out, resume, reporter):
         """(settings, run folder, resume state or None). A new run: the spec's settings, `flags`
         winning. A resumed one: the checkpoint's weights, vocabularies, settings and folder."""
-        from runtime.checkpoint import load_checkpoint
-
         from .resume import continued_settings, run_folder, saved_settings, spec_differences
         from .training import resolve
 
         classifier = bool(self.model.chains[0].output.classes)
         if resume is None:
             return resolve(self.model.train, flags, classifier), Path(out or Path("runs") / self.model.name), None
-        self.load_weights(resume)  # the checkpoint's vocabularies and classes, checked
-        state = load_checkpoint(resume, self.model)
+        state = self._read_checkpoint(resume)  # its vocabularies and classes, its weights, all checked
         out_dir = run_folder(resume, out)
         settings = continued_settings(saved_settings(state[2].get("settings"), resume), flags, resume, classifier)
         for note in spec_differences(self.model.train, settings):
