@@ -4,9 +4,9 @@ OpenBLAS splits every product above a small size over all cores, and its idle wo
 spinning on the CPU for a while after each product. The trainer's products are small and come
 between NumPy's single-threaded element-wise work, so on a busy machine the extra threads mostly
 spin against other processes: more CPU time for the same or a longer epoch. A model whose
-largest product in a training step stays below ONE_THREAD_BELOW multiply-adds trains with one
-BLAS thread; a larger one keeps the library's default. bench/blas_threads.py measures both the
-threshold and the epochs (bench/RESULTS.md).
+training step multiplies matrices of, on average, fewer than ONE_THREAD_BELOW multiply-adds
+trains with one BLAS thread; one of larger products keeps the library's default.
+bench/blas_threads.py measures the threshold and the epochs (bench/RESULTS.md).
 
 The user decides first: SPECC_BLAS_THREADS=N (a positive whole number) sets the count, `auto`
 (or unset) lets specc choose, and a BLAS thread variable of the library's own
@@ -21,14 +21,16 @@ import os
 from typing import Mapping, Sequence
 
 from specc.errors import SpecError
+from specc.shapes import form
 
 from .kernels import KERNELS
 
 ENVIRONMENT = "SPECC_BLAS_THREADS"
 # read by the BLAS libraries themselves when they load: set, they are the user's choice
 LIBRARY_ENVIRONMENT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
-# multiply-adds (rows x inputs x outputs); measured by bench/blas_threads.py, see bench/RESULTS.md
-ONE_THREAD_BELOW = 16_000_000
+# mean multiply-adds (rows x inputs x outputs) of a training step's products (mean_product);
+# measured by bench/blas_threads.py, see bench/RESULTS.md
+ONE_THREAD_BELOW = 2_000_000
 
 
 def _positions(shape: tuple, steps: int) -> int:
@@ -41,33 +43,50 @@ def _positions(shape: tuple, steps: int) -> int:
 def _reads_word_ids(layer, previous) -> bool:
     """True when `layer` gets the word ids of an onehot or wordhash (whose input is the (N, T)
     words): it looks rows of its input weights up instead of multiplying."""
-    return previous is not None and len(previous.in_shape) == 2 and KERNELS[layer.kind].reads_sparse
+    return previous is not None and form(previous.in_shape) == "tokens" and KERNELS[layer.kind].reads_sparse
 
 
-def largest_product(layers: Sequence, batch: int, steps: int = 1) -> int:
-    """Multiply-adds of the largest matrix product in one training step of `layers` (IR layers).
+def step_products(layers: Sequence, batch: int, steps: int = 1) -> list[tuple[int, int]]:
+    """The matrix products of one training step of `layers` (IR layers): (how many, multiply-adds
+    of each) per weight matrix.
 
-    Every weight matrix (out, in) meets batch * positions rows once forward and twice backward,
-    each a product of rows * in * out multiply-adds (a conv's matrix is (filters, C*kh*kw), an
-    rnn's one direction of (dirs, hidden, in); its recurrent weights' gradients take all steps
-    at once). Vectors (biases) and looked-up word embeddings are no products. `steps`: the
-    longest sentence or sequence of the data (T), ignored without a time dimension.
+    A matrix (out, in) meets batch * positions rows in three products of rows * in * out
+    multiply-adds: forward, its gradient and the input's gradient (a conv's matrix is (filters,
+    C*kh*kw); an rnn's (dirs, hidden, in) is one per direction). An rnn's recurrent matrices
+    multiply one step at a time, forward and backward (2 * steps products of batch rows), and
+    their gradients take all steps at once. Vectors (biases) and looked-up word embeddings make
+    no products. `steps`: the longest sentence or sequence of the data (T), ignored without one.
     """
-    largest, previous = 0, None
+    products, previous = [], None
     for layer in layers:
         lookup = _reads_word_ids(layer, previous)
         rows = batch * _positions(layer.out_shape, steps)
         for weight in layer.weights:
-            if len(weight.shape) < 2 or (lookup and weight.shape[-1] == layer.in_shape[-1]):
+            directions, shape = (weight.shape[0], weight.shape[1:]) if layer.kind == "rnn" else (1, weight.shape)
+            if len(shape) < 2 or (lookup and shape[-1] == layer.in_shape[-1]):
                 continue
-            matrix = math.prod(weight.shape[1:] if layer.kind == "rnn" else weight.shape)
-            largest = max(largest, rows * matrix)
+            matrix = math.prod(shape)
+            if layer.kind != "rnn":
+                products.append((3, rows * matrix))
+            elif weight.name.endswith(".W"):  # the input's projection, all steps at once
+                products.append((3 * directions, rows * matrix))
+            else:
+                products += [(2 * steps * directions, batch * matrix), (directions, rows * matrix)]
         previous = layer
-    return largest
+    return products
 
 
-def chosen_threads(largest: int, environ: Mapping[str, str] | None = None) -> int | None:
-    """The BLAS thread count for a model whose largest product has `largest` multiply-adds:
+def mean_product(layers: Sequence, batch: int, steps: int = 1) -> float:
+    """Mean multiply-adds of the matrix products of one training step (step_products); 0 without
+    any. An rnn's many small per-step products pull it down: its step is bound by them, and by
+    NumPy's single-threaded work between them, not by its few large products."""
+    products = step_products(layers, batch, steps)
+    count = sum(n for n, _ in products)
+    return sum(n * size for n, size in products) / count if count else 0.0
+
+
+def chosen_threads(mean: float, environ: Mapping[str, str] | None = None) -> int | None:
+    """The BLAS thread count for a model whose products have `mean` multiply-adds (mean_product):
     SPECC_BLAS_THREADS when set to a number, else None (the library's own count) when a BLAS
     variable is set or the products are large, else 1. SpecError for a SPECC_BLAS_THREADS that
     is neither a positive whole number nor `auto`."""
@@ -81,7 +100,7 @@ def chosen_threads(largest: int, environ: Mapping[str, str] | None = None) -> in
         return int(wanted)
     if any(environ.get(name, "").strip() for name in LIBRARY_ENVIRONMENT):
         return None
-    return 1 if largest < ONE_THREAD_BELOW else None
+    return 1 if mean < ONE_THREAD_BELOW else None
 
 
 def blas_threads_for(layers: Sequence, batch: int, x, environ: Mapping[str, str] | None = None):
@@ -90,7 +109,7 @@ def blas_threads_for(layers: Sequence, batch: int, x, environ: Mapping[str, str]
     time dimension, when the layers have one). Without threadpoolctl, or when the library's
     own count stays, a context that changes nothing."""
     steps = x.shape[1] if getattr(x, "ndim", 0) >= 2 else 1
-    threads = chosen_threads(largest_product(layers, min(batch, max(len(x), 1)), steps), environ)
+    threads = chosen_threads(mean_product(layers, min(batch, max(len(x), 1)), steps), environ)
     if threads is None:
         return contextlib.nullcontext()
     try:

@@ -10,7 +10,7 @@ import pytest
 import threadpoolctl
 
 import specc
-from runtime.blas_threads import ONE_THREAD_BELOW, chosen_threads, largest_product
+from runtime.blas_threads import ONE_THREAD_BELOW, chosen_threads, mean_product, step_products
 from runtime.progress import Reporter
 from specc.cli import main
 from specs import spec_path
@@ -33,8 +33,8 @@ def no_thread_variables(monkeypatch):
 
 @pytest.fixture
 def small_and_large(tmp_path, rng):
-    """Two specs on random data: a largest product of 8*8*4 = 256 multiply-adds (batch 8,
-    8 -> 4), and one of 64*1024*1024 = 67,108,864 (batch 64, 1024 -> 1024)."""
+    """Two specs on random data: products of 8*8*4 and 8*4*2 multiply-adds (batch 8, 8 -> 4 -> 2;
+    mean 160), and of 64*1024*1024 and 64*1024*2 (batch 64, 1024 -> 1024 -> 2; mean 33,619,968)."""
     specs = {}
     for name, inputs, width, batch in (("small", 8, 4, 8), ("large", 1024, 1024, 64)):
         data = tmp_path / f"{name}.npz"
@@ -66,25 +66,36 @@ def train_seeing_threads(spec: str, out, reporter: ThreadsSeen | None = None) ->
     return reporter.seen
 
 
-# ---- the largest product of a training step ----
+# ---- the products of a training step ----
 
-def test_largest_product_of_the_lecture_cnn_is_its_second_conv():
-    # conv 3x3 filters=8 on 3 channels, padding same on 6x6, batch 32: rows 32*36, matrix 8 x 27
+def test_the_lecture_cnn_multiplies_its_two_convs_and_its_dense_layer():
+    # batch 32: conv1 rows 32*12*12, matrix 3 x 1*3*3; conv2 rows 32*6*6, matrix 8 x 3*3*3; dense 2 x 72
     chain = specc.load(spec_path("x_or_o")).model.chains[0]
-    assert largest_product(chain.layers, 32) == 32 * 36 * 8 * 27 == 248_832
+    assert step_products(chain.layers, 32) == [(3, 124_416), (3, 248_832), (3, 4_608)]
+    assert mean_product(chain.layers, 32) == (124_416 + 248_832 + 4_608) / 3 == 125_952
 
 
-def test_largest_product_of_a_word_model_skips_the_looked_up_embedding():
-    # onehot (169 words) -> dense 100 is a row lookup; the rnn's 100x100 matrices meet N*T rows
+def test_a_dense_stack_multiplies_every_layer():
+    # 512 inputs -> dense 512 -> relu -> dense 512 -> relu -> dense 10, batch 128
+    spec = "input x: 512\noutput y: " + " | ".join("abcdefghij") + "\nx -> dense 512 -> relu -> dense 512 -> relu -> dense\n"
+    chain = specc.loads(spec, "wide.nn").model.chains[0]
+    assert step_products(chain.layers, 128) == [(3, 33_554_432), (3, 33_554_432), (3, 655_360)]
+
+
+def test_an_rnn_multiplies_step_by_step_and_a_looked_up_embedding_not_at_all():
+    # onehot (169 words) -> dense 100 is a row lookup; the rnn's input matrix takes batch 16 x
+    # 12 steps at once, its recurrent one (100 x 100) 12 steps forward and 12 backward on 16
+    # rows, then its gradient on all 192 rows; the output dense is 4 x 100
     chain = specc.load(spec_path("slots_elman")).model.chains[0]
-    assert largest_product(chain.layers, 16, steps=12) == 16 * 12 * 100 * 100
+    assert step_products(chain.layers, 16, steps=12) == [(3, 1_920_000), (24, 160_000), (1, 1_920_000), (3, 76_800)]
+    assert mean_product(chain.layers, 16, steps=12) == (4 * 1_920_000 + 24 * 160_000 + 3 * 76_800) / 31
 
 
 def test_small_products_train_on_one_thread_and_large_ones_keep_the_default():
-    assert chosen_threads(248_832, {}) == 1
+    assert chosen_threads(125_952, {}) == 1
     assert chosen_threads(ONE_THREAD_BELOW - 1, {}) == 1
     assert chosen_threads(ONE_THREAD_BELOW, {}) is None
-    assert chosen_threads(67_108_864, {}) is None
+    assert chosen_threads(33_619_968, {}) is None
 
 
 # ---- the user decides first ----
@@ -92,7 +103,7 @@ def test_small_products_train_on_one_thread_and_large_ones_keep_the_default():
 @pytest.mark.parametrize("value, small, large", [("3", 3, 3), (" 1 ", 1, 1), ("auto", 1, None), ("AUTO", 1, None)])
 def test_specc_blas_threads_sets_the_count(value, small, large):
     assert chosen_threads(1_000, {"SPECC_BLAS_THREADS": value}) == small
-    assert chosen_threads(67_108_864, {"SPECC_BLAS_THREADS": value}) == large
+    assert chosen_threads(33_619_968, {"SPECC_BLAS_THREADS": value}) == large
 
 
 @pytest.mark.parametrize("name", BLAS_VARIABLES[1:])
