@@ -260,7 +260,8 @@ def run_cli(argv: list[str], seconds: int) -> tuple[int | str, str, str]:
 
 
 def _printable(text: str) -> str:
-    return "".join(c for c in text if c.isprintable()).strip()
+    """The text as words: the error printer may show odd characters as spaces or escapes."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def problem(path: str, text: str, status, stderr: str, allowed=(0, 2)) -> str | None:
@@ -276,7 +277,8 @@ def problem(path: str, text: str, status, stderr: str, allowed=(0, 2)) -> str | 
     located = re.match(re.escape(path) + r":(\d+):(\d+): error: ", stderr)
     if located:
         line = int(located.group(1))
-        lines = text.removeprefix("\ufeff").split("\n")
+        # the parser reads "\r\n" and a lone "\r" as "\n", and nothing else ends a line
+        lines = re.split(r"\r\n?|\n", text.removeprefix("\ufeff"))
         if not 1 <= line <= len(lines):
             return f"error at line {line} of a {len(lines)}-line file"
         shown = re.search(r"^\s+\d+ \| (.*)$", stderr, re.MULTILINE)
