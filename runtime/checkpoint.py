@@ -53,7 +53,7 @@ def save_checkpoint(path, model, weights: dict, optimizer, meta: dict) -> None:
 # that its values are finite. Sizes come from the headers and the model, so no member is
 # decompressed into more memory than the model's own weights take.
 
-MAX_TEXT_BYTES = 256 * 2**20  # meta and each table: far above any real one (ATIS's vocabulary is 0.1 MB)
+MAX_TEXT_BYTES = 256 * 2**20  # meta and the tables together: far above any real one (ATIS's vocabulary is 0.1 MB)
 NOT_A_CHECKPOINT_HINT = "checkpoints are the checkpoint.npz and best.npz files that specc train writes in its run folder"
 CHANGED_HINT = "the file was changed after specc train wrote it: use the run's own checkpoint, or train again"
 
@@ -201,6 +201,7 @@ class _Archive:
             if strange:
                 raise _unreadable(path, f"it holds {_quote(strange[0])}, which is not a .npy array (not an .npz)")
             self.members = {info.filename[:-len(".npy")]: info for info in infos}
+            self.text_left = MAX_TEXT_BYTES  # what the string members may still take
         except BaseException:
             self.zip.close()
             raise
@@ -256,14 +257,16 @@ class _Archive:
 
     def text(self, name: str, ndim: int) -> np.ndarray:
         """A string member (meta: ndim 0, a table: ndim 1), refused if it is anything else or
-        absurdly large."""
+        if the string members read so far and this one take more than MAX_TEXT_BYTES."""
         shape, dtype = self.header(name)
         if dtype.kind != "U" or len(shape) != ndim:
             raise _refused(self.path, f"has '{name}' of {_array_text(shape, dtype)}, not "
                            f"{'a string' if ndim == 0 else 'a list of strings'}")
-        if math.prod(shape) * dtype.itemsize > MAX_TEXT_BYTES:
-            raise _refused(self.path, f"has '{name}' of {math.prod(shape) * dtype.itemsize:,} bytes, more than "
-                           f"any checkpoint holds ({MAX_TEXT_BYTES:,})")
+        size = math.prod(shape) * dtype.itemsize
+        if size > self.text_left:
+            raise _refused(self.path, f"has '{name}' of {size:,} bytes: with its other text, more than any "
+                           f"checkpoint holds ({MAX_TEXT_BYTES:,} bytes)")
+        self.text_left -= size
         return self.read(name)
 
     def weights(self, name: str, what: str, shape: tuple[int, ...]) -> np.ndarray:

@@ -332,14 +332,21 @@ def test_a_zip_bomb_is_refused_from_its_header_before_any_data_is_read(trained, 
     assert peak < 8 * 2**20
 
 
-def test_an_absurdly_large_table_is_refused_before_it_is_read(trained, tmp_path, monkeypatch):
+@pytest.mark.parametrize("tables, problem", [
+    ({"classes/label": np.array(["A" * 2000, "B"])}, "has 'classes/label' of 16,000 bytes"),
+    # many tables, each small enough alone
+    ({f"vocabulary/layer{i}": np.array(["w" * 500]) for i in range(5)}, "has 'vocabulary/layer3' of 2,000 bytes"),
+], ids=["one large table", "many tables"])
+def test_absurdly_large_tables_are_refused_before_they_are_read(trained, tmp_path, monkeypatch, tables, problem):
     import runtime.checkpoint
 
     _, spec, raw = trained
     checkpoint = tmp_path / "checkpoint.npz"
-    array("classes/label", np.array(["A" * 2000, "B"]))(raw, checkpoint)
-    monkeypatch.setattr(runtime.checkpoint, "MAX_TEXT_BYTES", 10_000)  # meta holds 4,000
-    with pytest.raises(specc.SpecError, match="has 'classes/label' of 16,000 bytes, more than any checkpoint holds"):
+    rewritten(lambda arrays, meta: arrays.update(tables))(raw, checkpoint)
+    with np.load(checkpoint) as archive:
+        # room for meta, the class names and three and a half of the 2,000-byte tables
+        monkeypatch.setattr(runtime.checkpoint, "MAX_TEXT_BYTES", archive["meta"].nbytes + 8 + 7_000)
+    with pytest.raises(specc.SpecError, match=f"{problem}: with its other text, more than any checkpoint holds"):
         specc.load(spec).load_weights(checkpoint)
 
 
