@@ -14,7 +14,7 @@ has no operator that joins strings again, so `lower_word_ids` finds the word exa
     Tokenizer, Cast, LabelEncoder                character -> id (1..C; PAD 0; other C + 1)
     Pad right by W, Slice to W columns           W = the longest vocabulary word + 1: a longer
                                                  word has a non-zero id in its last column
-    ReduceSum(ids * key weights (W,))            a key per word; the vocabulary's keys are
+    Einsum(ids, key weights (W,))                a key per word; the vocabulary's keys are
                                                  distinct (the weights are drawn until they are)
     LabelEncoder key -> candidate index          the word with that key, else V ("other")
     Gather the candidate's ids (V + 1, W),       only a word with the candidate's very ids is
@@ -131,16 +131,15 @@ def lower_word_ids(g: "GraphBuilder", words: str, vocabulary: Sequence[str], pre
     chars = character_ids(g, node("Concat", [flat, dummy], "with_dummy", axis=0), ids, True, 0, unknown_id, prefix)
     chars = node("Pad", [chars, const("pad_width", [0, 0, 0, width])], "padded")
     chars = node("Slice", [chars, const("zero", [0]), const("width", [width]), const("axis1", [1])], "cut")
-    # sums by ReduceSum (axes as an input, valid from opset 13 on), not an int64 MatMul: a model's
-    # MatMuls stay its float products (tests/test_export.py counts them)
-    keys = node("ReduceSum", [node("Mul", [chars, const("key_weights", weights)], "weighted"), const("axis1", [1])],
-                "keys", keepdims=0)
+    # an int64 Einsum rather than MatMul or Mul: a model's MatMuls and Muls stay its float products
+    # and its padding masks (tests/test_export.py and test_slots.py count them)
+    keys = node("Einsum", [chars, const("key_weights", weights)], "keys", equation="rw,w->r")
     candidate = node("LabelEncoder", [keys], "candidate", domain="ai.onnx.ml",
                      keys_int64s=(rows[:-1] @ weights).tolist(), values_int64s=list(range(other)),
                      default_int64=other)
     expected = node("Gather", [const("word_rows", rows), candidate], "expected", axis=0)
     agree = node("Cast", [node("Equal", [expected, chars], "same_char")], "same_char_int", to=TensorProto.INT64)
-    agreeing = node("ReduceSum", [agree, const("axis1", [1])], "agreeing", keepdims=0)
+    agreeing = node("ReduceSum", [agree, const("axis1", [1])], "agreeing", keepdims=0)  # axes input: opset 13+
     found = node("Equal", [agreeing, const("all", width)], "found")
     index = node("Where", [found, candidate, const("other", other)], "index")
     index = node("Slice", [index, const("zero", [0]), const("minus_one", [-1])], "without_dummy")
