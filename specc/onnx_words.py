@@ -9,8 +9,8 @@ that lower-cases to a known character the id of that character (ai.onnx.ml Label
 `onehot ... lowercase` then needs the id of a whole word from its row of character ids; opset 17
 has no operator that joins strings again, so `lower_word_ids` finds the word exactly:
 
-    Reshape(words, [-1]), Concat a dummy word    the Tokenizer's output is 2-D only when a row
-                                                 has a character: (R + 1, L)
+    Reshape(words, [-1]), Concat a dummy word    the Tokenizer's output for no words at all is
+                                                 1-D; with the dummy it is (R + 1, L)
     Tokenizer, Cast, LabelEncoder                character -> id (1..C; PAD 0; other C + 1)
     Pad right by W, Slice to W columns           W = the longest vocabulary word + 1: a longer
                                                  word has a non-zero id in its last column
