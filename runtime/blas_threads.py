@@ -93,7 +93,7 @@ def chosen_threads(mean: float, environ: Mapping[str, str] | None = None) -> int
     environ = os.environ if environ is None else environ
     wanted = environ.get(ENVIRONMENT, "").strip().lower()
     if wanted not in ("", "auto"):
-        if not wanted.isdigit() or int(wanted) < 1:
+        if not wanted.isdecimal() or int(wanted) < 1:
             raise SpecError(f"the environment variable {ENVIRONMENT} must be a number of threads or 'auto'",
                             expected="a whole number from 1, like 1 or 2, or auto",
                             received=repr(environ[ENVIRONMENT]), hint=f"unset {ENVIRONMENT} to let specc choose")

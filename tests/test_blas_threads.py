@@ -112,7 +112,7 @@ def test_the_librarys_own_variable_is_left_to_the_library(name):
     assert chosen_threads(1_000, {name: "2", "SPECC_BLAS_THREADS": "1"}) == 1
 
 
-@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5", "²"])
 def test_a_bad_specc_blas_threads_stops_the_run_with_exit_2(value, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SPECC_BLAS_THREADS", value)
     code = main(["train", str(spec_path("x_or_o")), "--epochs", "1", "--out", str(tmp_path), "--quiet"])
