@@ -17,7 +17,7 @@ from .lists import ListError, read_list
 from .syntax import (Argument, ChainSyntax, InputDecl, LayerCall, Literal, OutputDecl, SpecSyntax,
                      Value)
 
-MAX_SPEC_BYTES = 256 * 2**20  # a spec is text; a larger file is a mistake (or not a spec at all)
+MAX_SPEC_BYTES = 64 * 2**20  # a spec is text; a larger file is a mistake (or not a spec at all)
 
 # Terminal names as a user would say them, for "expected ..." lines.
 _TERMINAL_WORDS = {
@@ -316,8 +316,8 @@ def _read_spec(path: Path) -> bytes:
             kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a device, FIFO or socket"
             raise SpecError(f"{path} is {kind}, not a spec file", hint="give the path of a .nn file")
         if info.st_size > MAX_SPEC_BYTES:
-            raise SpecError(f"{path} is {info.st_size / 2**20:.0f} MiB, too large for a spec",
-                            expected=f"a .nn text file of at most {MAX_SPEC_BYTES // 2**20} MiB",
+            raise SpecError(f"{path} holds {info.st_size:,} bytes, too many for a spec",
+                            expected=f"a .nn text file of at most {MAX_SPEC_BYTES:,} bytes",
                             hint="a spec is a small text file: is this the right path?")
         with path.open("rb") as stream:
             return stream.read(MAX_SPEC_BYTES + 1)

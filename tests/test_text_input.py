@@ -198,3 +198,11 @@ def test_the_last_line_is_counted_as_the_parser_counts(tmp_path, capsys):
     code, output = check(write(tmp_path, "input x: 3  # no chain\u2028yet\n"), capsys)
     assert code == 2
     assert "bad.nn:1:1: error: the spec has no chain of layers" in output
+
+
+def test_a_file_too_large_to_be_a_spec_is_refused_before_it_is_read(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(specc.parse, "MAX_SPEC_BYTES", 1000)
+    code, output = check(write(tmp_path, "# " + "x" * 1000 + "\n"), capsys)
+    assert code == 2
+    assert output.startswith(f"error: {tmp_path / 'bad.nn'} holds 1,003 bytes, too many for a spec\n"
+                             "  expected: a .nn text file of at most 1,000 bytes\n")
