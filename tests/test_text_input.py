@@ -206,3 +206,11 @@ def test_a_file_too_large_to_be_a_spec_is_refused_before_it_is_read(tmp_path, ca
     assert code == 2
     assert output.startswith(f"error: {tmp_path / 'bad.nn'} holds 1,003 bytes, too many for a spec\n"
                              "  expected: a .nn text file of at most 1,000 bytes\n")
+
+
+def test_a_number_too_long_for_python_is_a_located_mistake(tmp_path, capsys):
+    """int() refuses more than 4300 digits: that ValueError reached the catch-all."""
+    code, output = check(write(tmp_path, "input x: 3\nx -> dense " + "1" * 5000 + "\n"), capsys)
+    assert code == 2
+    assert "bad.nn:2:12: error: a number of 5000 digits\n" in output
+    assert "  expected: a number of at most 4300 digits\n" in output
