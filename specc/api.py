@@ -34,6 +34,7 @@ class ExportReport:
     cases: tuple
     ok: bool
     finite: bool = True  # False: the network itself gives inf or NaN on ordinary inputs
+    max_diff: float = 0.0  # what must stay within the tolerance: absolute, relative above 1 (verify.py)
 
 
 class Network:
@@ -222,8 +223,9 @@ class Network:
     def export(self, path: str | Path | None = None, *, verify: bool = True) -> ExportReport:
         """Write the ONNX model (atomically), after checking it against the NumPy interpreter.
 
-        The largest absolute difference seen is stored in the model's metadata
-        (specc.max_abs_diff). If it exceeds 1e-5 nothing is written and the report says so.
+        The largest difference seen (absolute, relative where a value is above 1) is stored in
+        the model's metadata (specc.max_diff, and the plain absolute one as specc.max_abs_diff).
+        If it exceeds the tolerance (1e-5) nothing is written and the report says so.
         """
         from .onnx_check import check_model
         from .verify import TOLERANCE, verify as run_verification
@@ -236,13 +238,13 @@ class Network:
             write_atomically(path, proto.SerializeToString())
             return ExportReport(path, float("nan"), (), True)
         result = run_verification(self.model, self.weights, proto.SerializeToString())
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = "specc.max_abs_diff", f"{result.max_abs_diff:.3g}"
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = "specc.tolerance", f"{TOLERANCE:g}"
+        for key, value in (("specc.max_diff", f"{result.max_diff:.3g}"),
+                           ("specc.max_abs_diff", f"{result.max_abs_diff:.3g}"), ("specc.tolerance", f"{TOLERANCE:g}")):
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
         if result.ok:
             write_atomically(path, proto.SerializeToString())
-        return ExportReport(path, result.max_abs_diff, result.cases, result.ok, result.finite)
+        return ExportReport(path, result.max_abs_diff, result.cases, result.ok, result.finite, result.max_diff)
 
 
 @dataclass(frozen=True)

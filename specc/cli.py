@@ -84,8 +84,9 @@ def _export_failure(report) -> str:
     if not report.finite:
         return ("the network gives inf or NaN on ordinary inputs, so its export cannot be verified; nothing was "
                 "written. Hint: its weights have blown up: lower the learning rate (--lr) or clip gradients")
-    return (f"the exported model disagrees with the NumPy interpreter by {report.max_abs_diff:.3g} "
-            f"(tolerance 1e-5); nothing was written")
+    from .verify import describe
+
+    return f"the exported model disagrees with the NumPy interpreter: {describe(report.max_diff)}; nothing was written"
 
 
 def cmd_check(args) -> int:
@@ -115,11 +116,12 @@ def cmd_compile(args) -> int:
     report = net.export(args.output)
     cases = ", ".join(f"N={n}" + (f" T={t}" if t else "") for n, t in report.cases)
     if args.json:
-        print(json.dumps({"path": str(report.path), "max_abs_diff": report.max_abs_diff, "ok": report.ok,
-                          "params": net.param_count}))
+        print(json.dumps({"path": str(report.path), "max_diff": report.max_diff, "max_abs_diff": report.max_abs_diff,
+                          "ok": report.ok, "params": net.param_count}))
     elif not args.quiet:
-        print(f"verified: onnxruntime vs NumPy, largest absolute difference {report.max_abs_diff:.3g} "
-              f"(tolerance 1e-5) over {cases}")
+        from .verify import describe
+
+        print(f"verified: onnxruntime vs NumPy, {describe(report.max_diff)} over {cases}")
     if not report.ok:
         raise RuntimeFailure(_export_failure(report))
     if not args.json and not args.quiet:
@@ -287,6 +289,7 @@ def _train(args) -> int:
     from runtime.train import Interrupted, TrainingError
 
     from .api import Network
+    from .verify import describe
     from .parse import parse_file
     from .resume import continue_command
     from .tables import build_with_data
@@ -309,7 +312,8 @@ def _train(args) -> int:
     report = result.export
     if not report.ok:
         raise RuntimeFailure(_export_failure(report))
-    summary = {"out_dir": str(result.out_dir), "onnx": str(report.path), "max_abs_diff": report.max_abs_diff,
+    summary = {"out_dir": str(result.out_dir), "onnx": str(report.path), "max_diff": report.max_diff,
+               "max_abs_diff": report.max_abs_diff,
                "verified": report.ok, "heldout_split": result.heldout_split,
                "heldout_accuracy": result.heldout_accuracy, "heldout_count": result.heldout_count,
                "heldout_f1": result.heldout_f1, "kept_epoch": result.kept_epoch}
@@ -317,8 +321,7 @@ def _train(args) -> int:
     lines = [f"wrote {result.out_dir}/{files}"]
     if result.kept_epoch is not None:
         lines.append(f"kept the weights of epoch {result.kept_epoch}, the best on validation (best.npz)")
-    lines.append(f"exported {report.path}: onnxruntime vs NumPy largest difference {report.max_abs_diff:.3g} "
-                 "(tolerance 1e-5)")
+    lines.append(f"exported {report.path}: onnxruntime vs NumPy {describe(report.max_diff)}")
     if result.heldout_accuracy is not None:
         tagger = result.heldout_f1 is not None
         lines.append(f"held-out accuracy in onnxruntime ({result.heldout_split} split, {result.heldout_count:,} "

@@ -138,3 +138,15 @@ def test_jordan_export_passes_the_full_check_and_has_the_counted_weights():
     onnx.checker.check_model(proto, full_check=True)
     assert [n.op_type for n in proto.graph.node].count("Scan") == 2  # one per stacked layer
     assert initializer_weight_count(proto) == net.param_count
+
+
+def test_large_outputs_verify_relative_to_their_size(tmp_path):
+    """Outputs in the hundreds differ between back ends in float32's last digits by more than
+    1e-5; verification measures such values relatively, so the export is written."""
+    net = specc.loads("input x: 2x8\nx -> conv 3x3 filters 3 padding=1x0 init=ones -> flatten -> dense 6 init=ones\n",
+                      "large.nn")
+    report = net.export(tmp_path / "large.onnx")
+    assert report.ok and report.path.exists()
+    assert report.max_diff <= 1e-5 < report.max_abs_diff  # absolute alone would have refused it
+    metadata = {p.key: p.value for p in onnx.load(str(report.path)).metadata_props}
+    assert float(metadata["specc.max_diff"]) == pytest.approx(report.max_diff, rel=1e-2)
