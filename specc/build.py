@@ -1,6 +1,7 @@
 """SpecSyntax -> checked Model: resolve layers, bind arguments, infer shapes, count weights."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from .budget import check_memory
@@ -11,6 +12,7 @@ from .shapes import BATCH, TIME, ShapeError, fmt, form
 from .signature import bind
 from .syntax import ChainSyntax, InputDecl, LayerCall, OutputDecl, SpecSyntax
 from .training import settings_from_spec
+
 
 def _input(decl: InputDecl) -> Input:
     dims = decl.dims
@@ -120,7 +122,8 @@ def _layer_ids(calls: list[LayerCall]) -> list[str]:
     """Each layer's id from its kind and line (`conv@5`), with the column where a line has two
     layers of one kind."""
     keys = [f"{call.name}@{call.coord.line}" for call in calls]
-    return [key if keys.count(key) == 1 else f"{key}:{call.coord.column}" for key, call in zip(keys, calls)]
+    counts = Counter(keys)
+    return [key if counts[key] == 1 else f"{key}:{call.coord.column}" for key, call in zip(keys, calls)]
 
 
 def _with_vocabulary(kind, args, layer_id: str, call: LayerCall, tables):
