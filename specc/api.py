@@ -41,6 +41,9 @@ class Network:
     """A checked spec with its weights (seeded random or literal)."""
 
     def __init__(self, model, seed: int = DEFAULT_SEED, syntax=None, tables=None):
+        from .training import check_flag
+
+        check_flag("seed", seed)  # a whole number of at least 0, as on the command line
         self.model = model
         self.seed = seed
         self.weights = init_weights(model, seed)

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+import specc
 from specc.cli import main
 from specs import spec_path
 
@@ -196,3 +197,9 @@ def test_debug_shows_where_an_internal_error_happened(monkeypatch, capsys, flag,
     err = capsys.readouterr().err
     assert "This is a bug in specc" in err and "Traceback (most recent call last)" in err
     assert "in broken" in err and "TypeError: unsupported operand" in err
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5])
+def test_the_api_refuses_a_seed_the_command_line_refuses(seed):
+    with pytest.raises(specc.SpecError, match="seed"):
+        specc.load(spec_path("neuron"), seed=seed)
