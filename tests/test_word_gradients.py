@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import specc
-from runtime.interpreter import backward_layers, execution_order, padding_mask, run_layers
+from runtime.interpreter import (backward_layers, execution_order, kernel_for, layer_weights, padding_mask,
+                                 run_layers)
 from runtime.kernels.sparse import SparseRows
 from runtime.train import objective_for
 from tests.test_gradients import TOLERANCE, numeric_gradient
@@ -361,12 +362,15 @@ def trigram_vectors(words: np.ndarray) -> np.ndarray:
     (ONEHOT, SENTENCES, lambda words: one_hot(words, VOCAB)), (WORDHASH, HASHED, trigram_vectors),
 ], ids=["onehot", "wordhash"])
 def test_word_layers_give_the_sparse_rows_of_their_vectors(layer, sentences, expected):
+    """The kernel keeps the vectors as rows of ids; a chain that ends there gives them written out."""
     net = specc.loads(f"input words: seq token\nwords -> {layer}\n", "ids.nn")
     x = batch(sentences)
-    rows = run_layers(net.model.layers, net.weights, x, mask=padding_mask(x))
-    assert isinstance(rows, SparseRows) and rows.shape == x.shape + (net.model.layers[0].out_shape[-1],)
+    word_layer = net.model.layers[0]
+    rows = kernel_for(word_layer).forward(word_layer, layer_weights(word_layer, net.weights), x, {})
+    assert isinstance(rows, SparseRows) and rows.shape == x.shape + (word_layer.out_shape[-1],)
     np.testing.assert_array_equal(rows.dense(), expected(x))
     assert np.all(rows.ids[x == ""] == -1)  # padding: no id at all, not "other"
+    np.testing.assert_array_equal(run_layers(net.model.layers, net.weights, x, mask=padding_mask(x)), expected(x))
 
 
 @pytest.mark.parametrize("ids", list(sparse_cases()), ids=["K=1", "K=3"])
