@@ -154,6 +154,9 @@ class Network:
                     raise Interrupted(checkpoint_path, f"after the last epoch, before {before}")
 
             with RunLock(out_dir, run_files(model.name)):
+                if resume is None and checkpoint_path.exists():
+                    reporter.note(f"note: {out_dir} holds an earlier run; this one replaces its files as it "
+                                  "writes them (give --out to keep both)")
                 dataset = self.load_data(settings)
                 history = fit(model, self.weights, settings, dataset, checkpoint_path=checkpoint_path,
                               reporter=reporter, resume=resume_state)

@@ -289,11 +289,11 @@ def _train(args) -> int:
     from runtime.train import Interrupted, TrainingError
 
     from .api import Network
-    from .verify import describe
     from .parse import parse_file
     from .resume import continue_command
     from .tables import build_with_data
     from .training import resolve
+    from .verify import describe
 
     syntax = parse_file(args.spec)
     # the seed of the initial weights is the run's seed: flag, then spec, then 0

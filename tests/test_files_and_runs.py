@@ -169,6 +169,14 @@ def test_the_last_line_of_a_run_names_every_file_it_wrote(tmp_path, tiny, capsys
     assert f"wrote {tmp_path / 'run'}/checkpoint.npz, history.json and curve.png\n" in capsys.readouterr().out
 
 
+def test_a_new_run_into_a_finished_runs_folder_says_it_replaces_it(tmp_path, tiny, capsys):
+    out = str(tmp_path / "run")
+    assert main(["train", tiny, "--out", out, "--epochs", "1"]) == 0
+    assert "earlier run" not in capsys.readouterr().out
+    assert main(["train", tiny, "--out", out, "--epochs", "1"]) == 0
+    assert f"note: {out} holds an earlier run; this one replaces its files" in capsys.readouterr().out
+
+
 # ---- resuming continues the same run ----
 
 def test_the_printed_command_continues_the_interrupted_run_bit_for_bit(tmp_path, tiny, capsys, monkeypatch):
