@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import SpecError
 from .syntax import Value
 from .signature import ArgTypeError
-from .training import _FIELDS, SETTINGS, TrainSettings, resolve, settings_from_spec
+from .training import SETTING_FIELDS, SETTINGS, TrainSettings, resolve, settings_from_spec
 
 _FLAG_NAMES = ("data", "epochs", "batch", "lr", "seed")
 _OPTIONAL = {"clip"}  # the one setting a run may have left unset (no clipping)
@@ -25,7 +25,7 @@ def _field_types():
     """(field, Arg) for every field of TrainSettings, with the type that checks it in a spec."""
     for setting, args in SETTINGS.items():
         for arg in args:
-            yield _FIELDS.get((setting, arg.name), arg.name), arg
+            yield SETTING_FIELDS.get((setting, arg.name), arg.name), arg
 
 
 def saved_settings(saved, checkpoint) -> TrainSettings:

@@ -144,10 +144,10 @@ class TrainSettings:
 
 
 # the field each setting's single or named argument fills
-_FIELDS = {("data", "source"): "data", ("loss", "kind"): "loss", ("optimizer", "kind"): "optimizer",
-           ("epochs", "count"): "epochs", ("batch", "size"): "batch", ("schedule", "kind"): "schedule",
-           ("clip", "norm"): "clip", ("seed", "value"): "seed", ("validation", "fraction"): "validation",
-           ("keep", "which"): "keep"}
+SETTING_FIELDS = {("data", "source"): "data", ("loss", "kind"): "loss", ("optimizer", "kind"): "optimizer",
+                  ("epochs", "count"): "epochs", ("batch", "size"): "batch", ("schedule", "kind"): "schedule",
+                  ("clip", "norm"): "clip", ("seed", "value"): "seed", ("validation", "fraction"): "validation",
+                  ("keep", "which"): "keep"}
 
 
 def settings_from_spec(calls: tuple[LayerCall, ...] | None) -> dict:
@@ -166,7 +166,7 @@ def settings_from_spec(calls: tuple[LayerCall, ...] | None) -> dict:
         args = bind(call, SETTINGS[call.name])
         _check_applies(call, args)
         for name in args.given | {a.name for a in SETTINGS[call.name] if a.positional and args[a.name] is not None}:
-            found[_FIELDS.get((call.name, name), name)] = args[name]
+            found[SETTING_FIELDS.get((call.name, name), name)] = args[name]
     return found
 
 
