@@ -215,27 +215,22 @@ class _Archive:
     def header(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
         """(shape, dtype) of member `name` from its .npy header, reading none of its data;
         refused if it holds Python objects or disagrees with the zip directory's size."""
-        from numpy.lib import format as npy
+        from specc.npy import PickledArray, read_npy_header
 
         info = self.members[name]
         try:
             with self.zip.open(info) as file:
-                version = npy.read_magic(file)
-                if version not in ((1, 0), (2, 0)):
-                    raise ValueError(f".npy version {version}")
-                reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
-                shape, _, dtype = reader(file)
+                shape, dtype, size = read_npy_header(file)
                 offset = file.tell()
+        except PickledArray as error:
+            raise _unreadable(self.path, f"its member '{name}' {error}") from None
         except ValueError:
             raise _unreadable(self.path, f"its member '{name}' is not a valid .npy array",
                               hint="the file is damaged: use another copy, or train again") from None
         except _DAMAGED:
             raise self._damaged(name) from None
-        if dtype.hasobject:
-            raise _unreadable(self.path, f"its member '{name}' holds Python objects, which specc never loads "
-                              "(loading them would run code from the file)")
         # the zip directory must agree with the header, or the data is cut short or padded
-        if info.file_size != offset + math.prod(shape) * dtype.itemsize:
+        if info.file_size != offset + size:
             raise _refused(self.path, f"is damaged: its member '{name}' declares {shape} {dtype.name} "
                            f"but holds {info.file_size - offset} bytes of data", "use another copy, or train again")
         return shape, dtype

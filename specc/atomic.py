@@ -28,8 +28,8 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (
 _NOT_A_FILE_HINT = "give the path of a new file, or of a regular file to replace"
 
 
-def _kind(mode: int) -> str:
-    """What a non-regular file is, in words."""
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, in words (from os.stat's st_mode)."""
     return next((words for test, words in _KINDS if test(mode)), "not a regular file")
 
 
@@ -74,7 +74,7 @@ def destination(path: str | Path) -> Path:
     except OSError as error:  # a loop of links, a folder we may not look into
         _refuse(path, error.strerror or str(error))
     if mode is not None and not stat.S_ISREG(mode):
-        _refuse(path, f"it is {_kind(mode)}, not a regular file", _NOT_A_FILE_HINT)
+        _refuse(path, f"it is {kind_of(mode)}, not a regular file", _NOT_A_FILE_HINT)
     check_folder(target.parent, path)
     return target
 

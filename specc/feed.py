@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +83,7 @@ def as_sentences(name: str, value) -> np.ndarray:
 INPUT_HINT = "inputs are .npy files or JSON lists of numbers (or of words, for a model that reads words)"
 # deeper than any input a spec declares (a batch of images is 4 deep); json itself recurses
 MAX_JSON_DEPTH = 32
+JSON_EXPANSION = 16  # bytes of parsed lists per byte of JSON text, at the most (a float list)
 
 
 def _too_deep() -> SpecError:
@@ -144,14 +147,51 @@ def _read_json(file: Path):
         raise SpecError("holds a whole number too large for float32") from None
 
 
+def _check_size(size: int, what: str) -> None:
+    """Refuse an input whose array would not fit in the memory available, before reading it."""
+    from .budget import available_memory, human
+
+    memory = available_memory()
+    if size > memory.bytes:
+        raise SpecError(f"{what} needs {human(size)}, more than {memory.phrase()}",
+                        hint="give a smaller batch, in several runs")
+
+
+def _read_npy(file: Path) -> np.ndarray:
+    """A .npy input, its header checked before its data is read: no Python objects, and a
+    size that the file really holds and the memory can take."""
+    from .npy import NPY_MAGIC, read_npy_header
+
+    with open(file, "rb") as stream:
+        if stream.read(len(NPY_MAGIC)) != NPY_MAGIC:
+            raise SpecError("is neither a .npy array nor JSON", hint=INPUT_HINT)
+        stream.seek(0)
+        shape, dtype, size = read_npy_header(stream)
+        held = os.fstat(stream.fileno()).st_size - stream.tell()
+        if held != size:
+            raise SpecError(f"is damaged: its header declares an array {shape} of {dtype.name} ({size:,} bytes), "
+                            f"but it holds {held:,} bytes of data")
+        _check_size(size, f"its array {shape} of {dtype.name}")
+        stream.seek(0)  # read_array reads the header again, from the start
+        return np.lib.format.read_array(stream, allow_pickle=False)
+
+
 def read_array(path: str):
     """Load an input file: .npy (no pickles) or .json (nested lists of numbers; or sentences for
-    a model that reads words: a string, a list of words, or a list of sentences, returned as read)."""
+    a model that reads words: a string, a list of words, or a list of sentences, returned as read).
+    Only regular files are read: a FIFO or a device would block or never end."""
+    from .atomic import kind_of
+
     file = Path(path)
     try:
+        mode = file.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise SpecError(f"it is {kind_of(mode)}, not a file", hint=INPUT_HINT)
         if file.suffix.lower() == ".json":
+            # parsed JSON takes several times its text in memory: a number is a Python float
+            _check_size(JSON_EXPANSION * file.stat().st_size, "its JSON text")
             return _read_json(file)
-        return np.load(file, allow_pickle=False)
+        return _read_npy(file)
     except FileNotFoundError:
         raise SpecError(f"no such input file: {path}") from None
     except SpecError as error:

@@ -64,6 +64,8 @@ ATTACKS = [
     ("a JSON object as input", None, ["run", str(NEURON), "--input", "x=DIR/object.json"], 2, r"object\.json"),
     ("a complex input", None, ["run", str(NEURON), "--input", "x=DIR/complex.npy"], 2, r"complex"),
     ("a NaN input", None, ["run", str(NEURON), "--input", "x=DIR/nan.npy"], 2, r"nan\.npy|NaN|not finite"),
+    ("/dev/null as an input", None, ["run", str(NEURON), "--input", "x=/dev/null"], 2, r"/dev/null"),
+    ("a text file as an input", None, ["run", str(NEURON), "--input", "x=DIR/notes.txt"], 2, r"notes\.txt"),
     ("a truncated checkpoint", None, ["run", str(NEURON), "--weights", "DIR/truncated.npz", "--input", "x=DIR/x.npy"],
      2, r"truncated\.npz"),
     ("-o onto a directory", None, ["compile", str(NEURON), "-o", "DIR/folder"], 2, r"folder"),
@@ -76,6 +78,7 @@ ATTACKS = [
 @pytest.fixture
 def attack_folder(tmp_path):
     """The files the attacks hand in: inputs, a broken checkpoint, a folder and a FIFO."""
+    (tmp_path / "notes.txt").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (tmp_path / "seq.json").write_text(json.dumps([[1.0, 2.0], [3.0, 4.0]]))
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (tmp_path / "object.json").write_text(json.dumps({"x": [1, 2, 3]}))

@@ -54,6 +54,38 @@ def test_a_malformed_json_input_exits_2_naming_the_file(tmp_path, classifier, ca
 
 # ---- complex and non-finite numbers ----
 
+def _npy_header_only(path, shape: str) -> None:
+    """A .npy header that claims an array of `shape` float32, and no data at all."""
+    header = ("{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % shape).ljust(117) + "\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda path: path.write_text("root:x:0:0:root:/root:/bin/bash\n"), "is neither a .npy array nor JSON"),
+    (lambda path: np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True),
+     "holds Python objects, which specc never loads"),
+    (lambda path: _npy_header_only(path, "(100000000000,)"),
+     "is damaged: its header declares an array (100000000000,) of float32 (400,000,000,000 bytes), but it holds 0"),
+    (lambda path: path.mkdir(), "it is a directory, not a file"),
+    (lambda path: __import__("os").mkfifo(path), "it is a FIFO (named pipe), not a file"),
+], ids=["text", "objects", "header-only", "folder", "fifo"])
+def test_an_input_file_is_checked_before_it_is_read(tmp_path, classifier, capsys, make, message):
+    bad = tmp_path / "bad.npy"
+    make(bad)
+    assert run(classifier, "--input", f"x={bad}") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot read {bad}: {message}")
+    no_internals(err)
+
+
+def test_an_input_larger_than_the_memory_is_refused_before_it_is_read(tmp_path, classifier, capsys, monkeypatch):
+    big = tmp_path / "big.npy"
+    np.save(big, np.zeros((4096, 2), dtype=np.float32))
+    monkeypatch.setenv("SPECC_MEMORY_LIMIT", "16KiB")
+    assert run(classifier, "--input", f"x={big}") == 2
+    assert "its array (4096, 2) of float32 needs 32.0 KiB, more than the 16.0 KiB" in capsys.readouterr().err
+
+
 def test_a_complex_input_is_refused_without_a_numpy_warning(tmp_path, classifier, capsys):
     given = tmp_path / "x.npy"
     np.save(given, np.array([30 + 1j, 0]))
