@@ -10,8 +10,7 @@ Two parts, in one run:
           (least disturbed) run. ONE_THREAD_BELOW should sit where 2 threads start to be faster.
   epochs  training epochs (runtime.train.fit, checkpoint and validation included, as `specc
           train` runs them) of representative specs: specs/x_or_o.nn on xo, specs/slots_elman.nn
-          on flights (its first 1,000 sentences), specs/digits.nn on digits (when scikit-learn is
-          installed) and a wider dense net (512 -> 512 -> 512 -> 10, batch 128, products of 22 M
+          on flights, specs/digits.nn on digits (when scikit-learn is installed) and a wider dense net (512 -> 512 -> 512 -> 10, batch 128, products of 22 M
           multiply-adds on average: the default stays).
           Each at 1 thread, 2 threads, the library's default and `auto` (the same setting twice
           is measured once), first idle, then beside one busy-loop process per core.
@@ -35,7 +34,6 @@ Run from the repository root (needs threadpoolctl: `pip install -e ".[threads]"`
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import random
 import statistics
@@ -64,7 +62,8 @@ from specs import spec_path  # noqa: E402
 ROUNDS, SWEEP_ROUNDS = 5, 3
 PAUSE_S = 0.25
 NOISE = 0.10
-SWEEP_WIDTHS = (128, 181, 256, 362, 512, 1024)
+# (W, epochs a measurement): about 0.1-0.2 s of training each, idle, so the timer's noise stays small
+SWEEP = ((128, 16), (181, 8), (256, 4), (362, 2), (512, 1), (1024, 1))
 SAMPLES, CLASSES = 2048, 10
 
 
@@ -95,14 +94,10 @@ class Case:
         return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def case(name: str, net: specc.Network, epochs: int, samples: int | None = None) -> Case:
-    """A Case training `net` on the data of its train section (its first `samples` training
-    samples, when given), `epochs` epochs a measurement."""
+def case(name: str, net: specc.Network, epochs: int) -> Case:
+    """A Case training `net` on the data of its train section, `epochs` epochs a measurement."""
     settings = resolve(net.model.train, {"epochs": epochs}, classifier=bool(net.model.chains[0].output.classes))
-    dataset = net.load_data(settings)
-    train = dataset.train
-    return Case(name, net, settings, dataclasses.replace(dataset, train=dataclasses.replace(
-        train, x=train.x[:samples], y=train.y[:samples])))
+    return Case(name, net, settings, net.load_data(settings))
 
 
 def dense_net(folder: Path, name: str, widths: tuple[int, ...], inputs: int, batch: int) -> specc.Network:
@@ -119,15 +114,15 @@ def dense_net(folder: Path, name: str, widths: tuple[int, ...], inputs: int, bat
 
 
 def representative_cases(folder: Path) -> list[Case]:
-    """The specs of the `epochs` part, each set to train about 0.1-0.3 s a measurement (idle)."""
-    cases = [case("x_or_o (xo)", specc.load(spec_path("x_or_o")), 2),
-             case("slots_elman (flights)", specc.load(spec_path("slots_elman")), 1, samples=1000)]
+    """The specs of the `epochs` part, each set to train about 0.2-0.3 s a measurement (idle)."""
+    cases = [case("x_or_o (xo)", specc.load(spec_path("x_or_o")), 8),
+             case("slots_elman (flights)", specc.load(spec_path("slots_elman")), 2)]
     try:
         import sklearn  # noqa: F401  (the digits data set comes with scikit-learn)
-        cases.append(case("digits", specc.load(spec_path("digits")), 4))
+        cases.append(case("digits", specc.load(spec_path("digits")), 16))
     except ImportError:
         print("scikit-learn not installed: digits left out", file=sys.stderr)
-    cases.append(case("wide dense (512x3, batch 128)", dense_net(folder, "wide", (512, 512), 512, 128), 1))
+    cases.append(case("wide dense (512x3, batch 128)", dense_net(folder, "wide", (512, 512), 512, 128), 3))
     return cases
 
 
@@ -195,7 +190,7 @@ def run(args) -> dict:
     default = info["default_threads"]
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        sweep_cases = [case(f"dense {w}", dense_net(folder, f"sweep{w}", (w,), w, 64), 1) for w in SWEEP_WIDTHS]
+        sweep_cases = [case(f"dense {w}", dense_net(folder, f"sweep{w}", (w,), w, 64), epochs) for w, epochs in SWEEP]
         sweep = measure(sweep_cases, {"1 thread": "1", "2 threads": "2"}, args.sweep_rounds, folder)
         cases = representative_cases(folder)
         settings = thread_settings(default)
@@ -205,7 +200,7 @@ def run(args) -> dict:
         info["busy_after"] = background_busy()
     os.environ.pop(ENVIRONMENT, None)
     results = {"machine": info, "rounds": args.rounds, "threshold": ONE_THREAD_BELOW,
-               "sweep": [{"mean": c.mean, "width": w, **sweep[c.name]} for w, c in zip(SWEEP_WIDTHS, sweep_cases)],
+               "sweep": [{"mean": c.mean, "width": w, **sweep[c.name]} for (w, _), c in zip(SWEEP, sweep_cases)],
                "cases": [{"name": c.name, "mean": c.mean, "auto": chosen_threads(c.mean, {}) or default}
                          for c in cases],
                "idle": idle, "loaded": loaded, "targets": []}
