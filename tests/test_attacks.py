@@ -66,6 +66,8 @@ ATTACKS = [
     ("a NaN input", None, ["run", str(NEURON), "--input", "x=DIR/nan.npy"], 2, r"nan\.npy|NaN|not finite"),
     ("/dev/null as an input", None, ["run", str(NEURON), "--input", "x=/dev/null"], 2, r"/dev/null"),
     ("a text file as an input", None, ["run", str(NEURON), "--input", "x=DIR/notes.txt"], 2, r"notes\.txt"),
+    ("a FIFO as training data", None, ["train", str(NEURON), "--data", "DIR/data.csv", "--out", "DIR/run"], 2,
+     r"data\.csv is a FIFO"),
     ("a truncated checkpoint", None, ["run", str(NEURON), "--weights", "DIR/truncated.npz", "--input", "x=DIR/x.npy"],
      2, r"truncated\.npz"),
     ("-o onto a directory", None, ["compile", str(NEURON), "-o", "DIR/folder"], 2, r"folder"),
@@ -88,6 +90,7 @@ def attack_folder(tmp_path):
     (tmp_path / "truncated.npz").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
     (tmp_path / "folder").mkdir()
     os.mkfifo(tmp_path / "fifo")
+    os.mkfifo(tmp_path / "data.csv")
     return tmp_path
 
 

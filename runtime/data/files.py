@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import stat
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -25,12 +26,24 @@ class Table(NamedTuple):
     y_what: str
 
 
+def require_data_file(path: str, hint: str) -> None:
+    """SpecError unless `path` is a regular file: missing, or a folder, FIFO or device said so
+    (a FIFO or device would block the run or never end)."""
+    from specc.atomic import kind_of
+
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        raise SpecError(f"no such data file: {path}", hint=hint) from None
+    if not stat.S_ISREG(mode):
+        raise SpecError(f"the data file {path} is {kind_of(mode)}, not a regular file", hint=hint)
+
+
 def load_file(path: str, spec: SpecSide, seed: int, validation: float) -> Dataset:
     """The file's samples fitted to the spec; a `validation` fraction of its training rows held
     out by `seed` (stratified for a classifier), and its own test split where it has one."""
     file = Path(path)
-    if not file.is_file():
-        raise SpecError(f"no such data file: {path}", hint=f"{HINT}, or a built-in data set: xo, digits")
+    require_data_file(path, f"{HINT}, or a built-in data set: xo, digits")
     if file.stat().st_size == 0:
         raise SpecError(f"the data file {path} is empty", hint=HINT)
     read = read_npz if file.suffix.lower() == ".npz" else read_csv

@@ -13,6 +13,7 @@ import numpy as np
 
 from specc.errors import SpecError, did_you_mean
 
+from .files import require_data_file
 from .tagged import TaggedSentences, read_tagged
 
 BUILTIN = ("flights", "atis")
@@ -31,9 +32,7 @@ def load_sentences(source: str, seed: int = 0, validation: float = 0.1):
         from .atis import load_atis
         return load_atis()
     if Path(source).suffix.lower() in FILE_SUFFIXES or Path(source).is_file():
-        if not Path(source).is_file():
-            raise SpecError(f"no such data file: {source}",
-                            hint="a token/tag file: 'token<TAB>tag' lines, or one 'word:TAG word:TAG' sentence a line")
+        require_data_file(source, "a token/tag file: 'token<TAB>tag' lines, or one 'word:TAG word:TAG' sentence a line")
         return _hold_out(read_tagged(source), seed, validation)
     raise SpecError(f"unknown data set '{source}' for a sequence of words",
                     expected=f"a built-in data set ({', '.join(BUILTIN)}) or a token/tag file ({', '.join(FILE_SUFFIXES)})",
