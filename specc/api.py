@@ -274,10 +274,18 @@ class OnnxNetwork:
     """An exported model run by onnxruntime, with the same `run` as Network."""
 
     def __init__(self, path: str | Path, providers=None):
+        import stat
+
         from runtime.onnx_runner import OnnxModel
 
-        if not Path(path).exists():
-            raise SpecError(f"no such model file: {path}")
+        from .atomic import kind_of
+
+        try:
+            mode = Path(path).stat().st_mode
+        except OSError:
+            raise SpecError(f"no such model file: {path}") from None
+        if not stat.S_ISREG(mode):  # a FIFO or a device would block onnxruntime or never end
+            raise SpecError(f"the model {path} is {kind_of(mode)}, not a file", hint="give an exported .onnx file")
         try:
             self.session = OnnxModel(str(path), providers)
         except Exception as error:  # onnxruntime raises its own types for unreadable models

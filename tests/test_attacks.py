@@ -68,6 +68,8 @@ ATTACKS = [
     ("a text file as an input", None, ["run", str(NEURON), "--input", "x=DIR/notes.txt"], 2, r"notes\.txt"),
     ("a FIFO as training data", None, ["train", str(NEURON), "--data", "DIR/data.csv", "--out", "DIR/run"], 2,
      r"data\.csv is a FIFO"),
+    ("a FIFO as a model", None, ["run", "DIR/model.onnx", "--input", "x=DIR/x.npy"], 2, r"model\.onnx is a FIFO"),
+    ("a folder as a model", None, ["run", "DIR/folder.onnx", "--input", "x=DIR/x.npy"], 2, r"folder\.onnx is a directory"),
     ("a truncated checkpoint", None, ["run", str(NEURON), "--weights", "DIR/truncated.npz", "--input", "x=DIR/x.npy"],
      2, r"truncated\.npz"),
     ("-o onto a directory", None, ["compile", str(NEURON), "-o", "DIR/folder"], 2, r"folder"),
@@ -91,6 +93,8 @@ def attack_folder(tmp_path):
     (tmp_path / "folder").mkdir()
     os.mkfifo(tmp_path / "fifo")
     os.mkfifo(tmp_path / "data.csv")
+    os.mkfifo(tmp_path / "model.onnx")
+    (tmp_path / "folder.onnx").mkdir()
     return tmp_path
 
 
