@@ -5,10 +5,10 @@ Two parts, in one run:
 
   sweep   where a second BLAS thread starts to pay: epochs of `x -> dense W -> relu -> dense 10`
           (W inputs, batch 64, 2,048 random samples) for W from 128 to 1024, products of 0.6 M
-          to 34 M multiply-adds on average (runtime.blas_threads.mean_product), at 1 and at 2
+          to 34 M multiply-adds on average (specc.runtime.blas_threads.mean_product), at 1 and at 2
           threads, on the idle machine; the ratio of 2 threads to 1 at the median and at the best
           (least disturbed) run. ONE_THREAD_BELOW should sit where 2 threads start to be faster.
-  epochs  training epochs (runtime.train.fit, checkpoint and validation included, as `specc
+  epochs  training epochs (specc.runtime.train.fit, checkpoint and validation included, as `specc
           train` runs them) of representative specs: specs/x_or_o.nn on xo, specs/slots_elman.nn
           on flights, specs/digits.nn on digits (when scikit-learn is installed) and a wider dense net (512 -> 512 -> 512 -> 10, batch 128, products of 22 M
           multiply-adds on average: the default stays).
@@ -52,12 +52,12 @@ sys.path.insert(0, str(ROOT))
 
 import specc  # noqa: E402  (importable from the checkout without installing)
 from bench.common import background_busy, finish  # noqa: E402
-from runtime.blas_threads import ENVIRONMENT, LIBRARY_ENVIRONMENT, ONE_THREAD_BELOW, chosen_threads  # noqa: E402
-from runtime.blas_threads import mean_product  # noqa: E402
-from runtime.progress import Reporter  # noqa: E402
-from runtime.train import fit  # noqa: E402
+from specc.runtime.blas_threads import ENVIRONMENT, LIBRARY_ENVIRONMENT, ONE_THREAD_BELOW, chosen_threads  # noqa: E402
+from specc.runtime.blas_threads import mean_product  # noqa: E402
+from specc.runtime.progress import Reporter  # noqa: E402
+from specc.runtime.train import fit  # noqa: E402
 from specc.training import resolve  # noqa: E402
-from specs import spec_path  # noqa: E402
+from specc.specs import spec_path  # noqa: E402
 
 ROUNDS, SWEEP_ROUNDS = 5, 3
 PAUSE_S = 0.25

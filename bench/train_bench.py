@@ -16,7 +16,7 @@ is specc's mean over every step). torch's nn.RNN has two biases: specc's `layer1
 `bias_ih_l0`, and `bias_hh_l0` is zero and frozen (requires_grad=False), since training both
 would move the sum of the two at twice specc's rate.
 
-specc's step is the inner loop of `runtime.train.fit` without its files and progress lines:
+specc's step is the inner loop of `specc.runtime.train.fit` without its files and progress lines:
 `run_layers` with caches, the Objective's loss, `backward_layers`, `clip_by_global_norm` (with
 clipping off it still computes the norm that fit checks for divergence), the optimizer's `step`
 (`make_optimizer(TrainSettings(optimizer="sgd", ...))`) and the correct-prediction count.
@@ -85,10 +85,10 @@ sys.path.insert(0, str(ROOT))
 
 import specc  # noqa: E402  (importable from the checkout without installing)
 from bench.common import Stopwatch, background_busy, finish  # noqa: E402
-from runtime.interpreter import backward_layers, layer_weights, run_layers  # noqa: E402
-from runtime.interpreter import kernel_for  # noqa: E402
-from runtime.optim import clip_by_global_norm, make_optimizer  # noqa: E402
-from runtime.train import objective_for  # noqa: E402
+from specc.runtime.interpreter import backward_layers, layer_weights, run_layers  # noqa: E402
+from specc.runtime.interpreter import kernel_for  # noqa: E402
+from specc.runtime.optim import clip_by_global_norm, make_optimizer  # noqa: E402
+from specc.runtime.train import objective_for  # noqa: E402
 from specc.training import TrainSettings  # noqa: E402
 
 try:
@@ -226,7 +226,7 @@ def settings() -> TrainSettings:
 
 
 def specc_trainer(case: Case, weights: dict) -> Step:
-    """One step of runtime.train.fit's inner loop on `weights` (updated in place); returns the loss."""
+    """One step of specc.runtime.train.fit's inner loop on `weights` (updated in place); returns the loss."""
     layers, objective = case.objective.layers, case.objective
     train_settings = settings()
     optimizer = make_optimizer(train_settings)

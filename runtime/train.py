@@ -103,7 +103,7 @@ def objective_for(chain, loss: str) -> Objective:
 
 def evaluate(objective: Objective, weights, split, classes=None) -> dict:
     """Over a whole split, in batches: the mean `loss` and `accuracy` (None for regression),
-    per word for sentences, where `f1` is also the slot F1 (runtime.metrics; else None). All
+    per word for sentences, where `f1` is also the slot F1 (specc.runtime.metrics; else None). All
     None for an empty split."""
     from .metrics import slot_scores, tag_rows
 

@@ -80,7 +80,7 @@ class Network:
         Returns every output by name: (N, ...) float32 arrays, and NAME_class (class names)
         for a classifier output NAME.
         """
-        from runtime.interpreter import forward
+        from specc.runtime.interpreter import forward
 
         return forward(self.model, self.weights, self.prepare({**(inputs or {}), **named}))
 
@@ -97,7 +97,7 @@ class Network:
     def _read_checkpoint(self, checkpoint: str | Path) -> tuple[dict, dict, dict]:
         """load_weights' work, returning the checkpoint's (weights, optimizer state, meta) for
         a resumed run too."""
-        from runtime.checkpoint import load_checkpoint, load_tables
+        from specc.runtime.checkpoint import load_checkpoint, load_tables
 
         from .tables import needs_data
 
@@ -124,11 +124,11 @@ class Network:
         'quiet'. The weights are trained in place.
 
         One run at a time per folder (SpecError if another holds it). Ctrl-C stops at the next
-        safe point, with the checkpoint written: runtime.train.Interrupted.
+        safe point, with the checkpoint written: specc.runtime.train.Interrupted.
         """
-        from runtime.interrupt import CTRL_C
-        from runtime.progress import Reporter
-        from runtime.train import Interrupted, fit
+        from specc.runtime.interrupt import CTRL_C
+        from specc.runtime.progress import Reporter
+        from specc.runtime.train import Interrupted, fit
 
         from .run_folder import check_run_folder, heldout_scores, run_files, write_history
         from .run_lock import RunLock
@@ -207,7 +207,7 @@ class Network:
     def load_data(self, settings):
         """The data set named by `settings.data`, checked against this spec's input and output.
         Sentences already read for the vocabularies are not read again."""
-        from runtime.data import load_data
+        from specc.runtime.data import load_data
 
         from .tables import TablesFromData
 
@@ -276,7 +276,7 @@ class OnnxNetwork:
     def __init__(self, path: str | Path, providers=None):
         import stat
 
-        from runtime.onnx_runner import OnnxModel
+        from specc.runtime.onnx_runner import OnnxModel
 
         from .atomic import kind_of
 

@@ -235,7 +235,7 @@ def _run_model(args, given: dict, tagging: bool):
             name = _word_input(names, {i.name for i in net.model.inputs if i.form == "tokens"}, args.model)
             given = {name: as_sentences(name, _sentences(args))}
         if args.backend == "onnxruntime":
-            from runtime.onnx_runner import OnnxModel
+            from specc.runtime.onnx_runner import OnnxModel
 
             outputs = OnnxModel(net.to_onnx().SerializeToString()).run(net.prepare(given))
         else:
@@ -279,14 +279,14 @@ def cmd_run(args) -> int:
 def cmd_train(args) -> int:
     # first of all, before NumPy loads: from here on Ctrl-C stops the run at a safe point
     # (exit 130 with a checkpoint) instead of raising KeyboardInterrupt wherever it lands
-    from runtime.interrupt import CTRL_C
+    from specc.runtime.interrupt import CTRL_C
 
     with CTRL_C:
         return _train(args)
 
 
 def _train(args) -> int:
-    from runtime.train import Interrupted, TrainingError
+    from specc.runtime.train import Interrupted, TrainingError
 
     from .api import Network
     from .parse import parse_file
@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `specc` console script; returns the exit status."""
     import os
 
-    from runtime.onnx_runner import OnnxRunError
+    from specc.runtime.onnx_runner import OnnxRunError
 
     args = make_parser().parse_args(argv)
     try:

@@ -30,7 +30,7 @@ def run_demo(quiet: bool = False) -> bool:
     import tempfile
     from pathlib import Path
 
-    from specs import spec_path
+    from specc.specs import spec_path
 
     from .api import load, load_onnx
     from .cli import format_array

@@ -65,7 +65,7 @@ def _parser():
     import lark  # imported here: only parsing needs it
     from lark.lexer import BasicLexer
 
-    from grammar import grammar_text
+    from specc.grammar import grammar_text
 
     class ListLexer(BasicLexer):
         """Lark's basic lexer, except that a LIST token ("[") grows to the whole list, read by

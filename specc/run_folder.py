@@ -59,9 +59,9 @@ def heldout_scores(onnx_path: Path, chain, split) -> dict | None:
     predicted tag names, as conlleval counts them."""
     if not chain.output.classes or len(split.x) == 0:
         return None
-    from runtime.interpreter import padding_mask
-    from runtime.metrics import slot_scores, tag_rows, token_accuracy
-    from runtime.onnx_runner import OnnxModel
+    from specc.runtime.interpreter import padding_mask
+    from specc.runtime.metrics import slot_scores, tag_rows, token_accuracy
+    from specc.runtime.onnx_runner import OnnxModel
 
     session = OnnxModel(str(onnx_path))
     classes = chain.output.classes

@@ -24,7 +24,7 @@ class TablesFromData:
     @cached_property
     def sentences(self):
         """(train, validation, test or None) TaggedSentences."""
-        from runtime.data.sentences import load_sentences
+        from specc.runtime.data.sentences import load_sentences
 
         return load_sentences(self.source, self.seed, self.validation)
 

@@ -135,7 +135,7 @@ class TrainSettings:
 
     def _validation_text(self, origin: dict) -> str:
         """The validation fraction, or the data set's own split where it brings one."""
-        from runtime.data import OWN_SPLIT  # here: `specc check` reads settings without NumPy
+        from specc.runtime.data import OWN_SPLIT  # here: `specc check` reads settings without NumPy
 
         from_spec = origin.get("validation") != "default"
         if self.data in OWN_SPLIT:

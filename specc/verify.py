@@ -91,8 +91,8 @@ def random_inputs(model, batch: int, length: int, rng: np.random.Generator,
 
 def verify(model, weights, onnx_bytes: bytes, seed: int = 1234) -> Verification:
     """Run both back ends on the same random inputs at several batch sizes (and lengths)."""
-    from runtime.interpreter import forward
-    from runtime.onnx_runner import OnnxModel
+    from specc.runtime.interpreter import forward
+    from specc.runtime.onnx_runner import OnnxModel
 
     session = OnnxModel(onnx_bytes)
     rng = np.random.default_rng(seed)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import specc
-from runtime.onnx_runner import OnnxModel
+from specc.runtime.onnx_runner import OnnxModel
 from specc.demo import LECTURE_IMAGE  # noqa: F401  (the lecture's 6x6 image, seed-examples §2)
 
 

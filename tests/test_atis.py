@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.data import atis
-from runtime.data.atis import load_atis
+from specc.runtime.data import atis
+from specc.runtime.data.atis import load_atis
 from specc.errors import SpecError
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from specs import spec_path
+from specc.specs import spec_path
 from tests.spec_fuzzer import problem, run_cli
 
 NEURON = spec_path("neuron")

@@ -10,10 +10,10 @@ import pytest
 import threadpoolctl
 
 import specc
-from runtime.blas_threads import ONE_THREAD_BELOW, chosen_threads, mean_product, step_products
-from runtime.progress import Reporter
+from specc.runtime.blas_threads import ONE_THREAD_BELOW, chosen_threads, mean_product, step_products
+from specc.runtime.progress import Reporter
 from specc.cli import main
-from specs import spec_path
+from specc.specs import spec_path
 
 BLAS_VARIABLES = ("SPECC_BLAS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                   "BLIS_NUM_THREADS")

@@ -338,20 +338,20 @@ def test_a_zip_bomb_is_refused_from_its_header_before_any_data_is_read(trained, 
     ({f"vocabulary/layer{i}": np.array(["w" * 500]) for i in range(5)}, "has 'vocabulary/layer3' of 2,000 bytes"),
 ], ids=["one large table", "many tables"])
 def test_absurdly_large_tables_are_refused_before_they_are_read(trained, tmp_path, monkeypatch, tables, problem):
-    import runtime.checkpoint
+    import specc.runtime.checkpoint
 
     _, spec, raw = trained
     checkpoint = tmp_path / "checkpoint.npz"
     rewritten(lambda arrays, meta: arrays.update(tables))(raw, checkpoint)
     with np.load(checkpoint) as archive:
         # room for meta, the class names and three and a half of the 2,000-byte tables
-        monkeypatch.setattr(runtime.checkpoint, "MAX_TEXT_BYTES", archive["meta"].nbytes + 8 + 7_000)
+        monkeypatch.setattr(specc.runtime.checkpoint, "MAX_TEXT_BYTES", archive["meta"].nbytes + 8 + 7_000)
     with pytest.raises(specc.SpecError, match=f"{problem}: with its other text, more than any checkpoint holds"):
         specc.load(spec).load_weights(checkpoint)
 
 
 def test_best_npz_must_hold_its_score(trained, tmp_path):
-    from runtime.checkpoint import load_checkpoint
+    from specc.runtime.checkpoint import load_checkpoint
 
     _, spec, raw = trained
     checkpoint = tmp_path / "best.npz"
@@ -373,8 +373,8 @@ train
 def word_checkpoint(tmp_path_factory):
     """(spec, checkpoint bytes): WORD_SPEC's starting weights and flights vocabulary, saved as
     the checkpoint of a run at epoch 0."""
-    from runtime.checkpoint import save_checkpoint
-    from runtime.optim import SGD
+    from specc.runtime.checkpoint import save_checkpoint
+    from specc.runtime.optim import SGD
 
     folder = tmp_path_factory.mktemp("words")
     spec = folder / "words.nn"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from specc.cli import main
-from specs import spec_path
+from specc.specs import spec_path
 from tests.helpers import LECTURE_IMAGE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,7 +185,7 @@ def test_train_resume_then_compile_and_run_the_trained_weights(tmp_path):
     model = tmp_path / "trained.onnx"
     assert specc_cli("compile", spec, "--weights", checkpoint, "-o", model, "--quiet").returncode == 0
     image = tmp_path / "x.npy"
-    from runtime.data.xo import make_xo
+    from specc.runtime.data.xo import make_xo
 
     images, labels = make_xo(6, 12, 12, np.random.default_rng(5))
     np.save(image, images)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import specc
-from runtime.data import BUILTIN, Dataset, load_data
-from runtime.data.xo import make_xo
-from specs import spec_path
+from specc.runtime.data import BUILTIN, Dataset, load_data
+from specc.runtime.data.xo import make_xo
+from specc.specs import spec_path
 
 XO_SPEC = dict(input_name="image", input_shape=(1, 12, 12), output_name="label", classes=("X", "O"))
 DIGITS_SPEC = dict(input_name="image", input_shape=(1, 8, 8), output_name="digit", classes=tuple("0123456789"))

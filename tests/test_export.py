@@ -10,7 +10,7 @@ from onnx import numpy_helper
 
 import specc
 from specc.onnx_export import initializer_weight_count
-from specs import spec_path
+from specc.specs import spec_path
 
 SPECS = sorted(Path(spec_path("x_or_o")).parent.glob("*.nn"))
 
@@ -77,7 +77,7 @@ def test_batch_and_time_are_dynamic_and_no_shape_is_baked_into_a_reshape():
     for node in proto.graph.node:
         if node.op_type == "Reshape":
             assert set(constants[node.input[1]].tolist()) <= {0, -1}
-    from runtime.onnx_runner import OnnxModel
+    from specc.runtime.onnx_runner import OnnxModel
 
     session = OnnxModel(proto.SerializeToString())
     for batch, steps in [(1, 1), (7, 3), (2, 50)]:

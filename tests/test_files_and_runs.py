@@ -20,9 +20,9 @@ import pytest
 
 import specc.api
 import specc.run_folder
-from runtime.progress import Reporter
+from specc.runtime.progress import Reporter
 from specc.cli import main
-from specs import spec_path
+from specc.specs import spec_path
 
 ROOT = Path(__file__).resolve().parent.parent
 NEURON = str(spec_path("neuron"))

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import specc
-from runtime.interpreter import backward_layers, run_layers
-from runtime.losses import cross_entropy, mse
+from specc.runtime.interpreter import backward_layers, run_layers
+from specc.runtime.losses import cross_entropy, mse
 
 EPS = 1e-6
 TOLERANCE = 1e-6  # relative, in float64
@@ -135,7 +135,7 @@ def test_the_execution_plan_keeps_values_and_gradients(chain, input, planned):
     """The interpreter runs relu -> maxpool as maxpool -> relu, and conv -> maxpool as one fused
     kernel when the windows tile: the values and gradients of the layers run one by one (up to
     float rounding: the fused product sums in another order)."""
-    from runtime.interpreter import execution_order
+    from specc.runtime.interpreter import execution_order
 
     net = specc.loads(f"input x: {input}\nx -> {chain}", "f.nn")
     layers = net.model.layers
@@ -156,7 +156,7 @@ def test_the_execution_plan_keeps_values_and_gradients(chain, input, planned):
 
 
 def test_dropout_zeroes_with_probability_p_scales_the_rest_and_routes_gradients_the_same_way():
-    from runtime.interpreter import run_layers
+    from specc.runtime.interpreter import run_layers
 
     net = specc.loads("input x: 1000\nx -> dropout 0.25", "d.nn")
     x = np.ones((20, 1000), np.float32)

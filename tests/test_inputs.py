@@ -11,7 +11,7 @@ import pytest
 
 import specc
 from specc.cli import main
-from specs import spec_path
+from specc.specs import spec_path
 
 CLASSIFIER = "input x: 2\noutput y: A | B\nx -> dense 2 weights=[[1, 0], [0, 1]] bias=false -> softmax -> y\n"
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import specc
-from specs import spec_path
+from specc.specs import spec_path
 
 from tests.helpers import FILTER_1, FILTER_2, LECTURE_IMAGE, run_both, run_reference
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from specc.cli import main
-from specs import spec_path
+from specc.specs import spec_path
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "input x: 4\noutput y: A | B\nx -> dense -> softmax -> y\ntrain\n  data xo\n"
@@ -75,7 +75,7 @@ def test_an_argument_of_another_kind_is_an_error(tmp_path, capsys, line, column,
 
 
 def test_the_validation_line_names_a_data_sets_own_split():
-    """The settings printed at the start of `specc train` (runtime.progress prints describe())."""
+    """The settings printed at the start of `specc train` (specc.runtime.progress prints describe())."""
     from specc.parse import parse
     from specc.training import resolve
 

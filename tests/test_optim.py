@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from runtime.optim import clip_by_global_norm, make_optimizer, scheduled_lr
+from specc.runtime.optim import clip_by_global_norm, make_optimizer, scheduled_lr
 from specc.training import TrainSettings
 
 torch = pytest.importorskip("torch")

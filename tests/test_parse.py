@@ -99,8 +99,13 @@ def test_non_editable_install_ships_grammar_and_specs(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(root)], check=True, capture_output=True)
-    code = ("import specc; from specs import spec_path; net = specc.load(spec_path('seed_pool')); "
+    code = ("import specc; from specc.specs import spec_path; net = specc.load(spec_path('seed_pool')); "
             "print(net.param_count, float(net.run(image=[[0.0] * 6] * 6)['pooled'].sum()))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                             env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
     assert result.stdout.strip() == "18 0.0", result.stderr
+    # everything under the one name specc: no top-level runtime, grammar or specs to collide with
+    installed = {path.name for path in target.iterdir() if not path.name.endswith((".dist-info", ".egg-info"))}
+    assert installed - {"bin"} == {"specc"}
+    assert (target / "specc" / "runtime" / "kernels" / "conv.py").exists()
+    assert (target / "specc" / "specs" / "inputs" / "x_12x12.json").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.kernels import KERNELS, Kernel
+from specc.runtime.kernels import KERNELS, Kernel
 from specc.layers import REGISTRY, LayerKind
 
 EXPECTED_KINDS = {"conv", "maxpool", "avgpool", "flatten", "dense", "relu", "sigmoid", "tanh", "softmax",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import specc
-from specs import spec_path
+from specc.specs import spec_path
 from tests.test_cli import specc_cli
 
 LECTURE = ("arrive Beijing on November 2nd", "leave Beijing on November 2nd")
@@ -325,7 +325,7 @@ def conll_file(path):
 
 
 def test_training_on_other_data_rebuilds_the_vocabulary_and_reads_the_data_once(tmp_path, monkeypatch):
-    import runtime.data.sentences as sentences
+    import specc.runtime.data.sentences as sentences
 
     reads = []
     real = sentences.load_sentences

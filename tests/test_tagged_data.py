@@ -4,10 +4,10 @@ import warnings
 import numpy as np
 import pytest
 
-from runtime.data.flights import (CITIES, FLIGHT_TAGS, HELD_OUT_CITIES, TEMPLATES, load_flights,
+from specc.runtime.data.flights import (CITIES, FLIGHT_TAGS, HELD_OUT_CITIES, TEMPLATES, load_flights,
                                   make_flights)
-from runtime.data.tagged import TaggedSentences, read_tagged
-from runtime.metrics import chunks, slot_scores, token_accuracy
+from specc.runtime.data.tagged import TaggedSentences, read_tagged
+from specc.runtime.metrics import chunks, slot_scores, token_accuracy
 from specc.errors import SpecError
 
 SENTENCES = TaggedSentences(

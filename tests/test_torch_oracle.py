@@ -16,8 +16,8 @@ F = torch.nn.functional
 from torch.func import functional_call  # noqa: E402
 
 import specc  # noqa: E402
-from runtime.interpreter import backward_layers, run_layers  # noqa: E402
-from runtime.losses import cross_entropy, mse  # noqa: E402
+from specc.runtime.interpreter import backward_layers, run_layers  # noqa: E402
+from specc.runtime.losses import cross_entropy, mse  # noqa: E402
 
 TOLERANCE = 1e-4  # |a - b|_max / max(|b|_max, 1e-6), per tensor, in float32
 BATCH = 3

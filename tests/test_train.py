@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import specc
-from runtime.progress import Reporter
-from runtime.train import Interrupted, TrainingError
-from specs import spec_path
+from specc.runtime.progress import Reporter
+from specc.runtime.train import Interrupted, TrainingError
+from specc.specs import spec_path
 
 XOR_SPEC = """model xor
 input x: 2
@@ -171,7 +171,7 @@ def test_a_run_with_dropout_repeats_bit_for_bit(tmp_path):
 
 
 def test_keep_best_ends_with_the_epoch_best_on_validation(tmp_path):
-    from runtime.checkpoint import load_checkpoint
+    from specc.runtime.checkpoint import load_checkpoint
 
     text = small_xo_spec(4).replace("  batch 32", "  batch 32\n  keep best").replace("lr=0.05", "lr=0.3")
     net = specc.loads(text, file="x_or_o.nn")

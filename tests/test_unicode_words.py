@@ -154,7 +154,7 @@ def test_compile_verifies_non_ascii_and_special_case_words(tmp_path, capsys, mon
     for vocab, numpy_lowercase, exit_code in [('["οδος", "istanbul", apple]', None, 0),
                                               ('["οδος", "istanbul", pear]', str.lower, 1)]:
         if numpy_lowercase is not None:
-            monkeypatch.setattr("runtime.kernels.onehot.lower", numpy_lowercase, raising=False)
+            monkeypatch.setattr("specc.runtime.kernels.onehot.lower", numpy_lowercase, raising=False)
         spec.write_text(f"input words: seq token\nwords -> onehot vocab={vocab} lowercase -> dense 2\n",
                         encoding="utf-8")
         assert main(["compile", str(spec), "-o", str(tmp_path / "greek.onnx")]) == exit_code

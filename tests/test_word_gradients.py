@@ -2,7 +2,7 @@
 rnn, on batches of sentences of different lengths (padded with "" at their ends).
 
 - central finite differences (float64) of the masked cross-entropy, run exactly as
-  runtime.train.fit runs a batch (the Objective's layers, padding_mask, run_layers and
+  specc.runtime.train.fit runs a batch (the Objective's layers, padding_mask, run_layers and
   backward_layers with mask=), for every entry of every weight;
 - padding invariance: a sentence gives the same outputs and weight gradients alone as padded in
   a batch beside longer ones (both directions of bidirectional Elman and Jordan layers);
@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 import specc
-from runtime.interpreter import (backward_layers, execution_order, kernel_for, layer_weights, padding_mask,
+from specc.runtime.interpreter import (backward_layers, execution_order, kernel_for, layer_weights, padding_mask,
                                  run_layers)
-from runtime.kernels.sparse import SparseRows
-from runtime.train import objective_for
+from specc.runtime.kernels.sparse import SparseRows
+from specc.runtime.train import objective_for
 from tests.test_gradients import TOLERANCE, numeric_gradient
 
 VOCAB = ("the", "cat", "sat", "on", "mat", "hat")  # "hat" never occurs below: its rows get no gradient

@@ -104,7 +104,7 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
     split of a built-in data set is the same in every run. `validation` is the fraction of the
     training rows held out for validation (digits and files; xo generates 2,000 + 400).
     `sentences`: for a spec that reads words, the (train, validation, test) sentences of `source`
-    if they were already read (runtime.data.sentences.load_sentences), so they are not read again.
+    if they were already read (specc.runtime.data.sentences.load_sentences), so they are not read again.
     """
     if not 0 <= validation < 1:
         raise SpecError(f"the validation fraction must be at least 0 and below 1: received {validation}",

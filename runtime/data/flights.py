@@ -2,7 +2,7 @@
 
 Sentences come from templates such as `leave {depart} for {dest} {when}`, whose words are tagged
 `other` and whose slots are filled with cities, dates and times. The tags are plain slot names
-(no B-/I- prefixes; a run of equal tags is one slot, see runtime.metrics):
+(no B-/I- prefixes; a run of equal tags is one slot, see specc.runtime.metrics):
 
 - `dest`: the city the traveller flies to, every word of it (`New York` -> `dest dest`);
 - `depart`: the city the traveller leaves from;
