@@ -56,6 +56,11 @@ class Layer:
     def param_count(self) -> int:
         return sum(w.size for w in self.weights)
 
+    @property
+    def operands(self) -> tuple[str, ...]:
+        """The named values a merge layer reads besides the flowing one, in order; () for others."""
+        return tuple(self.attrs.get("operands", ()))
+
     def weight_name(self, local: str) -> str:
         """Global name of one of this layer's weights, e.g. 'conv@5.weight'."""
         return f"{self.id}.{local}"
@@ -74,11 +79,26 @@ class Layer:
 
 @dataclass(frozen=True)
 class Chain:
-    """Layers applied in order to one input, producing one output."""
+    """Layers applied in order to one value, giving a named value or reaching an output.
+
+    A spec is a graph of chains: `source` is a declared input or a value bound by an earlier
+    chain (`NAME = SOURCE -> ...`), and a chain either binds its result to `name` (then
+    `output` is None) or reaches `output` (then `name` is None). Merge layers (add, concat,
+    multiply) read, besides the flowing value, the values named in their `operands`. Chains
+    are kept in the order they are written, which is a topological order: a value is always
+    bound before it is used.
+    """
 
     source: str
     layers: tuple[Layer, ...]
-    output: Output
+    output: Output | None
+    name: str | None = None
+    mask_source: str | None = None  # the `seq token` input whose padding this chain's values carry
+
+    @property
+    def result(self) -> str:
+        """The name of the value this chain gives: its bound name, or its output's name."""
+        return self.name if self.name is not None else self.output.name
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,7 @@ class Model:
     outputs: tuple[Output, ...]
     chains: tuple[Chain, ...]
     train: tuple = ()  # the train section's settings as written (LayerCalls), checked
+    warnings: tuple = ()  # SpecErrors that do not stop the build (a value never used), for `check` to print
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -103,3 +124,20 @@ class Model:
 
     def input(self, name: str) -> Input:
         return next(i for i in self.inputs if i.name == name)
+
+    def value_shape(self, name: str) -> Shape:
+        """The shape of a value: a declared input, or the result of a chain."""
+        for chain in self.chains:
+            if chain.result == name:
+                return chain.layers[-1].out_shape if chain.layers else self.value_shape(chain.source)
+        return self.input(name).shape
+
+    def uses(self, name: str) -> list[tuple[int, int]]:
+        """Where a value is read: (chain index, layer index) pairs, the layer index -1 for a chain's
+        source, in execution order."""
+        found = []
+        for c, chain in enumerate(self.chains):
+            if chain.source == name:
+                found.append((c, -1))
+            found += [(c, i) for i, layer in enumerate(chain.layers) if name in layer.operands]
+        return found
