@@ -168,6 +168,12 @@ class _Builder:
         layers = tuple(self.layer(child) for child in rest if not isinstance(child, type(source)))
         return ChainSyntax(str(source), self.at(source), layers)
 
+    def bound_chain(self, tree) -> ChainSyntax:
+        """`NAME = SOURCE -> ...`: a chain whose result is the value NAME."""
+        name, *rest = tree.children
+        chain = self.chain(type(tree)("chain", rest, tree.meta))
+        return ChainSyntax(chain.source, chain.source_coord, chain.layers, str(name), self.at(name))
+
     def input_decl(self, tree) -> InputDecl:
         name, type_tree = tree.children
         if type_tree.data == "token_type":
@@ -303,7 +309,7 @@ def parse(text: str, file: str = "<spec>") -> SpecSyntax:
         elif statement.data == "train_section":
             train = tuple(builder.layer(setting) for setting in statement.children)
         else:
-            chains.append(builder.chain(statement))
+            chains.append(getattr(builder, statement.data)(statement))
     return SpecSyntax(file, text, model_name, model_coord, tuple(inputs), tuple(outputs), tuple(chains), train)
 
 

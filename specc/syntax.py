@@ -96,11 +96,14 @@ class OutputDecl:
 
 @dataclass(frozen=True)
 class ChainSyntax:
-    """`source -> layer -> layer ...` as written."""
+    """`source -> layer -> layer ...` as written; `NAME = source -> ...` sets `name` (the value
+    it binds) and `name_coord`."""
 
     source: str
     source_coord: Coord
     layers: tuple[LayerCall, ...]
+    name: str | None = None
+    name_coord: Coord | None = None
 
 
 @dataclass(frozen=True)
