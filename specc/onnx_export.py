@@ -36,6 +36,9 @@ class GraphBuilder:
         # the current chain's padding mask for a sentence input: float (N, T, 1), 1 on words; else None
         self.mask: str | None = None
         self.mask2: str | None = None  # the same mask as (N, T)
+        # the spec's values (declared inputs, values bound by chains) -> the tensors holding them; a
+        # merge's lowering reads its operands here (to_onnx writes them out first)
+        self.values: dict[str, str] = {}
         self.opsets: dict[str, int] = {"": OPSET, "ai.onnx.ml": ML_OPSET}
         self.needs_contrib_ops = False  # set by a lowering that uses onnxruntime's com.microsoft ops
         self.metadata: dict[str, str] = {}  # what lowerings note in the model's metadata_props
@@ -85,6 +88,10 @@ class GraphBuilder:
         name = self._fresh(name)
         self.lookups[name] = (ids, table, width)
         return name
+
+    def pending(self, x: str) -> bool:
+        """Whether tensor x is held as a lookup or a pending transpose, its nodes not yet emitted."""
+        return x in self.lookups or x in self.time_major_of
 
     def write_out(self, x: str) -> None:
         """Emit the nodes of a tensor held as a lookup or a pending transpose (once): OneHot, a
@@ -183,23 +190,29 @@ def _value_info(name: str, shape, elem_type=TensorProto.FLOAT):
     return helper.make_tensor_value_info(name, elem_type, list(shape))
 
 
-def _padding_mask(g: GraphBuilder, words: str) -> str:
-    """float (N, T, 1) from the words (N, T): 0 where the word is "" (padding), else 1; the same
-    as (N, T) is kept as g.mask2."""
-    g.mask2 = g.node("LabelEncoder", [words], name=f"{words}.mask", domain="ai.onnx.ml",
-                     keys_strings=[""], values_floats=[0.0], default_float=1.0)
-    return g.node("Unsqueeze", [g.mask2, g.constant(None, "last_axis", [-1], "int64")], name=f"{words}.mask3")
+def _padding_mask(g: GraphBuilder, words: str) -> tuple[str, str]:
+    """The padding mask of the words (N, T) of one input: float (N, T, 1), 0 where the word is ""
+    (padding), else 1, and the same as (N, T)."""
+    mask2 = g.node("LabelEncoder", [words], name=f"{words}.mask", domain="ai.onnx.ml",
+                   keys_strings=[""], values_floats=[0.0], default_float=1.0)
+    return g.node("Unsqueeze", [mask2, g.constant(None, "last_axis", [-1], "int64")], name=f"{words}.mask3"), mask2
 
 
 def _packed_tail(chain) -> int:
     """Where the chain's last run of layers that work on each step alone begins (its index), for
-    a chain that ends in a sequence; len(layers) when there is none."""
+    a chain that ends in a sequence; len(layers) when there is none. A merge ends the run: the
+    values it reads are not packed."""
     from .layers import REGISTRY
 
     start = len(chain.layers)
-    while start > 0 and REGISTRY[chain.layers[start - 1].kind].each_step and len(chain.layers[start - 1].out_shape) == 3:
+    while start > 0 and _packs(REGISTRY, chain.layers[start - 1]):
         start -= 1
     return start
+
+
+def _packs(registry, layer) -> bool:
+    """Whether a layer may run on the packed words of a batch (see _packed_tail)."""
+    return registry[layer.kind].each_step and len(layer.out_shape) == 3 and not layer.operands
 
 
 def _pack_words(g: GraphBuilder, x: str, width: int) -> tuple[str, str]:
@@ -250,58 +263,37 @@ def _input_info(model_input):
 
 
 def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> onnx.ModelProto:
-    """Lower a checked Model with its weights to an ONNX model (opset 17, dynamic N and T).
+    """Lower a checked Model with its weights to one ONNX graph (opset 17, dynamic N and T).
 
-    Inputs and the first outputs keep the spec's names; a classifier output NAME is followed by
-    NAME_class, the predicted class names (ArgMax then ai.onnx.ml LabelEncoder). A `seq token`
-    input is a string tensor (N, T) of words, padded with "" at the end of shorter sentences;
-    the outputs are zero on the padding (as in the interpreter), and NAME_class is "" there.
+    The graph's inputs and first outputs keep the spec's names, in the order declared; a
+    classifier output NAME is followed, after them, by NAME_class, the predicted class names
+    (ArgMax then ai.onnx.ml LabelEncoder). A `seq token` input is a string tensor (N, T) of
+    words, padded with "" at the end of shorter sentences; the outputs are zero on the padding
+    (as in the interpreter), and NAME_class is "" there. The chains are lowered in the written
+    (topological) order; the value a chain binds is kept in g.values for the chains and merges
+    that read it.
     """
-    from .layers import REGISTRY
-
     g = GraphBuilder(weights)
     g.used.update(i.name for i in model.inputs)
-    graph_outputs, class_outputs = [], []
+    g.values.update((i.name, i.name) for i in model.inputs)
+    masks: dict[str, tuple[str, str]] = {}  # a `seq token` input -> its padding masks, made once
+    # the `seq token` input whose padding each value carries (a chain's, that of its source)
+    carried = {i.name: i.name for i in model.inputs if i.form == "tokens"}
+    reached: dict[str, tuple] = {}  # an output's name -> its value infos (scores, class names)
     for chain in model.chains:
-        x = chain.source
-        g.mask = _padding_mask(g, x) if model.input(chain.source).form == "tokens" else None
-        # the layers after the last one that mixes steps run on the words only, packed together
-        # (a batch's padding can be most of it); their result is gathered back, zero on padding
-        pack_at = _packed_tail(chain) if g.mask is not None else len(chain.layers)
-        row_of_step = None  # where each step finds its packed row, once packed
-        for position, layer in enumerate(chain.layers):
-            kind = REGISTRY[layer.kind]
-            if position == pack_at and x not in g.lookups and position > 0:
-                x, row_of_step = _pack_words(g, x, layer.in_shape[-1])
-            if (x in g.lookups and not kind.reads_one_hot) or x in g.time_major_of:
-                g.write_out(x)
-            if g.mask is not None and kind.reads_padding:
-                x = g.node("Mul", [x, g.mask], layer, suffix="padding_zeroed")
-            x = kind.lower(g, layer, x)
-        out = chain.output
-        if x in g.lookups or x in g.time_major_of:
-            g.write_out(x)
-        rows = x
-        if row_of_step is not None:
-            x = _unpack_words(g, rows, row_of_step, np.zeros((1, chain.layers[-1].out_shape[-1]), np.float32), out.name)
-        elif g.mask is not None and len(chain.layers[-1].out_shape) == 3:  # the interpreter's zeros on padding
-            x = g.node("Mul", [x, g.mask], name=f"{out.name}.padding_zeroed")
-        g.rename_output(x, out.name)
-        graph_outputs.append(_value_info(out.name, chain.layers[-1].out_shape))
-        if out.classes:
-            if row_of_step is not None:
-                best = g.node("ArgMax", [rows], name=f"{out.name}.argmax", axis=-1, keepdims=0)
-                index = _unpack_words(g, best, row_of_step, np.array([-1], np.int64), f"{out.name}.index")
-            else:
-                index = _class_index(g, out, len(chain.layers[-1].out_shape) == 3)
-            g.node("LabelEncoder", [index], name=out.class_output_name, domain="ai.onnx.ml",
-                   keys_int64s=list(range(len(out.classes))), values_strings=list(out.classes),
-                   default_string="")
-            class_outputs.append(_value_info(out.class_output_name, chain.layers[-1].out_shape[:-1],
-                                             TensorProto.STRING))
+        words = carried[chain.result] = chain.mask_source or carried.get(chain.source)
+        if words is not None and words not in masks:
+            masks[words] = _padding_mask(g, words)
+        g.mask, g.mask2 = masks[words] if words is not None else (None, None)
+        x, row_of_step = _lower_chain(g, chain)
+        if chain.output is None:
+            _bind(g, model, chain.name, x)
+        else:
+            reached[chain.output.name] = _reach_output(g, chain, x, row_of_step, model.value_shape(chain.result))
+    infos = [reached[o.name] for o in model.outputs if o.name in reached]
     graph = helper.make_graph(g.nodes, model.name, [_input_info(i) for i in model.inputs],
-                              graph_outputs + class_outputs, list(g.initializers.values()),
-                              doc_string=f"compiled by specc from {model.file}")
+                              [info for info, _ in infos] + [info for _, info in infos if info is not None],
+                              list(g.initializers.values()), doc_string=f"compiled by specc from {model.file}")
     proto = helper.make_model(graph, producer_name="specc", opset_imports=[
         helper.make_opsetid(domain, version) for domain, version in g.opsets.items()])
     proto.ir_version = IR_VERSION
@@ -315,6 +307,71 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
     return proto
+
+
+def _lower_chain(g: GraphBuilder, chain) -> tuple[str, str | None]:
+    """Lower one chain's layers from the tensor of its source value. Returns its result (packed
+    rows (R, F) if its tail was packed) and where each step finds its packed row ((N, T) int64;
+    None when not packed)."""
+    from .layers import REGISTRY
+
+    x = g.values[chain.source]
+    # the layers after the last one that mixes steps run on the words only, packed together (a
+    # batch's padding can be most of it); their result is gathered back at the output, zero on
+    # padding. Only a chain reaching an output packs: a bound value is read whole by others.
+    pack_at = _packed_tail(chain) if g.mask is not None and chain.output is not None else len(chain.layers)
+    row_of_step = None
+    for position, layer in enumerate(chain.layers):
+        kind = REGISTRY[layer.kind]
+        if position == pack_at and x not in g.lookups:
+            x, row_of_step = _pack_words(g, x, layer.in_shape[-1])
+        if (x in g.lookups and not kind.reads_one_hot) or x in g.time_major_of:
+            g.write_out(x)
+        for operand in layer.operands:  # a merge reads its operands as plain tensors
+            if g.pending(g.values[operand]):
+                g.write_out(g.values[operand])
+        if g.mask is not None and kind.reads_padding:
+            x = g.node("Mul", [x, g.mask], layer, suffix="padding_zeroed")
+        x = kind.lower(g, layer, x)
+    if chain.output is not None and g.pending(x):
+        g.write_out(x)
+    return x, row_of_step
+
+
+def _bind(g: GraphBuilder, model, name: str, x: str) -> None:
+    """Bind tensor x to the value `name`. A value that one chain reads as its source may stay a
+    lookup (one-hot words, or a table folded from them) or a pending transpose, so that chain
+    folds its first layer into the table or packs without the transpose, as within one chain;
+    a value read twice, or by a merge, is written out here, once, and read as a plain tensor."""
+    uses = model.uses(name)
+    if g.pending(x) and (len(uses) > 1 or any(layer >= 0 for _, layer in uses)):
+        g.write_out(x)
+    g.values[name] = x
+
+
+def _reach_output(g: GraphBuilder, chain, x: str, row_of_step: str | None, shape) -> tuple:
+    """Name the chain's result x (of `shape`) after its output, unpacked or zeroed on padding,
+    and add NAME_class for a classifier. Returns the value infos of the output and of its class
+    names (None for other outputs)."""
+    out, rows = chain.output, x
+    if row_of_step is not None:
+        x = _unpack_words(g, rows, row_of_step, np.zeros((1, shape[-1]), np.float32), out.name)
+    elif g.mask is not None and len(shape) == 3:  # the interpreter's zeros on padding
+        x = g.node("Mul", [x, g.mask], name=f"{out.name}.padding_zeroed")
+    if chain.layers:
+        g.rename_output(x, out.name)
+    else:  # the chain passes a value on unchanged: the value's tensor keeps its name
+        g.node("Identity", [x], name=out.name)
+    if not out.classes:
+        return _value_info(out.name, shape), None
+    if row_of_step is not None:
+        best = g.node("ArgMax", [rows], name=f"{out.name}.argmax", axis=-1, keepdims=0)
+        index = _unpack_words(g, best, row_of_step, np.array([-1], np.int64), f"{out.name}.index")
+    else:
+        index = _class_index(g, out, len(shape) == 3)
+    g.node("LabelEncoder", [index], name=out.class_output_name, domain="ai.onnx.ml",
+           keys_int64s=list(range(len(out.classes))), values_strings=list(out.classes), default_string="")
+    return _value_info(out.name, shape), _value_info(out.class_output_name, shape[:-1], TensorProto.STRING)
 
 
 def initializer_weight_count(proto: onnx.ModelProto) -> int:
