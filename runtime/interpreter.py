@@ -1,6 +1,7 @@
 """The NumPy interpreter: runs a checked Model's chains layer by layer, forward and backward."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -44,18 +45,137 @@ def forward(model, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.nd
     Returns each output by name; a classifier output NAME also gives NAME_class, the class
     names of the highest scores ("" on the padding of a batch of sentences).
     """
-    results: dict[str, np.ndarray] = {}
-    for chain in model.chains:
-        source = inputs[chain.source]
-        mask = padding_mask(source)
-        x = run_layers(execution_order(chain.layers), weights, source, mask=mask)
-        results[chain.output.name] = x
-        if chain.output.classes:
-            names = class_names(chain.output, x)
+    masks = input_masks(inputs)
+    steps = plan(model)
+    results = run_graph(steps, weights, inputs, masks)
+    masks_by_output = {step.chain.result: mask for step, mask in zip(steps, chain_masks(steps, masks))}
+    for output in model.outputs:
+        if output.classes:
+            names = class_names(output, results[output.name])
+            mask = masks_by_output.get(output.name)
             if mask is not None and names.shape == mask.shape:  # per word: padding has no class
                 names[mask == 0] = ""
-            results[chain.output.class_output_name] = names
+            results[output.class_output_name] = names
     return results
+
+
+# ---- the graph: chains in written (topological) order, values by name ----
+
+@dataclass(frozen=True)
+class Step:
+    """One chain as the interpreter runs it: its layers in execution order, and the values
+    that are read for the last time by it, freed once it has run."""
+
+    chain: object
+    layers: tuple
+    frees: tuple[str, ...]
+
+
+def plan(model, leave_out_softmax: frozenset = frozenset()) -> tuple[Step, ...]:
+    """The model's chains as Steps. A chain reaching an output in `leave_out_softmax` runs
+    without its final softmax (the fused softmax cross-entropy takes the logits)."""
+    last_use = {}
+    for c, chain in enumerate(model.chains):
+        for name in values_read(chain):
+            last_use[name] = c
+    steps = []
+    for c, chain in enumerate(model.chains):
+        layers = chain.layers
+        if chain.output is not None and chain.output.name in leave_out_softmax and layers and layers[-1].kind == "softmax":
+            layers = layers[:-1]
+        frees = tuple(name for name, at in last_use.items() if at == c)
+        steps.append(Step(chain, tuple(execution_order(layers)), frees))
+    return tuple(steps)
+
+
+def values_read(chain) -> tuple[str, ...]:
+    """The values a chain reads: its source, then its merges' operands."""
+    return (chain.source, *(name for layer in chain.layers for name in layer.operands))
+
+
+def input_masks(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The padding mask of each input that is a batch of sentences (see padding_mask)."""
+    masks = {name: padding_mask(x) for name, x in inputs.items()}
+    return {name: mask for name, mask in masks.items() if mask is not None}
+
+
+def chain_masks(steps: Sequence[Step], masks: Mapping[str, np.ndarray]) -> list[np.ndarray | None]:
+    """The padding mask each chain's values carry: its `mask_source`'s, else (an IR built without
+    one) that of the first value it reads which carries one."""
+    value_masks = dict(masks)
+    found = []
+    for step in steps:
+        chain = step.chain
+        if chain.mask_source is not None:
+            mask = masks.get(chain.mask_source)
+        else:
+            mask = next((value_masks[name] for name in values_read(chain) if value_masks.get(name) is not None), None)
+        value_masks[chain.result] = mask
+        found.append(mask)
+    return found
+
+
+def run_graph(steps: Sequence[Step], weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
+              masks: Mapping[str, np.ndarray], caches: list | None = None,
+              rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+    """Run every chain; returns the outputs by name, (N, ...) as the spec declares them.
+
+    Values between chains stay as the kernels hold them (images channel-major) and are freed
+    after their last use. With `caches` (a list), run in training mode: one list of layer
+    caches per chain is appended, for backward_graph.
+    """
+    values = {name: _swap_batch_and_channels(x) if _is_image(np.shape(x)) else x for name, x in inputs.items()}
+    results = {}
+    for step, mask in zip(steps, chain_masks(steps, masks)):
+        chain = step.chain
+        chain_caches = None if caches is None else []
+        x = run_chain(step.layers, weights, values[chain.source], chain_caches, rng, mask, values)
+        if caches is not None:
+            caches.append(chain_caches)
+        for name in step.frees:
+            del values[name]
+        values[chain.result] = x
+        if chain.output is not None:
+            results[chain.output.name] = _swap_batch_and_channels(x) if _is_image(x.shape) else x
+    return results
+
+
+def backward_graph(steps: Sequence[Step], weights: Mapping[str, np.ndarray], caches: list,
+                   output_grads: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray],
+                   need_input_grads: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Backpropagate the loss gradients of the outputs (by name, (N, ...)) through the graph run
+    by run_graph with `caches`. A value read by several chains or merges (fan-out) receives the
+    sum of their gradients. Returns (gradients of the inputs by name, only with
+    `need_input_grads`; every weight's gradient by global name)."""
+    value_grads: dict[str, np.ndarray] = {}
+    masks_of_chains = chain_masks(steps, masks)
+    grads: dict[str, np.ndarray] = {}
+    read = {name for step in steps for name in values_read(step.chain)}
+    input_names = read - {step.chain.result for step in steps}
+    for c in range(len(steps) - 1, -1, -1):
+        chain = steps[c].chain
+        dy = value_grads.pop(chain.result, None)
+        if chain.output is not None and chain.output.name in output_grads:
+            given = output_grads[chain.output.name]
+            given = _swap_batch_and_channels(given) if _is_image(given.shape) else given
+            dy = given if dy is None else dy + given
+        if dy is None:  # nothing below this chain reaches a loss
+            continue
+        need_dx = need_input_grads or chain.source not in input_names
+        dx, local = backward_chain(steps[c].layers, weights, caches[c], dy, need_dx, masks_of_chains[c], value_grads)
+        grads.update(local)
+        if dx is not None:
+            _accumulate(value_grads, chain.source, dx)
+    input_grads = {}
+    if need_input_grads:
+        input_grads = {name: _swap_batch_and_channels(g) if _is_image(g.shape) else g
+                       for name, g in value_grads.items() if name in input_names}
+    return input_grads, grads
+
+
+def _accumulate(value_grads: dict, name: str, grad: np.ndarray) -> None:
+    """Add a gradient into a value's: where a value fans out, its gradient is the sum."""
+    value_grads[name] = grad if name not in value_grads else value_grads[name] + grad
 
 
 def execution_order(layers: Sequence) -> list:
@@ -100,6 +220,17 @@ def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarra
     """
     if layers and _is_image(layers[0].in_shape):
         x = _swap_batch_and_channels(x)
+    x = run_chain(layers, weights, x, caches, rng, mask)
+    if layers and _is_image(layers[-1].out_shape):
+        x = _swap_batch_and_channels(x)
+    return x
+
+
+def run_chain(layers: Sequence, weights: Mapping[str, np.ndarray], x, caches: list | None = None,
+              rng: np.random.Generator | None = None, mask: np.ndarray | None = None,
+              values: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    """run_layers on a value as the kernels hold it (images channel-major, (C, N, H, W)); a
+    merge layer reads its operands from `values` (by name, held the same way)."""
     for layer in layers:
         cache = None if caches is None else {"rng": rng} if rng is not None else {}
         kernel = kernel_for(layer)
@@ -109,6 +240,9 @@ def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarra
             x = x * mask[..., None].astype(x.dtype)
         if kernel.takes_mask:
             x = kernel.forward(layer, layer_weights(layer, weights), x, cache, mask=mask)
+        elif kernel.reads_operands:
+            x = kernel.forward(layer, layer_weights(layer, weights), x, cache,
+                               operands=[values[name] for name in layer.operands])
         else:
             x = kernel.forward(layer, layer_weights(layer, weights), x, cache)
         if caches is not None:
@@ -117,8 +251,6 @@ def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarra
         x = x.dense()
     if mask is not None and isinstance(x, np.ndarray) and x.ndim == 3:
         x = x * mask[..., None].astype(x.dtype)
-    if layers and _is_image(layers[-1].out_shape):
-        x = _swap_batch_and_channels(x)
     return x
 
 
@@ -131,20 +263,34 @@ def backward_layers(layers: Sequence, weights: Mapping[str, np.ndarray], caches:
     False: training never needs the gradient of its data; None too below onehot or wordhash,
     whose input is words) and every weight's gradient, keyed by global weight name.
     """
+    if layers and _is_image(layers[-1].out_shape):
+        dy = _swap_batch_and_channels(dy)
+    dy, grads = backward_chain(layers, weights, caches, dy, need_input_grad, mask)
+    if dy is not None and layers and _is_image(layers[0].in_shape):
+        dy = _swap_batch_and_channels(dy)
+    return dy, grads
+
+
+def backward_chain(layers: Sequence, weights: Mapping[str, np.ndarray], caches: list, dy: np.ndarray,
+                   need_input_grad: bool = True, mask: np.ndarray | None = None,
+                   value_grads: dict | None = None) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+    """backward_layers on gradients held as the kernels hold values (images channel-major). A
+    merge layer adds the gradients of its operands into `value_grads` (by name)."""
     grads: dict[str, np.ndarray] = {}
     if mask is not None and dy.ndim == 3:  # the output is zero on padding: no gradient flows there
         dy = dy * mask[..., None].astype(dy.dtype)
-    if layers and _is_image(layers[-1].out_shape):
-        dy = _swap_batch_and_channels(dy)
     for position in range(len(layers) - 1, -1, -1):
         layer = layers[position]
         if dy is None:  # below a layer that read words: nothing to pass down, and no weights
             break
-        dy, local = kernel_for(layer).backward(layer, layer_weights(layer, weights), caches[position], dy,
-                                                 need_dx=position > 0 or need_input_grad)
+        kernel = kernel_for(layer)
+        dy, local = kernel.backward(layer, layer_weights(layer, weights), caches[position], dy,
+                                    need_dx=position > 0 or need_input_grad)
+        if kernel.reads_operands:  # the gradient of the flowing value, then of each operand
+            dy, *operand_grads = dy
+            for name, grad in zip(layer.operands, operand_grads):
+                _accumulate(value_grads, name, grad)
         if dy is not None and zeroes_padding_before(layer, mask):
             dy = dy * mask[..., None].astype(dy.dtype)
         grads.update({layer.weight_name(name): g for name, g in local.items()})
-    if dy is not None and layers and _is_image(layers[0].in_shape):
-        dy = _swap_batch_and_channels(dy)
     return dy, grads

@@ -16,7 +16,8 @@ import numpy as np
 from .blas_threads import blas_threads_for
 from .checkpoint import save_checkpoint
 from .interrupt import CTRL_C
-from .interpreter import backward_layers, execution_order, kernel_for, padding_mask, run_layers
+from .interpreter import (backward_graph, chain_masks, execution_order, input_masks, kernel_for, padding_mask, plan,
+                          run_graph)
 from .losses import cross_entropy, mse
 from .optim import clip_by_global_norm, make_optimizer, scheduled_lr
 
@@ -101,35 +102,173 @@ def objective_for(chain, loss: str) -> Objective:
     return Objective(tuple(execution_order(layers)), loss, classes)
 
 
-def evaluate(objective: Objective, weights, split, classes=None) -> dict:
-    """Over a whole split, in batches: the mean `loss` and `accuracy` (None for regression),
-    per word for sentences, where `f1` is also the slot F1 (specc.runtime.metrics; else None). All
-    None for an empty split."""
+# ---- the whole graph: one loss per output, weighted ----
+
+@dataclass(frozen=True)
+class GraphObjective:
+    """What a model is trained to do: each output's Objective, weighted, summed into one loss.
+
+    `steps` run the graph (a classifier output's final softmax left out under cross-entropy);
+    `weights` maps each output to its loss's weight.
+    """
+
+    model: object
+    steps: tuple
+    objectives: dict
+    weights: dict
+
+    @property
+    def layers(self) -> tuple:
+        return tuple(layer for step in self.steps for layer in step.layers)
+
+    def output_mask(self, name: str, masks: dict) -> np.ndarray | None:
+        """The padding mask of an output given per step (a tagger's), else None."""
+        for step, mask in zip(self.steps, chain_masks(self.steps, masks)):
+            if step.chain.output is not None and step.chain.output.name == name:
+                return mask if is_per_step(step.chain.output, self.model) else None
+        return None
+
+    def losses(self, outputs: dict, targets: dict, masks: dict) -> tuple[float, dict, dict]:
+        """(total loss, each output's loss gradient, each output's (loss, correct or None, count))."""
+        total, grads, scores = 0.0, {}, {}
+        for name, objective in self.objectives.items():
+            mask = self.output_mask(name, masks)
+            loss, grad = objective(outputs[name], targets[name], mask)
+            weight = self.weights[name]
+            total += loss if weight == 1 else weight * loss
+            grads[name] = grad if weight == 1 else grad * grad.dtype.type(weight)
+            count = len(outputs[name]) if mask is None else int(mask.sum())
+            scores[name] = (loss, objective.correct(outputs[name], targets[name], mask), count)
+        return total, grads, scores
+
+
+def is_per_step(output, model) -> bool:
+    """Whether an output gives one prediction per step of a sequence (a tagger)."""
+    shape = model.value_shape(output.name)
+    return len(shape) >= 2 and isinstance(shape[1], str)
+
+
+def graph_objective(model, losses: dict) -> GraphObjective:
+    """The GraphObjective of a model under `losses` ({output name: (loss kind, weight)});
+    SpecError if a loss does not fit its output."""
+    objectives = {}
+    for chain in model.chains:
+        if chain.output is not None:
+            objectives[chain.output.name] = objective_for(chain, losses[chain.output.name][0])
+    logits = frozenset(name for name, (kind, _) in losses.items() if kind == "cross_entropy")
+    return GraphObjective(model, plan(model, logits), objectives, {name: w for name, (_, w) in losses.items()})
+
+
+def columns(split, model) -> tuple[dict, dict]:
+    """A split's inputs and targets by name (a one-input, one-output data set's x and y named)."""
+    if isinstance(split.x, dict):
+        return split.x, split.y
+    return {model.inputs[0].name: split.x}, {model.outputs[0].name: split.y}
+
+
+def graph_batch(objective: GraphObjective, xs: dict, ys: dict, rows: np.ndarray) -> tuple[dict, dict, dict]:
+    """(inputs, targets, masks) of the given rows; when the inputs hold sentences, every
+    sequence (inputs with a time axis, per-step targets) is cut to the batch's longest sentence."""
+    model = objective.model
+    bx = {name: x[rows] for name, x in xs.items()}
+    by = {name: y[rows] for name, y in ys.items()}
+    masks = input_masks(bx)
+    if not masks:
+        return bx, by, masks
+    steps = max(max(int(mask.sum(axis=1).max()) for mask in masks.values()), 1)
+    bx = {name: x[:, :steps] if is_per_step(model.input(name), model) else x for name, x in bx.items()}
+    by = {name: y[:, :steps] if is_per_step(next(o for o in model.outputs if o.name == name), model) else y
+          for name, y in by.items()}
+    return bx, by, {name: mask[:, :steps] for name, mask in masks.items()}
+
+
+def evaluate(objective: GraphObjective, weights, split, classes_of=None) -> dict:
+    """Over a whole split, in batches: the total `loss`, and per output its mean `loss`,
+    `accuracy` (None for regression) and, per word for sentences, the slot `f1` (else None).
+    All None for an empty split."""
     from .metrics import slot_scores, tag_rows
 
-    x = split.x
-    scores = {"loss": None, "accuracy": None, "f1": None}
-    if len(x) == 0:
+    names = list(objective.objectives)
+    empty = {"loss": None, "accuracy": None, "f1": None}
+    scores = {"loss": None, "outputs": {name: dict(empty) for name in names}}
+    xs, ys = columns(split, objective.model)
+    count = len(next(iter(xs.values())))
+    if count == 0:
         return scores
-    total_loss, correct, seen = 0.0, 0, 0
-    true_tags, predicted_tags = [], []
-    for start in range(0, len(x), EVAL_BATCH):
-        bx, by, mask = batch_of(split, np.arange(start, min(start + EVAL_BATCH, len(x))))
-        outputs = run_layers(objective.layers, weights, bx, mask=mask)
-        loss, _ = objective(outputs, by, mask)
-        count = counted(bx, mask)
-        total_loss += loss * count
-        correct += objective.correct(outputs, by, mask) or 0
-        seen += count
-        if mask is not None and classes:
-            true_tags += tag_rows(by, mask, classes)
-            predicted_tags += tag_rows(outputs.argmax(axis=-1), mask, classes)
-    scores["loss"] = total_loss / max(seen, 1)
-    if objective.classes:
-        scores["accuracy"] = correct / max(seen, 1)
-    if true_tags:
-        scores["f1"] = slot_scores(true_tags, predicted_tags)[2]
+    sums = {name: [0.0, 0, 0, [], []] for name in names}  # loss, correct, seen, true tags, predicted tags
+    for start in range(0, count, EVAL_BATCH):
+        bx, by, masks = graph_batch(objective, xs, ys, np.arange(start, min(start + EVAL_BATCH, count)))
+        outputs = run_graph(objective.steps, weights, bx, masks)
+        _, _, batch_scores = objective.losses(outputs, by, masks)
+        for name, (loss, correct, seen) in batch_scores.items():
+            total = sums[name]
+            total[0] += loss * seen
+            total[1] += correct or 0
+            total[2] += seen
+            mask = objective.output_mask(name, masks)
+            if mask is not None and objective.objectives[name].classes:
+                classes = objective.model.outputs[[o.name for o in objective.model.outputs].index(name)].classes
+                total[3] += tag_rows(by[name], mask, classes)
+                total[4] += tag_rows(outputs[name].argmax(axis=-1), mask, classes)
+    for name, (loss, correct, seen, true_tags, predicted_tags) in sums.items():
+        part = scores["outputs"][name]
+        part["loss"] = loss / max(seen, 1)
+        if objective.objectives[name].classes:
+            part["accuracy"] = correct / max(seen, 1)
+        if true_tags:
+            part["f1"] = slot_scores(true_tags, predicted_tags)[2]
+    scores["loss"] = sum(objective.weights[name] * scores["outputs"][name]["loss"] for name in names)
     return scores
+
+
+RECORD_ORDER = ("epoch", "loss", "train_accuracy", "val_loss", "val_accuracy", "val_f1", "lr", "seconds", "samples_per_s",
+                "counts", "outputs")
+
+
+def new_sums(objective: GraphObjective, several: bool) -> dict:
+    """An epoch's running sums: the loss times the count it is the mean of, right predictions,
+    the count (samples, or words of sentences) and seconds; with several outputs, each output's
+    own under `outputs` (the top level then counts samples and sums the total loss)."""
+    sums = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+    if several:
+        sums["outputs"] = {name: {"loss": 0.0, "correct": 0, "seen": 0} for name in objective.objectives}
+    return sums
+
+
+def add_to_sums(sums: dict, loss: float, batch_scores: dict, samples: int, several: bool) -> None:
+    """Add one batch: its total loss over `samples`, and each output's (loss, correct, count)."""
+    if not several:
+        ((loss, correct, seen),) = batch_scores.values()
+        sums["loss"] += loss * seen
+        sums["correct"] += correct or 0
+        sums["seen"] += seen
+        return
+    sums["loss"] += loss * samples
+    sums["seen"] += samples
+    for name, (loss, correct, seen) in batch_scores.items():
+        part = sums["outputs"][name]
+        part["loss"] += loss * seen
+        part["correct"] += correct or 0
+        part["seen"] += seen
+
+
+def epoch_record(objective: GraphObjective, sums: dict, scores: dict, several: bool) -> dict:
+    """An epoch's scores from its running sums and the validation scores. With one output:
+    loss, train_accuracy, val_loss, val_accuracy, val_f1 as ever; with several, the total loss
+    and validation loss, the rest None, and each output's own under `outputs`."""
+
+    def scored(name: str, part: dict) -> dict:
+        classifier = objective.objectives[name].classes is not None
+        val = scores["outputs"][name]
+        return {"loss": part["loss"] / max(part["seen"], 1),
+                "train_accuracy": part["correct"] / max(part["seen"], 1) if classifier else None,
+                "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_f1": val["f1"]}
+
+    if not several:
+        return scored(next(iter(objective.objectives)), sums)
+    return {"loss": sums["loss"] / max(sums["seen"], 1), "train_accuracy": None, "val_loss": scores["loss"],
+            "val_accuracy": None, "val_f1": None,
+            "outputs": {name: scored(name, part) for name, part in sums["outputs"].items()}}
 
 
 def selection_score(record: dict) -> tuple | None:
@@ -143,14 +282,17 @@ def selection_score(record: dict) -> tuple | None:
     return (-record["val_loss"],)
 
 
-def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, resume: tuple | None = None) -> list[dict]:
-    """Train the model's single chain on dataset.train; validate every epoch.
+def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, resume: tuple | None = None,
+        losses: dict | None = None) -> list[dict]:
+    """Train the model's graph on dataset.train; validate every epoch.
 
     weights: float32 arrays by global name, updated in place. resume: (weights, optimizer
     state, meta) from load_checkpoint. Writes a checkpoint after every epoch (and on Ctrl-C,
     then raises Interrupted). With `keep best`, also best.npz beside it whenever validation
     improves, and the weights end as the best epoch's. Returns the history: one dict per epoch
-    (with keep best, `best` marks the epochs that improved).
+    (with keep best, `best` marks the epochs that improved). losses: {output name: (loss kind,
+    weight)}, default the one output's `settings.loss` with weight 1. With several outputs, an
+    epoch's record gives the total (weighted) loss and, under `outputs`, each output's scores.
     """
     from .checkpoint import load_checkpoint
 
@@ -159,8 +301,8 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
     if resume is not None and settings.keep == "best" and best_path.exists():
         saved, _, meta = load_checkpoint(best_path, model, best=True)
         best = (tuple(meta["best_score"]), saved)
-    chain = model.chains[0]
-    objective = objective_for(chain, settings.loss)
+    objective = graph_objective(model, losses or {model.outputs[0].name: (settings.loss, 1.0)})
+    several = len(objective.objectives) > 1
     optimizer = make_optimizer(settings)
     first_epoch, first_batch, history, partial = 0, 0, [], None
     if resume is not None:
@@ -171,7 +313,9 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
         first_epoch, first_batch, history, partial = meta["epoch"], meta["batch"], meta["history"], meta["partial"]
     train, validation = dataset.train, dataset.validation
     random_layers = any(kernel_for(layer).random for layer in objective.layers)
-    count = len(train.x)
+    train_x, train_y = columns(train, model)
+    first_input = next(iter(train_x.values()))
+    count = len(first_input)
     batches = math.ceil(count / settings.batch)
     if first_batch and first_batch >= batches:
         from specc.errors import SpecError
@@ -179,7 +323,7 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
         raise SpecError(f"the checkpoint stopped at batch {first_batch + 1} of epoch {first_epoch + 1}, but an epoch of "
                         f"these {count:,} samples has {batches} batches of {settings.batch}", hint="the checkpoint was "
                         "changed after specc train wrote it, or the data changed since the run started")
-    reporter.start(model.name, settings, {"train": count, "validation": len(validation.x)},
+    reporter.start(model.name, settings, {"train": count, "validation": len(validation)},
                    (first_epoch, first_batch) if resume is not None and first_epoch < settings.epochs else None)
 
     def checkpoint(epoch: int, batch: int, sums: dict | None) -> None:
@@ -189,11 +333,11 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
 
     # overflow is caught below (a loss, norm or weight that is not finite ends the run with a
     # hint), so NumPy's own warnings would only repeat it, less clearly
-    with CTRL_C as stop, np.errstate(over="ignore", invalid="ignore"), blas_threads_for(chain.layers, settings.batch, train.x):
+    with CTRL_C as stop, np.errstate(over="ignore", invalid="ignore"), blas_threads_for(model.layers, settings.batch, first_input):
         for epoch in range(first_epoch, settings.epochs):
             lr = scheduled_lr(settings, epoch)
             order = np.random.default_rng([settings.seed, epoch]).permutation(count)
-            sums = partial or {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+            sums = partial or new_sums(objective, several)
             partial = None
             started = time.perf_counter()
             for batch in range(first_batch, batches):
@@ -203,32 +347,29 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
                     checkpoint(epoch, batch, sums)
                     raise Interrupted(checkpoint_path, f"at epoch {epoch + 1}, batch {batch + 1}")
                 rows = order[batch * settings.batch:(batch + 1) * settings.batch]
-                x, y, mask = batch_of(train, rows)
+                x, y, masks = graph_batch(objective, train_x, train_y, rows)
                 caches: list = []
                 # dropout's masks come from (seed, epoch, batch): a resumed run draws the same ones
                 rng = np.random.default_rng([settings.seed, epoch, batch]) if random_layers else None
-                outputs = run_layers(objective.layers, weights, x, caches, rng=rng, mask=mask)
-                loss, grad = objective(outputs, y, mask)
-                _, grads = backward_layers(objective.layers, weights, caches, grad, need_input_grad=False, mask=mask)
+                outputs = run_graph(objective.steps, weights, x, masks, caches, rng=rng)
+                loss, output_grads, batch_scores = objective.losses(outputs, y, masks)
+                _, grads = backward_graph(objective.steps, weights, caches, output_grads, masks)
                 norm = clip_by_global_norm(grads, settings.clip)
                 if not (math.isfinite(loss) and math.isfinite(norm)):
                     what = f"loss became {loss}" if not math.isfinite(loss) else f"gradient norm became {norm}"
                     raise TrainingError(f"the {what} at epoch {epoch + 1}, batch {batch + 1}", DIVERGED_HINT)
                 optimizer.step(weights, grads, lr)
-                seen = counted(x, mask)
-                sums["loss"] += loss * seen
-                sums["correct"] += objective.correct(outputs, y, mask) or 0
-                sums["seen"] += seen
+                add_to_sums(sums, loss, batch_scores, len(rows), several)
             first_batch = 0
             sums["seconds"] += time.perf_counter() - started
             if not all(np.isfinite(w).all() for w in weights.values()):
                 raise TrainingError(f"weights overflowed to infinity during epoch {epoch + 1}", DIVERGED_HINT)
-            scores = evaluate(objective, weights, validation, dataset.classes)
-            record = {"epoch": epoch + 1, "loss": sums["loss"] / max(sums["seen"], 1),
-                      "train_accuracy": sums["correct"] / max(sums["seen"], 1) if objective.classes else None,
-                      "val_loss": scores["loss"], "val_accuracy": scores["accuracy"], "val_f1": scores["f1"], "lr": lr,
-                      "seconds": sums["seconds"], "samples_per_s": sums["seen"] / max(sums["seconds"], 1e-9),
-                      "counts": "words" if padding_mask(train.x[:1]) is not None else "samples"}
+            record = epoch_record(objective, sums, evaluate(objective, weights, validation), several)
+            record.update({"epoch": epoch + 1, "lr": lr, "seconds": sums["seconds"],
+                           "samples_per_s": sums["seen"] / max(sums["seconds"], 1e-9),
+                           "counts": "words" if input_masks({k: v[:1] for k, v in train_x.items()}) and not several
+                           else "samples"})
+            record = {key: record[key] for key in RECORD_ORDER if key in record}
             score = selection_score(record)
             if settings.keep == "best":
                 record["best"] = score is not None and (best is None or score > best[0])

@@ -33,13 +33,15 @@ class Split:
 
     `x`: float32 (N, *sample_shape), the spec's input shape. `y`: int64 class indices (N,) for
     a classifier ((N, T) per step for a sequence), float32 (N, *target_shape) for a raw output.
+    For a spec with several inputs or outputs, `x` and `y` map each input's and output's name
+    to such an array, all of N rows.
     """
 
-    x: np.ndarray
-    y: np.ndarray
+    x: np.ndarray | dict
+    y: np.ndarray | dict
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(next(iter(self.x.values()))) if isinstance(self.x, dict) else len(self.x)
 
 
 @dataclass(frozen=True)

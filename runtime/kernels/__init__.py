@@ -1,5 +1,5 @@
 """NumPy kernels, one module per layer kind file in specc/layers/. Importing registers them."""
-from . import activation, conv, dense, dropout, onehot, pool, reshape, rnn, window, wordhash  # noqa: F401  (registration)
+from . import activation, conv, dense, dropout, merge, onehot, pool, reshape, rnn, window, wordhash  # noqa: F401  (registration)
 from .base import KERNELS, Kernel
 
 __all__ = ["KERNELS", "Kernel"]

@@ -28,10 +28,14 @@ class Kernel:
     # takes_mask: forward takes mask= ((N, T), 0 on padding) and zeroes its own padded outputs.
     # random: forward draws from cache["rng"] in training (dropout); the trainer makes one only then.
     # reads_padding: forward reads padded steps as zeros (window); run_layers zeroes them first.
+    # reads_operands: a merge (add, concat, multiply): forward takes operands= (the named values
+    # it reads besides x, held as x is), and backward returns as dx a tuple: the gradient of x,
+    # then of each operand.
     reads_sparse = False
     takes_mask = False
     random = False
     reads_padding = False
+    reads_operands = False
 
     def forward(self, layer, w: Mapping[str, np.ndarray], x: np.ndarray, cache: dict | None = None) -> np.ndarray:
         raise NotImplementedError
