@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .budget import check_memory
 from .errors import Coord, SpecError, did_you_mean, source_lines
 from .ir import Chain, Input, Layer, Model, Output
 from .layers import REGISTRY
-from .shapes import BATCH, TIME, ShapeError, fmt, form
+from .layers.merge import Merge, OperandMismatch
+from .shapes import BATCH, TIME, Shape, ShapeError, fmt, form
 from .signature import bind
 from .syntax import ChainSyntax, InputDecl, LayerCall, OutputDecl, SpecSyntax
 from .training import settings_from_spec
@@ -66,40 +68,50 @@ def _unique(items, what: str) -> dict:
 
 
 def _pair_outputs(chains: tuple[ChainSyntax, ...], outputs: dict[str, Output]):
-    """Each chain with its output: named at the chain's end (`-> label`), else in order."""
+    """Each chain with its layers and output: a chain that binds a value (`h = ...`) reaches no
+    output; the others reach the output named at their end (`-> label`), else the declared
+    outputs in order. Every output is reached by exactly one chain."""
     explicit: list[tuple[tuple[LayerCall, ...], Output | None, ChainSyntax]] = []
+    reached: dict[str, LayerCall] = {}
     for chain in chains:
         last = chain.layers[-1]
         if last.name in outputs and not last.args:
             if len(chain.layers) == 1:
                 raise SpecError(f"chain from {chain.source} has no layers before output {last.name}",
                                 last.coord, hint=f"write {chain.source} -> LAYER ... -> {last.name}")
+            if chain.name is not None:
+                raise SpecError(f"the chain that binds {chain.name} also reaches output {last.name}", last.coord,
+                                expected="a chain either binds a value (NAME = ...) or reaches an output",
+                                hint=f"end it before '-> {last.name}', and reach the output with "
+                                     f"another chain: {chain.name} -> {last.name}")
+            if last.name in reached:
+                raise SpecError(f"two chains lead to output {last.name}", last.coord,
+                                received=f"the first at line {reached[last.name].coord.line}",
+                                hint="each output takes exactly one chain: merge the branches (add, concat, "
+                                     "multiply) before the output, or declare another output")
+            reached[last.name] = last
             explicit.append((chain.layers[:-1], outputs[last.name], chain))
         else:
             explicit.append((chain.layers, None, chain))
-    used = {o.name for _, o, _ in explicit if o is not None}
-    free = [o for name, o in outputs.items() if name not in used]
+    free = [o for name, o in outputs.items() if name not in reached]
+    unbound = sum(1 for chain in chains if chain.name is None)
     paired = []
     for layers, output, chain in explicit:
-        if output is None:
+        if output is None and chain.name is None:
             if free:
                 output = free.pop(0)
-            elif not outputs and len(chains) == 1:
+            elif not outputs and unbound == 1:
                 output = Output("output", None, None)
             else:
                 raise SpecError(f"the chain from {chain.source} leads to no output", chain.source_coord,
                                 expected="one declared output per chain",
-                                hint="declare one with 'output NAME', or end the chain with '-> NAME' of a declared output")
+                                hint="declare one with 'output NAME', end the chain with '-> NAME' of a declared "
+                                     "output, or bind its value for later chains: NAME = " + chain.source + " -> ...")
         paired.append((chain, layers, output))
     if free:
         o = free[0]
         raise SpecError(f"output {o.name} is produced by no chain", o.coord,
                         hint=f"end a chain with '-> {o.name}', or remove the output")
-    names = [o.name for _, _, o in paired]
-    for name in names:
-        if names.count(name) > 1:
-            raise SpecError(f"two chains lead to output {name}", outputs[name].coord,
-                            hint="each output takes exactly one chain")
     return paired
 
 
@@ -138,9 +150,11 @@ def _with_vocabulary(kind, args, layer_id: str, call: LayerCall, tables):
     return type(args)(values, args.given, args.coords)
 
 
-def _layers(calls: tuple[LayerCall, ...], ids: list[str], source: Input, output: Output, tables) -> list[Layer]:
-    shape = source.shape
-    made_by = f"input {source.name}"
+def _layers(calls: tuple[LayerCall, ...], ids: list[str], start: "_Value", output: Output | None, tables,
+            scope: "_Scope", reader: ChainSyntax) -> tuple[list[Layer], str | None]:
+    """The checked layers of one chain from its source's value, and the token input whose padding
+    its result carries (merges join their operands')."""
+    shape, made_by, mask = start.shape, start.origin, start.mask
     layers = []
     sized_index = _size_from_classes(calls, output)
     for index, call in enumerate(calls):
@@ -158,17 +172,27 @@ def _layers(calls: tuple[LayerCall, ...], ids: list[str], source: Input, output:
                             hint=suggestion or "see the layer list in README.md")
         args = _with_vocabulary(kind, bind(call, kind.signature, REGISTRY), ids[index], call, tables)
         if kind.size_arg and args[kind.size_arg] is None:
-            if index == sized_index and output.classes:
+            if index == sized_index and output is not None and output.classes:
                 values = dict(args.values, **{kind.size_arg: len(output.classes)})
                 args = type(args)(values, args.given, args.coords)
             else:
-                why = ("its output has no classes" if index == sized_index
+                why = ("its output has no classes" if index == sized_index and output is not None
+                       else "its chain binds a value, and only a chain reaching an output with classes sizes "
+                            "its last layer from them" if index == sized_index
                        else "only the last sized layer of a chain takes its size from the output's classes")
                 raise SpecError(f"{call.name} needs a size: {why}", _call_coord(call, None, args),
                                 expected=f"{call.name} N, as in {call.name} 10",
                                 hint="give the size, or declare classes on the output (output label: A | B)")
+        operands = _operands(call, args, scope, reader) if isinstance(kind, Merge) else []
+        for name, coord, value in operands:
+            mask = _merged_mask(call, mask, made_by, name, coord, value)
         try:
-            inferred = kind.infer(args, shape)
+            if isinstance(kind, Merge):
+                inferred = kind.infer(args, shape, tuple(value.shape for _, _, value in operands))
+            else:
+                inferred = kind.infer(args, shape)
+        except OperandMismatch as error:
+            raise _operand_error(call, error, shape, made_by, operands[error.index]) from None
         except ShapeError as error:
             hint = error.hint
             if form(shape) == "tokens":
@@ -180,7 +204,135 @@ def _layers(calls: tuple[LayerCall, ...], ids: list[str], source: Input, output:
                             inferred.weights, call.coord))
         shape = inferred.shape
         made_by = f"{call.text()} at line {call.coord.line}"
-    return layers
+    return layers, mask
+
+
+# ---- the graph: names in scope, merges ----
+
+@dataclass(frozen=True)
+class _Value:
+    """A name in scope while building: its shape, where it comes from (for messages: "input x",
+    "relu at line 3") and the `seq token` input whose padding it carries."""
+
+    shape: Shape
+    origin: str
+    mask: str | None
+
+
+def _reads(chain: ChainSyntax) -> set[str]:
+    """The names a chain reads as written: its source and its merges' arguments."""
+    names = {chain.source}
+    for call in chain.layers:
+        if isinstance(REGISTRY.get(call.name), Merge):
+            names |= {a.value.value for a in call.args if a.value.kind == "word"}
+    return names
+
+
+class _Scope:
+    """The names a chain may read: the declared inputs and the values bound above it. Knows every
+    binding of the spec, so that a name bound further down, or in a cycle, is told apart from a
+    misspelling."""
+
+    def __init__(self, inputs: dict[str, Input], outputs: dict[str, Output], chains: tuple[ChainSyntax, ...]):
+        self.inputs, self.outputs = inputs, outputs
+        self.values = {name: _Value(i.shape, f"input {name}", name if i.form == "tokens" else None)
+                       for name, i in inputs.items()}
+        self.bound: dict[str, Coord] = {}
+        self.binders: dict[str, ChainSyntax] = {}
+        for chain in chains:
+            if chain.name is not None:
+                self.binders.setdefault(chain.name, chain)
+
+    def read(self, name: str, coord: Coord, reader: ChainSyntax, what: str) -> _Value:
+        """The value `name` as read at `coord` by `reader` (`what`: "the chain starts from" ...)."""
+        if name in self.values:
+            return self.values[name]
+        if name == reader.name:
+            raise SpecError(f"{name} reads itself: the chain that binds {name} uses it", coord,
+                            expected=f"a value bound above line {reader.name_coord.line}, or an input",
+                            hint="a spec is a graph without loops: for a loop over steps use rnn")
+        if name in self.binders:
+            cycle = self._cycle(name, reader.name)
+            if cycle:
+                raise SpecError(f"a cycle of values: {' -> '.join(cycle)} (each is computed from the next)", coord,
+                                hint="a value can only read the inputs and values bound above it")
+            line = self.binders[name].name_coord.line
+            raise SpecError(f"{what} '{name}', which is bound further down, at line {line}", coord,
+                            expected=f"a value bound above line {coord.line}, or an input",
+                            hint=f"move the chain that binds {name} (line {line}) above line {coord.line}")
+        known = list(self.values)
+        where = "a declared input or a value bound above" if self.bound else "a declared input"
+        hint = did_you_mean(name, known)
+        if hint is None and name in REGISTRY:
+            hint = f"separate layers with '->': ... -> {name}"
+        raise SpecError(f"{what} '{name}', which is not {where}", coord,
+                        expected="one of: " + ", ".join(known) if known else "a declared input",
+                        hint=hint or f"declare it, as in: input {name}: 1x28x28, or bind it: {name} = INPUT -> ...")
+
+    def _cycle(self, start: str, goal: str | None) -> list[str]:
+        """Names from `goal` through `start` back to `goal`, each reading the next; [] if none."""
+        if goal is None:
+            return []
+        parents, queue = {start: None}, [start]
+        while queue:
+            name = queue.pop(0)
+            for read in sorted(_reads(self.binders[name])) if name in self.binders else ():
+                if read == goal:
+                    path = [name]
+                    while parents[path[-1]] is not None:
+                        path.append(parents[path[-1]])
+                    return [goal] + path[::-1] + [goal]
+                if read not in parents:
+                    parents[read] = name
+                    queue.append(read)
+        return []
+
+    def bind(self, chain: ChainSyntax, value: _Value) -> None:
+        """Bring the value a chain binds into scope; its name must be new."""
+        name, coord = chain.name, chain.name_coord
+        if name in self.inputs:
+            raise SpecError(f"'{name}' is a declared input, and a value cannot take its name", coord,
+                            received=f"input {name} at line {self.inputs[name].coord.line}",
+                            hint="give the value its own name")
+        if name in self.outputs:
+            raise SpecError(f"'{name}' is a declared output, and a value cannot take its name", coord,
+                            hint=f"give the value its own name; a chain reaches the output with '-> {name}' at its end")
+        if name in self.bound:
+            raise SpecError(f"value '{name}' is bound twice", coord, received=f"first at line {self.bound[name].line}",
+                            hint=f"give each value its own name, as in {name}2 = ...")
+        self.bound[name] = coord
+        self.values[name] = value
+
+
+def _operands(call: LayerCall, args, scope: _Scope, reader: ChainSyntax) -> list[tuple[str, Coord, _Value]]:
+    """A merge's named operands: each name, where it is written, and its value."""
+    names = args["operands"]
+    if not names:
+        verb = {"add": "add to", "concat": "join with", "multiply": "multiply"}[call.name]
+        raise SpecError(f"{call.name} needs the name of a value to {verb} the flowing one", _call_coord(call, None, args),
+                        expected=f"{call.name} NAME ..., naming values bound above (NAME = SOURCE -> ...)",
+                        hint=f"bind a value and name it, as in: h = x -> relu, then ... -> {call.name} h")
+    coords = [argument.value.coord for argument in call.args]
+    return [(name, coord, scope.read(name, coord, reader, f"{call.name} reads"))
+            for name, coord in zip(names, coords)]
+
+
+def _merged_mask(call: LayerCall, mask: str | None, made_by: str, name: str, coord: Coord, value: _Value):
+    """The token input whose padding a merge's result carries: its operands', which must agree."""
+    if mask is None or value.mask is None or mask == value.mask:
+        return mask or value.mask
+    raise SpecError(f"{call.name} {name} merges the words of two inputs: the flowing value ({made_by}) carries "
+                    f"the sentences of {mask}, {name} those of {value.mask}", coord,
+                    hint="sentences of two token inputs may differ in length; merge values read from one token input")
+
+
+def _operand_error(call: LayerCall, error: OperandMismatch, shape: Shape, made_by: str, operand) -> SpecError:
+    """A merge refusing an operand's shape: both shapes, and where each came from."""
+    name, coord, value = operand
+    return SpecError(f"{call.text()} {error.message}: received {fmt(shape)} from {made_by} and {name} "
+                     f"{fmt(value.shape)} from {value.origin}", coord, expected=error.expected,
+                     received=f"{fmt(shape)} from {made_by}; {name}: {fmt(value.shape)} from {value.origin}",
+                     hint=error.hint)
 
 
 def _class_hint(layers: list[Layer]) -> str:
@@ -189,7 +341,7 @@ def _class_hint(layers: list[Layer]) -> str:
     return "add dense at the end of the chain (its size then comes from the classes), then softmax"
 
 
-def _check_output(layers: list[Layer], output: Output, source: Input) -> None:
+def _check_output(layers: list[Layer], output: Output, source: str) -> None:
     if output.classes is None:
         return
     last = layers[-1]
@@ -197,10 +349,23 @@ def _check_output(layers: list[Layer], output: Output, source: Input) -> None:
     if form(last.out_shape) not in ("vector", "seq") or width != len(output.classes):
         where = output.coord or last.coord
         raise SpecError(f"output {output.name} has {len(output.classes)} classes but the chain from "
-                        f"{source.name} ends with {last.call_text} at line {last.coord.line} giving {fmt(last.out_shape)}",
+                        f"{source} ends with {last.call_text} at line {last.coord.line} giving {fmt(last.out_shape)}",
                         where, expected=f"a last layer of width {len(output.classes)} ({' | '.join(output.classes)})",
                         received=fmt(last.out_shape),
                         hint=_class_hint(layers))
+
+
+def _unused(model: Model, syntax: SpecSyntax) -> tuple[SpecError, ...]:
+    """Warnings for inputs and bound values that nothing reads."""
+    found = [SpecError(f"input '{i.name}' is never used", i.coord,
+                       hint=f"start a chain from it ({i.name} -> ...), or remove the input")
+             for i in model.inputs if not model.uses(i.name)]
+    for chain in syntax.chains:
+        if chain.name is not None and not model.uses(chain.name):
+            found.append(SpecError(f"value '{chain.name}' is never used", chain.name_coord,
+                                   hint=f"read it in a chain ({chain.name} -> ...) or a merge (-> add {chain.name}), "
+                                        f"or drop '{chain.name} ='"))
+    return tuple(found)
 
 
 def build(syntax: SpecSyntax, tables=None) -> Model:
@@ -225,22 +390,26 @@ def build(syntax: SpecSyntax, tables=None) -> Model:
     chains = []
     paired = _pair_outputs(syntax.chains, outputs)
     all_ids = _layer_ids([call for _, calls, _ in paired for call in calls])
+    scope = _Scope(inputs, outputs, syntax.chains)
     position = 0
     for chain, calls, output in paired:
+        start = scope.read(chain.source, chain.source_coord, chain, "the chain starts from")
         if chain.source not in inputs:
-            raise SpecError(f"the chain starts from '{chain.source}', which is not a declared input",
-                            chain.source_coord, expected="one of: " + ", ".join(inputs) if inputs else "a declared input",
-                            hint=did_you_mean(chain.source, inputs) or f"declare it, as in: input {chain.source}: 1x28x28")
-        source = inputs[chain.source]
-        layers = _layers(calls, all_ids[position:position + len(calls)], source, output, tables)
+            start = _Value(start.shape, f"value {chain.source} ({start.origin})", start.mask)
+        layers, mask = _layers(calls, all_ids[position:position + len(calls)], start, output, tables, scope, chain)
         position += len(calls)
-        _check_output(layers, output, source)
-        chains.append(Chain(chain.source, tuple(layers), output))
+        if output is not None:
+            _check_output(layers, output, chain.source)
+        else:
+            last = layers[-1]
+            scope.bind(chain, _Value(last.out_shape, f"{last.call_text} at line {last.coord.line}", mask))
+        chains.append(Chain(chain.source, tuple(layers), output, chain.name, mask))
     built = chains
-    all_outputs = tuple(chain.output for chain in built)
+    all_outputs = tuple(chain.output for chain in built if chain.output is not None)
     name = syntax.model_name or Path(syntax.file).stem or "model"
     settings_from_spec(syntax.train)  # a mistake in the train section is found by `specc check` too
     model = Model(name, syntax.file, syntax.text, tuple(inputs.values()), all_outputs, tuple(built),
                   syntax.train or ())
+    model = replace(model, warnings=_unused(model, syntax))
     check_memory(model)  # before any command allocates a weight or an activation
     return model

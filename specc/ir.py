@@ -67,8 +67,10 @@ class Layer:
 
     def full_text(self) -> str:
         """The call with every argument spelled out, defaults included."""
-        parts = [self.kind]
+        parts = [self.kind, *self.operands]  # a merge's value names, as written: add h
         for name, value in self.args.values.items():
+            if name == "operands":
+                continue
             if value is None:
                 value = self.attrs.get(name)  # derived by the shape rule (filters from weights ...)
             if value is None or (name == "init" and self.args.values.get("weights") is not None):

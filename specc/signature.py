@@ -110,6 +110,7 @@ class Arg:
     positional: may be given as a bare value, in signature order.
     flag: a bare `name` sets it to True (bool arguments only).
     any_word: positional, and takes any bare word (a data set's name), not only `words`.
+    variadic: takes every such word, as a tuple in order (a merge's value names: `add a b`).
     `convert.words` (from one_of) may stand alone: `elman`, `ceil`, `same`.
     """
 
@@ -120,6 +121,7 @@ class Arg:
     positional: bool = False
     flag: bool = False
     any_word: bool = False
+    variadic: bool = False
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -170,18 +172,19 @@ def bind(call: LayerCall, signature: tuple[Arg, ...], layer_names=()) -> BoundAr
     coords: dict[str, Coord] = {}
 
     def put(arg: Arg, value: Value, coord: Coord) -> None:
-        if arg.name in values:
+        if arg.name in values and not arg.variadic:
             raise SpecError(f"{call.name}: argument '{arg.name}' is given twice", coord,
                             received=f"{arg.name} first at column {coords[arg.name].column}",
                             hint=f"keep one '{arg.name}'")
         try:
-            values[arg.name] = arg.convert(value)
+            converted = arg.convert(value)
         except ArgTypeError as error:
             close = did_you_mean(str(value.value), arg.words) if value.kind == "word" else None
             raise SpecError(f"{call.name}: '{arg.name}' cannot be {value.text()}", value.coord,
                             expected=f"{arg.name}: {error.expected}", received=value.text(),
                             hint=close or arg.doc or None) from None
-        coords[arg.name] = coord
+        values[arg.name] = values.get(arg.name, ()) + (converted,) if arg.variadic else converted
+        coords.setdefault(arg.name, coord)  # a variadic argument's first value
 
     def unknown(name: str, coord: Coord, as_key: bool) -> SpecError:
         suggestion = did_you_mean(name, list(by_name) + list(by_word))
@@ -224,7 +227,7 @@ def bind(call: LayerCall, signature: tuple[Arg, ...], layer_names=()) -> BoundAr
             # a bare unknown word is a mistake, unless an argument takes any word; where it stands
             # for a free positional argument (`epochs ten`, `keep worst`), that argument's type
             # says what would work, unless the word is a layer or close to an argument's name
-            takers = [a for a in positional if a.any_word and a.name not in values]
+            takers = [a for a in positional if a.any_word and (a.name not in values or a.variadic)]
             free = [a for a in positional if a.name not in values]
             if takers:
                 put(takers[0], value, value.coord)
@@ -234,7 +237,8 @@ def bind(call: LayerCall, signature: tuple[Arg, ...], layer_names=()) -> BoundAr
                 raise unknown(value.value, value.coord, as_key=False)
         else:
             # a positional argument that only takes words (rnn's cell) never takes a number
-            free = [a for a in positional if a.name not in values and not (a.words and value.kind != "word")]
+            free = [a for a in positional if (a.name not in values or a.variadic)
+                    and not (a.words and value.kind != "word")]
             if not free:
                 raise SpecError(f"{call.name}: too many positional arguments at {value.text()}",
                                 value.coord, expected=_accepted(call.name, signature),

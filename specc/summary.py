@@ -30,8 +30,43 @@ def conv_comparisons(model) -> list[str]:
     return lines
 
 
+def is_graph(model) -> bool:
+    """Whether the spec names values or merges them (else it is a set of plain chains)."""
+    return any(chain.name is not None or any(layer.operands for layer in chain.layers) for chain in model.chains)
+
+
+def _origin(model, name: str) -> tuple[str, str]:
+    """(line, what) of a value: a declared input, or the last layer of the chain that binds it."""
+    for chain in model.chains:
+        if chain.name == name:
+            last = chain.layers[-1]
+            return str(last.coord.line), f"{last.call_text} at line {last.coord.line}"
+    return str(model.input(name).coord.line), f"input {name}"
+
+
+def _chain_rows(model, chain, graph: bool) -> list[tuple[str, ...]]:
+    """The table rows of one chain: its source, then its layers; in a graph, a fifth column says
+    which named values each merge reads, with their shapes and origins."""
+    is_input = any(i.name == chain.source for i in model.inputs)
+    head = f"{chain.source} ({'input' if is_input else 'value'})"
+    if chain.name is not None:
+        head = f"{chain.name} = {head}"
+    line = _origin(model, chain.source)[0]
+    rows = [(head, line, fmt(model.value_shape(chain.source)), "0")]
+    for layer in chain.layers:
+        reads = "; ".join(f"{name} {fmt(model.value_shape(name))} from {_origin(model, name)[1]}"
+                          for name in layer.operands)
+        rows.append((layer.full_text(), str(layer.coord.line), fmt(layer.out_shape), f"{layer.param_count:,}"))
+        if graph:
+            rows[-1] += (reads,)
+    if graph:
+        rows[0] += ("",)
+    return rows
+
+
 def summary(model) -> str:
-    """The summary table and totals, as plain text."""
+    """The summary table and totals, as plain text. A graph's chains come in written order, each
+    headed by the value it binds (`h = image (input)`) or by its source (`h (value)`)."""
     out = [f"model {model.name}  ({model.file})"]
     for i in model.inputs:
         out.append(f"input  {i.name}: {i.form} {fmt(i.shape)}")
@@ -39,12 +74,10 @@ def summary(model) -> str:
         classes = f" classes {' | '.join(o.classes)} (+ {o.class_output_name}: predicted class name)" if o.classes else ""
         out.append(f"output {o.name}{classes}")
     out.append("")
-    rows = [("Layer (arguments in full)", "Line", "Output Shape", "Param #")]
+    graph = is_graph(model)
+    rows = [("Layer (arguments in full)", "Line", "Output Shape", "Param #") + (("Merges with",) if graph else ())]
     for chain in model.chains:
-        rows.append((f"{chain.source} (input)", str(model.input(chain.source).coord.line),
-                     fmt(model.input(chain.source).shape), "0"))
-        for layer in chain.layers:
-            rows.append((layer.full_text(), str(layer.coord.line), fmt(layer.out_shape), f"{layer.param_count:,}"))
+        rows += _chain_rows(model, chain, graph)
     out += _table(rows, right={1, 3})
     total = model.param_count
     out.append("")
