@@ -277,11 +277,13 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
     g.used.update(i.name for i in model.inputs)
     g.values.update((i.name, i.name) for i in model.inputs)
     masks: dict[str, tuple[str, str]] = {}  # a `seq token` input -> its padding masks, made once
-    # the `seq token` input whose padding each value carries (a chain's, that of its source)
+    # the `seq token` input whose padding each value carries: its chain's mask_source, else (an IR
+    # built without one) that of the first value the chain reads which carries one, as the interpreter
     carried = {i.name: i.name for i in model.inputs if i.form == "tokens"}
     reached: dict[str, tuple] = {}  # an output's name -> its value infos (scores, class names)
     for chain in model.chains:
-        words = carried[chain.result] = chain.mask_source or carried.get(chain.source)
+        read = (chain.source, *(name for layer in chain.layers for name in layer.operands))
+        words = carried[chain.result] = chain.mask_source or next(filter(None, map(carried.get, read)), None)
         if words is not None and words not in masks:
             masks[words] = _padding_mask(g, words)
         g.mask, g.mask2 = masks[words] if words is not None else (None, None)
