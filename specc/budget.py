@@ -7,6 +7,8 @@ Everything is float32 (4 bytes) and counted in Python integers, exact at any siz
 - activations: each input, and each layer's output (out_shape; training keeps every one for
   backpropagation), plus what its kernels hold beside it (LayerKind.scratch, declared in the
   kind's own file: conv's im2col columns, an rnn's per-step states, window's padded copy).
+  In a graph every value is counted as alive at once, the sum over all chains: an over-estimate
+  (the interpreter frees a value after its last use), never an under-estimate.
 A sequence of unknown length is taken as STEPS long, the longest `specc compile` verifies, and
 the verification batch as the largest compile runs (specc/verify.py uses these numbers).
 

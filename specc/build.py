@@ -82,8 +82,8 @@ def _pair_outputs(chains: tuple[ChainSyntax, ...], outputs: dict[str, Output]):
             if chain.name is not None:
                 raise SpecError(f"the chain that binds {chain.name} also reaches output {last.name}", last.coord,
                                 expected="a chain either binds a value (NAME = ...) or reaches an output",
-                                hint=f"end it before '-> {last.name}', and reach the output with "
-                                     f"another chain: {chain.name} -> {last.name}")
+                                hint=f"drop '{chain.name} =' so that the chain reaches {last.name}, or end "
+                                     f"it before '-> {last.name}' and read {chain.name} in another chain")
             if last.name in reached:
                 raise SpecError(f"two chains lead to output {last.name}", last.coord,
                                 received=f"the first at line {reached[last.name].coord.line}",

@@ -96,11 +96,20 @@ def cmd_check(args) -> int:
     from .tables import build_with_data
 
     model, _ = build_with_data(parse_file(args.spec), getattr(args, "data", None))
+    for warning in model.warnings:  # the spec still builds: said on stderr, and the exit stays 0
+        print(warning.render("warning"), file=sys.stderr)
     if args.json:
         print(json.dumps({
             "model": model.name, "params": model.param_count,
+            "inputs": [{"name": i.name, "form": i.form, "shape": list(i.shape)} for i in model.inputs],
+            "outputs": [o.name for o in model.outputs],
+            "chains": [{"source": chain.source, "value": chain.name, "output": chain.output and chain.output.name,
+                        "layers": [layer.id for layer in chain.layers], "shape": list(model.value_shape(chain.result)),
+                        "mask_source": chain.mask_source} for chain in model.chains],
             "layers": [{"id": layer.id, "kind": layer.kind, "line": layer.coord.line, "arguments": layer.full_text(),
-                        "output_shape": list(layer.out_shape), "params": layer.param_count} for layer in model.layers]}))
+                        "output_shape": list(layer.out_shape), "params": layer.param_count,
+                        "operands": list(layer.operands)} for layer in model.layers],
+            "warnings": [f"{w.coord}: {w.message}" for w in model.warnings]}))
     else:
         print(summary(model))
     return EXIT_OK

@@ -70,10 +70,11 @@ class SpecError(Exception):
     def __str__(self) -> str:
         return self.render()
 
-    def render(self) -> str:
-        """The error as the CLI prints it: location, message, source line with a caret, details."""
+    def render(self, severity: str = "error") -> str:
+        """The error as the CLI prints it: location, message, source line with a caret, details.
+        `severity` is "warning" for what does not stop a build (a value never used)."""
         where = f"{self.coord}: " if self.coord else ""
-        lines = [f"{where}error: {self.message}"]
+        lines = [f"{where}{severity}: {self.message}"]
         if self.coord and self.coord.text_line:
             number = str(self.coord.line)
             gutter = " " * len(number)

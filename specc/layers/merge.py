@@ -42,8 +42,8 @@ def _mismatch_hint(shape: Shape, other: Shape) -> str:
     """What would make two shapes of one form merge (concat's only mismatch is an image's size)."""
     if form(shape) == "image" and shape[2:] != other[2:]:
         return "keep the heights and widths equal: padding=same on each conv, the same pooling on both branches"
-    what = "number of filters" if form(shape) == "image" else "width"
-    return f"give both branches the same {what}, or join them with concat (the {what}s add up)"
+    what, joined = ("number of filters", "channels") if form(shape) == "image" else ("width", "features")
+    return f"give both branches the same {what}, or join them with concat ({joined} add up)"
 
 
 def merged_shape(op: str, shape: Shape, others: tuple[Shape, ...]) -> Shape:
