@@ -153,7 +153,7 @@ def _with_vocabulary(kind, args, layer_id: str, call: LayerCall, tables):
 def _layers(calls: tuple[LayerCall, ...], ids: list[str], start: "_Value", output: Output | None, tables,
             scope: "_Scope", reader: ChainSyntax) -> tuple[list[Layer], str | None]:
     """The checked layers of one chain from its source's value, and the token input whose padding
-    its result carries (merges join their operands')."""
+    its layers see (Chain.mask_source: its source's, else the first a merge brings in)."""
     shape, made_by, mask = start.shape, start.origin, start.mask
     layers = []
     sized_index = _size_from_classes(calls, output)
@@ -184,8 +184,10 @@ def _layers(calls: tuple[LayerCall, ...], ids: list[str], start: "_Value", outpu
                                 expected=f"{call.name} N, as in {call.name} 10",
                                 hint="give the size, or declare classes on the output (output label: A | B)")
         operands = _operands(call, args, scope, reader) if isinstance(kind, Merge) else []
+        flowing = mask if TIME in shape else None  # a value without steps (after last) carries no padding
         for name, coord, value in operands:
-            mask = _merged_mask(call, mask, made_by, name, coord, value)
+            flowing = _merged_mask(call, flowing, made_by, name, coord, value)
+        mask = mask or flowing
         try:
             if isinstance(kind, Merge):
                 inferred = kind.infer(args, shape, tuple(value.shape for _, _, value in operands))
@@ -402,7 +404,8 @@ def build(syntax: SpecSyntax, tables=None) -> Model:
             _check_output(layers, output, chain.source)
         else:
             last = layers[-1]
-            scope.bind(chain, _Value(last.out_shape, f"{last.call_text} at line {last.coord.line}", mask))
+            scope.bind(chain, _Value(last.out_shape, f"{last.call_text} at line {last.coord.line}",
+                                     mask if TIME in last.out_shape else None))
         chains.append(Chain(chain.source, tuple(layers), output, chain.name, mask))
     built = chains
     all_outputs = tuple(chain.output for chain in built if chain.output is not None)
