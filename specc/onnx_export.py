@@ -291,7 +291,7 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
         if chain.output is None:
             _bind(g, model, chain.name, x)
         else:
-            reached[chain.output.name] = _reach_output(g, chain, x, row_of_step, model.value_shape(chain.result))
+            reached[chain.output.name] = _reach_output(g, chain, x, row_of_step)
     infos = [reached[o.name] for o in model.outputs if o.name in reached]
     graph = helper.make_graph(g.nodes, model.name, [_input_info(i) for i in model.inputs],
                               [info for info, _ in infos] + [info for _, info in infos if info is not None],
@@ -351,19 +351,16 @@ def _bind(g: GraphBuilder, model, name: str, x: str) -> None:
     g.values[name] = x
 
 
-def _reach_output(g: GraphBuilder, chain, x: str, row_of_step: str | None, shape) -> tuple:
-    """Name the chain's result x (of `shape`) after its output, unpacked or zeroed on padding,
-    and add NAME_class for a classifier. Returns the value infos of the output and of its class
-    names (None for other outputs)."""
-    out, rows = chain.output, x
+def _reach_output(g: GraphBuilder, chain, x: str, row_of_step: str | None) -> tuple:
+    """Name the chain's result x after its output, unpacked or zeroed on padding, and add
+    NAME_class for a classifier. Returns the value infos of the output and of its class names
+    (None for other outputs)."""
+    out, rows, shape = chain.output, x, chain.layers[-1].out_shape
     if row_of_step is not None:
         x = _unpack_words(g, rows, row_of_step, np.zeros((1, shape[-1]), np.float32), out.name)
     elif g.mask is not None and len(shape) == 3:  # the interpreter's zeros on padding
         x = g.node("Mul", [x, g.mask], name=f"{out.name}.padding_zeroed")
-    if chain.layers:
-        g.rename_output(x, out.name)
-    else:  # the chain passes a value on unchanged: the value's tensor keeps its name
-        g.node("Identity", [x], name=out.name)
+    g.rename_output(x, out.name)
     if not out.classes:
         return _value_info(out.name, shape), None
     if row_of_step is not None:
