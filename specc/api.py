@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -133,15 +133,12 @@ class Network:
         from .run_folder import check_run_folder, heldout_scores, run_files, write_history
         from .run_lock import RunLock
 
-        if len(self.model.chains) != 1:
-            raise SpecError(f"training needs a spec with one chain; this one has {len(self.model.chains)}",
-                            hint="train each chain in a spec of its own")
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
         with CTRL_C:
             flags = {"data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed}
             settings, out_dir, resume_state = self._run_settings(flags, out, resume, reporter)
             settings = self._vocabularies_for(settings)
-            model, chain = self.model, self.model.chains[0]
+            model = self.model
             if settings.data is None:
                 raise SpecError("no training data given", hint="add 'data xo' (or digits, or \"file.npz\") under a "
                                 "'train' line at the end of the spec, or pass --data")
@@ -159,7 +156,7 @@ class Network:
                                   "writes them (give --out to keep both)")
                 dataset = self.load_data(settings)
                 history = fit(model, self.weights, settings, dataset, checkpoint_path=checkpoint_path,
-                              reporter=reporter, resume=resume_state)
+                              reporter=reporter, resume=resume_state, losses=self._losses(settings))
                 stop_point("writing history.json")
                 written = write_history(out_dir, history)
                 stop_point(f"exporting {model.name}.onnx")
@@ -167,10 +164,11 @@ class Network:
                 stop_point("scoring the exported model")
                 split_name, split = ("test", dataset.test) if dataset.test is not None else ("validation",
                                                                                             dataset.validation)
-                scores = (heldout_scores(report.path, chain, split) if report.ok else None) or {}
+                by_output = heldout_scores(report.path, model, split) if report.ok else {}
         kept = [record["epoch"] for record in history if record.get("best")]
-        return TrainResult(history, out_dir, report, split_name, scores.get("accuracy"), len(split.x),
-                           scores.get("f1"), kept[-1] if kept else None, ("checkpoint.npz", *written))
+        scores = by_output.get(model.outputs[0].name, {}) if len(model.outputs) == 1 else {}
+        return TrainResult(history, out_dir, report, split_name, scores.get("accuracy"), len(split),
+                           scores.get("f1"), kept[-1] if kept else None, ("checkpoint.npz", *written), by_output)
 
     def _run_settings(self, flags: dict, out, resume, reporter):
         """(settings, run folder, resume state or None). A new run: the spec's settings, `flags`
@@ -178,7 +176,7 @@ class Network:
         from .resume import continued_settings, run_folder, saved_settings, spec_differences
         from .training import resolve
 
-        classifier = bool(self.model.chains[0].output.classes)
+        classifier = {output.name: bool(output.classes) for output in self.model.outputs}
         if resume is None:
             return resolve(self.model.train, flags, classifier), Path(out or Path("runs") / self.model.name), None
         state = self._read_checkpoint(resume)  # its vocabularies and classes, its weights, all checked
@@ -204,20 +202,48 @@ class Network:
             return replace(settings, data=DEFAULT_WORD_DATA)
         return settings
 
+    def _losses(self, settings) -> dict:
+        """{output name: (loss kind, weight)} from the `loss` setting (a kind, or a table)."""
+        from .training import loss_table
+
+        return loss_table(settings.loss) or {self.model.outputs[0].name: (settings.loss, 1.0)}
+
     def load_data(self, settings):
-        """The data set named by `settings.data`, checked against this spec's input and output.
-        Sentences already read for the vocabularies are not read again."""
+        """The data set named by `settings.data`, checked against this spec's inputs and outputs.
+        Sentences already read for the vocabularies are not read again. A spec with several
+        inputs or outputs reads a .npz file with an array named after each."""
         from specc.runtime.data import load_data
 
         from .tables import TablesFromData
 
-        source, chain = self.model.input(self.model.chains[0].source), self.model.chains[0]
+        model = self.model
+        if len(model.inputs) > 1 or len(model.outputs) > 1:
+            return self._load_arrays(settings)
+        source, output = model.inputs[0], model.outputs[0]
         read = self.tables if isinstance(self.tables, TablesFromData) and (
             self.tables.source, self.tables.seed, self.tables.validation) == (
             settings.data, settings.seed, settings.validation) else None
         return load_data(settings.data, input_name=source.name, input_shape=tuple(source.shape[1:]),
-                         output_name=chain.output.name, classes=chain.output.classes, seed=settings.seed,
+                         output_name=output.name, classes=output.classes, seed=settings.seed,
                          validation=settings.validation, sentences=read.sentences if read else None)
+
+    def _load_arrays(self, settings):
+        """load_data for a spec with several inputs or outputs."""
+        from specc.runtime.data import SpecSide, load_graph_data
+
+        model = self.model
+        inputs = [SpecSide(i.name, tuple(i.shape[1:]), "", None) for i in model.inputs]
+        sequences = [i.name for i in model.inputs if isinstance(i.shape[1], str)]
+        outputs = []
+        for chain in (chain for chain in model.chains if chain.output is not None):
+            shape = model.value_shape(chain.output.name)
+            steps = chain.mask_source or (sequences[0] if sequences else None)
+            if len(shape) > 2 and isinstance(shape[1], str) and steps:  # per-step targets follow `steps`' words
+                outputs.append(SpecSide(steps, tuple(model.input(steps).shape[1:]), chain.output.name,
+                                        chain.output.classes))
+            else:
+                outputs.append(SpecSide("", (), chain.output.name, chain.output.classes))
+        return load_graph_data(settings.data, inputs, outputs, settings.seed, settings.validation)
 
     def to_onnx(self):
         """The ONNX ModelProto of this network (not yet verified)."""
@@ -268,6 +294,7 @@ class TrainResult:
     heldout_f1: float | None = None  # slot F1 of a tagger (conlleval's), else None
     kept_epoch: int | None = None  # with `keep best`: the epoch whose weights were kept and exported
     files: tuple = ()  # the run files written besides the model: checkpoint.npz, history.json, curve.png
+    heldout_by_output: dict = field(default_factory=dict)  # output -> its held-out scores (run_folder.heldout_scores)
 
 
 class OnnxNetwork:

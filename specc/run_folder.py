@@ -1,5 +1,5 @@
 """The files of a training run besides the checkpoint: history.json, the training curve, and
-the held-out accuracy of the exported model."""
+the held-out scores of the exported model."""
 from __future__ import annotations
 
 import io
@@ -53,30 +53,61 @@ def write_history(out_dir: Path, history: list[dict]) -> tuple[str, ...]:
     return ("history.json", "curve.png")
 
 
-def heldout_scores(onnx_path: Path, chain, split) -> dict | None:
-    """The exported model's scores in onnxruntime on a held-out split (classifiers only):
+def heldout_scores(onnx_path: Path, model, split) -> dict[str, dict]:
+    """The exported model's scores in onnxruntime on a held-out split, by output: a classifier's
     `accuracy`, and for sentences (per word) also slot `precision`, `recall` and `f1` from the
-    predicted tag names, as conlleval counts them."""
-    if not chain.output.classes or len(split.x) == 0:
-        return None
-    from specc.runtime.interpreter import padding_mask
-    from specc.runtime.metrics import slot_scores, tag_rows, token_accuracy
+    predicted tag names, as conlleval counts them; a raw output's mean squared error `mse`.
+    {} for an empty split."""
     from specc.runtime.onnx_runner import OnnxModel
+    from specc.runtime.train import columns
 
+    xs, ys = columns(split, model)
+    if len(split) == 0:
+        return {}
     session = OnnxModel(str(onnx_path))
-    classes = chain.output.classes
-    correct, true_tags, predicted_tags = 0, [], []
-    for start in range(0, len(split.x), 1024):
-        x, y = split.x[start:start + 1024], split.y[start:start + 1024]
-        outputs = session.run({chain.source: x})
-        mask = padding_mask(x)
-        if mask is None:
-            correct += int((np.argmax(outputs[chain.output.name], axis=-1) == y).sum())
-            continue
-        batch_tags = tag_rows(y, mask, classes)
-        true_tags += batch_tags
-        predicted_tags += [list(row[:len(tags)]) for row, tags in zip(outputs[chain.output.class_output_name], batch_tags)]
-    if not true_tags:
-        return {"accuracy": correct / len(split.x)}
-    precision, recall, f1 = slot_scores(true_tags, predicted_tags)
-    return {"accuracy": token_accuracy(true_tags, predicted_tags), "precision": precision, "recall": recall, "f1": f1}
+    sums = {output.name: {"correct": 0, "squares": 0.0, "true": [], "predicted": []} for output in model.outputs}
+    for start in range(0, len(split), 1024):
+        outputs = session.run({name: x[start:start + 1024] for name, x in xs.items()})
+        for output in model.outputs:
+            y = ys[output.name][start:start + 1024]
+            mask = _mask_of(model, output, xs, start)
+            _add_batch(sums[output.name], output, outputs, y, mask)
+    return {output.name: _scores(sums[output.name], output, len(split)) for output in model.outputs}
+
+
+def _mask_of(model, output, xs: dict, start: int):
+    """The padding mask of a per-word output's batch (its chain's words), else None."""
+    from specc.runtime.interpreter import padding_mask
+
+    chain = next(c for c in model.chains if c.output is not None and c.output.name == output.name)
+    words = chain.mask_source or next((name for name, x in xs.items() if padding_mask(x[:1]) is not None), None)
+    if words is None or len(model.value_shape(output.name)) < 3:
+        return None
+    return padding_mask(xs[words][start:start + 1024])
+
+
+def _add_batch(sums: dict, output, outputs: dict, y, mask) -> None:
+    """Add one batch's predictions of an output to its sums."""
+    from specc.runtime.metrics import tag_rows
+
+    if not output.classes:
+        sums["squares"] += float(((outputs[output.name] - y) ** 2).mean(axis=tuple(range(1, y.ndim))).sum())
+    elif mask is None:
+        sums["correct"] += int((np.argmax(outputs[output.name], axis=-1) == y).sum())
+    else:
+        batch_tags = tag_rows(y, mask, output.classes)
+        sums["true"] += batch_tags
+        sums["predicted"] += [list(row[:len(tags)]) for row, tags in zip(outputs[output.class_output_name], batch_tags)]
+
+
+def _scores(sums: dict, output, count: int) -> dict:
+    """An output's held-out scores from its sums over `count` samples."""
+    from specc.runtime.metrics import slot_scores, token_accuracy
+
+    if not output.classes:
+        return {"mse": sums["squares"] / count}
+    if not sums["true"]:
+        return {"accuracy": sums["correct"] / count}
+    precision, recall, f1 = slot_scores(sums["true"], sums["predicted"])
+    return {"accuracy": token_accuracy(sums["true"], sums["predicted"]), "precision": precision, "recall": recall,
+            "f1": f1}

@@ -9,6 +9,12 @@
 
 Settings bind like layer arguments (positional, key=value, `key value`); a flag on the command
 line wins over the spec, and the spec wins over the defaults below.
+
+A spec with several outputs gives each its loss on a line of its own, the output named first:
+`loss label cross_entropy` and `loss box mse weight=0.5`; the weights scale each output's loss
+in the total that training lowers. An output without a line takes cross_entropy if it is a
+classifier, else mse, with weight 1. The setting then holds the table as one text, every
+output in declared order: "label cross_entropy, box mse weight=0.5".
 """
 from __future__ import annotations
 
@@ -46,10 +52,66 @@ def data_source(value: Value) -> str:
     raise ArgTypeError('a built-in data set (xo, digits, flights, atis) or a quoted path like "train.npz"')
 
 
+LOSSES = ("cross_entropy", "mse")
+
+
+def loss_table(text: str) -> dict[str, tuple[str, float]]:
+    """The per-output loss table as the `loss` setting holds it -> {output: (loss, weight)};
+    {} for a plain loss kind. ValueError if the text is neither.
+
+    >>> loss_table("label cross_entropy, box mse weight=0.5")
+    {'label': ('cross_entropy', 1.0), 'box': ('mse', 0.5)}
+    """
+    if text in LOSSES:
+        return {}
+    table = {}
+    for entry in text.split(", "):
+        output, kind, *rest = entry.split(" ")
+        weight = float(rest[0].removeprefix("weight=")) if rest and rest[0].startswith("weight=") else 1.0
+        if kind not in LOSSES or len(rest) > 1 or not weight > 0 or output in table:
+            raise ValueError(text)
+        table[output] = (kind, weight)
+    return table
+
+
+def loss_entry(output: str, kind: str, weight: float) -> str:
+    """One output's entry of the loss table: 'box mse weight=0.5' ('label cross_entropy' at weight 1)."""
+    return f"{output} {kind}" + (f" weight={weight:g}" if weight != 1 else "")
+
+
+def loss_setting(value: Value) -> str:
+    """A loss kind; from a checkpoint (no position) also a per-output table (loss_table)."""
+    if value.kind == "word" and value.value in LOSSES:
+        return value.value
+    if value.kind == "word" and value.coord is None:
+        try:
+            loss_table(value.value)
+            return value.value
+        except ValueError:
+            pass
+    raise ArgTypeError(" or ".join(LOSSES))
+
+
+loss_setting.words = LOSSES
+
+
+def output_name(value: Value) -> str:
+    if value.kind == "word":
+        return value.value
+    raise ArgTypeError("the name of a declared output")
+
+
+# `loss OUTPUT KIND weight=W`: one output's loss in a spec with several outputs
+PER_OUTPUT_LOSS = (
+    Arg("output", output_name, None, "the output this loss is for", positional=True, any_word=True),
+    Arg("kind", one_of(*LOSSES), None, "cross_entropy or mse", positional=True),
+    Arg("weight", positive_number, 1.0, "the share of this output's loss in the total"),
+)
+
 SETTINGS: dict[str, tuple[Arg, ...]] = {
     "data": (Arg("source", data_source, None, "xo, digits, flights, atis, or a quoted path to a .npz/.csv file or a token/tag file",
                  positional=True, any_word=True),),
-    "loss": (Arg("kind", one_of("cross_entropy", "mse"), None, "cross_entropy or mse", positional=True),),
+    "loss": (Arg("kind", loss_setting, None, "cross_entropy or mse", positional=True),),
     "optimizer": (
         Arg("kind", one_of("sgd", "adam"), "adam", "sgd or adam", positional=True),
         Arg("lr", positive_number, None, "learning rate; default 0.01 for sgd, 0.001 for adam"),
@@ -154,11 +216,15 @@ def settings_from_spec(calls: tuple[LayerCall, ...] | None) -> dict:
     """The train section's settings as {field: value}, only those the spec gives."""
     found: dict = {}
     seen: dict[str, LayerCall] = {}
+    losses: dict[str, tuple] = {}  # output -> (kind, weight, the line), from `loss OUTPUT KIND` lines
     for call in calls or ():
         if call.name not in SETTINGS:
             raise SpecError(f"unknown setting '{call.name}'", call.coord,
                             expected="one of " + ", ".join(SETTINGS),
                             hint=did_you_mean(call.name, SETTINGS) or "the train section holds settings, one a line")
+        if call.name == "loss" and sum(arg.key is None for arg in call.args) >= 2:
+            _per_output_loss(call, losses, seen)
+            continue
         if call.name in seen:
             raise SpecError(f"setting '{call.name}' is given twice", call.coord,
                             received=f"first at line {seen[call.name].coord.line}", hint="keep one")
@@ -167,7 +233,51 @@ def settings_from_spec(calls: tuple[LayerCall, ...] | None) -> dict:
         _check_applies(call, args)
         for name in args.given | {a.name for a in SETTINGS[call.name] if a.positional and args[a.name] is not None}:
             found[SETTING_FIELDS.get((call.name, name), name)] = args[name]
+    if losses:
+        found["loss"] = ", ".join(loss_entry(output, kind, weight) for output, (kind, weight, _) in losses.items())
     return found
+
+
+def _per_output_loss(call: LayerCall, losses: dict, seen: dict) -> None:
+    """Bind a `loss OUTPUT KIND weight=W` line into `losses`; SpecError for an output given
+    twice, or beside a plain `loss KIND` line."""
+    args = bind(call, PER_OUTPUT_LOSS)
+    output = args["output"]
+    if "loss" in seen and not losses:
+        raise SpecError("setting 'loss' is given twice", call.coord,
+                        received=f"first at line {seen['loss'].coord.line}",
+                        hint="with several outputs, name the output on each loss line: loss OUTPUT KIND")
+    if output in losses:
+        raise SpecError(f"the loss of output {output} is given twice", call.coord,
+                        received=f"first at line {losses[output][2].coord.line}", hint="keep one")
+    losses[output] = (args["kind"], args["weight"], call)
+    seen.setdefault("loss", call)
+
+
+def output_losses(calls: tuple[LayerCall, ...] | None, loss: str | None,
+                  classifiers: dict[str, bool]) -> str:
+    """The `loss` setting for the outputs (name -> whether a classifier, declared order): a plain
+    kind for one output, else the table with every output, defaults filled in. SpecError, at the
+    line, for a loss line naming no declared output or a plain kind given for several outputs."""
+    written = {}
+    for call in calls or ():
+        if call.name == "loss" and sum(arg.key is None for arg in call.args) >= 2:
+            written[bind(call, PER_OUTPUT_LOSS)["output"]] = call
+        elif call.name == "loss" and len(classifiers) > 1:
+            names = list(classifiers)
+            raise SpecError(f"this spec has {len(names)} outputs ({', '.join(names)}): each takes its own loss",
+                            call.coord, expected="loss OUTPUT KIND [weight=W], one line per output",
+                            hint=f"for example: loss {names[0]} {'cross_entropy' if classifiers[names[0]] else 'mse'}")
+    for output, call in written.items():
+        if output not in classifiers:
+            raise SpecError(f"loss: no output named '{output}'", call.args[0].coord,
+                            expected="one of the declared outputs: " + ", ".join(classifiers),
+                            hint=did_you_mean(output, list(classifiers)))
+    table = loss_table(loss) if loss else {}
+    if len(classifiers) == 1 and not table:
+        return loss or ("cross_entropy" if next(iter(classifiers.values())) else "mse")
+    return ", ".join(loss_entry(name, *table.get(name, ("cross_entropy" if classifier else "mse", 1.0)))
+                     for name, classifier in classifiers.items())
 
 
 def _check_applies(call: LayerCall, args) -> None:
@@ -201,16 +311,19 @@ def check_flag(name: str, value):
         raise SpecError(f"--{name} cannot be {value}", expected=f"--{name}: {error.expected}") from None
 
 
-def resolve(calls: tuple[LayerCall, ...] | None, overrides: dict, classifier: bool) -> TrainSettings:
+def resolve(calls: tuple[LayerCall, ...] | None, overrides: dict, classifier: bool | dict) -> TrainSettings:
     """Settings from defaults, then the spec's train section, then command-line `overrides`
-    (fields set to None in overrides are ignored)."""
+    (fields set to None in overrides are ignored). `classifier`: whether the output is a
+    classifier, or for every output by name (output_losses checks the loss lines against them)."""
     from_spec = settings_from_spec(calls)
     flags = {k: check_flag(k, v) for k, v in overrides.items() if v is not None}
     values = {**from_spec, **flags}
     origin = {f.name: "flag" if f.name in flags else "spec" if f.name in from_spec else "default"
               for f in dataclasses.fields(TrainSettings) if f.name != "origin"}
     settings = TrainSettings(**values)
-    if settings.loss is None:
+    if isinstance(classifier, dict):
+        settings = dataclasses.replace(settings, loss=output_losses(calls, settings.loss, classifier))
+    elif settings.loss is None:
         settings = dataclasses.replace(settings, loss="cross_entropy" if classifier else "mse")
     if settings.lr is None:
         settings = dataclasses.replace(settings, lr=DEFAULT_LR[settings.optimizer])

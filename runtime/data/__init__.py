@@ -108,9 +108,7 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
     `sentences`: for a spec that reads words, the (train, validation, test) sentences of `source`
     if they were already read (specc.runtime.data.sentences.load_sentences), so they are not read again.
     """
-    if not 0 <= validation < 1:
-        raise SpecError(f"the validation fraction must be at least 0 and below 1: received {validation}",
-                        hint="for example 0.1 holds out a tenth of the training data")
+    check_fraction(validation)
     spec = SpecSide(input_name, tuple(input_shape), output_name, None if classes is None else tuple(classes))
     if spec.is_words:
         from .sentences import load_tagged_data
@@ -136,6 +134,29 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
     raise SpecError(f"unknown data set '{source}'",
                     expected="a built-in data set (xo, digits; flights, atis for words) or a .npz or .csv file", received=source,
                     hint=did_you_mean(source, BUILTIN) or "a file name must end in .npz or .csv")
+
+
+def load_graph_data(source: str, inputs: list[SpecSide], outputs: list[SpecSide], seed: int = 0,
+                    validation: float = 0.1) -> Dataset:
+    """The data of a spec with several inputs or outputs: a .npz file with one array named after
+    each (runtime/data/files.load_arrays). `inputs`: each input's name and sample shape;
+    `outputs`: each output's name and classes, with the input whose steps per-step targets
+    follow. The splits' x and y map names to arrays."""
+    check_fraction(validation)
+    if source in BUILTIN:
+        raise SpecError(f"the built-in data set {source} has one input and one output; this spec has "
+                        f"{len(inputs)} inputs and {len(outputs)} outputs",
+                        hint="give a .npz file with one array per input and output: numpy.savez(path, "
+                             + ", ".join(f"{s.input_name}=..." for s in inputs) + ", "
+                             + ", ".join(f"{s.output_name}=..." for s in outputs) + ")")
+    from .files import load_arrays
+    return load_arrays(source, inputs, outputs, seed, validation)
+
+
+def check_fraction(validation: float) -> None:
+    if not 0 <= validation < 1:
+        raise SpecError(f"the validation fraction must be at least 0 and below 1: received {validation}",
+                        hint="for example 0.1 holds out a tenth of the training data")
 
 
 # ---- checks shared by the loaders ----

@@ -11,7 +11,7 @@ import numpy as np
 
 from specc.errors import SpecError
 
-from . import Dataset, SpecSide, Split, check_finite, fit_samples, split_validation, targets_for_spec
+from . import Dataset, SpecSide, Split, check_finite, fit_samples, holdout, split_validation, targets_for_spec
 
 HINT = "give a .npz file written by numpy.savez, or a .csv file with a header row"
 
@@ -121,6 +121,93 @@ def pick_pair(names: list[str], pairs, path: str, spec: SpecSide, required: bool
                     expected="arrays " + " or ".join(f"'{x}' and '{y}'" for x, y in pairs),
                     received=f"arrays {', '.join(names)}",
                     hint=f"numpy.savez(path, {spec.input_name}=samples, {spec.output_name}=labels)")
+
+
+# ---- several inputs or outputs: one array each in a .npz ----
+
+def load_arrays(path: str, inputs: list[SpecSide], outputs: list[SpecSide], seed: int, validation: float) -> Dataset:
+    """A .npz holding one array per input and per output, named after them, of as many rows
+    each; optionally `<name>_test` for every one of them (a held-out test split). `inputs` give
+    each input's name and sample shape, `outputs` each output's name and classes (and, as its
+    input, the sequence its per-step targets follow). A `validation` fraction of the rows is
+    held out by `seed`, the same rows of every array."""
+    require_data_file(path, "give a .npz file with one array per input and output")
+    if Path(path).suffix.lower() != ".npz":
+        raise SpecError(f"a spec with several inputs or outputs reads a .npz file, not {path}",
+                        hint="numpy.savez(path, " + ", ".join(f"{s.input_name}=..." for s in inputs) + ", "
+                             + ", ".join(f"{s.output_name}=..." for s in outputs) + ")")
+    names = [s.input_name for s in inputs] + [s.output_name for s in outputs]
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise SpecError(f"{path} is not a .npz archive: it holds one array",
+                                hint="numpy.savez(path, " + ", ".join(f"{name}=..." for name in names) + ")")
+            present = set(archive.files)
+            missing = [name for name in names if name not in present]
+            if missing:
+                raise SpecError(f"{path} has no array named {', '.join(repr(n) for n in missing)}",
+                                expected="one array per input and output: " + ", ".join(names),
+                                received="arrays " + ", ".join(archive.files),
+                                hint="numpy.savez(path, " + ", ".join(f"{name}=..." for name in names) + ")")
+            tests = [f"{name}_test" for name in names]
+            given = [name for name in tests if name in present]
+            if given and len(given) != len(tests):
+                absent = [name for name in tests if name not in present]
+                raise SpecError(f"{path} has a test split for some arrays but not all: no {', '.join(absent)}",
+                                expected="either no <name>_test arrays, or one for every input and output",
+                                received="arrays " + ", ".join(archive.files))
+            train = _fit_arrays(archive, names, inputs, outputs, path)
+            test = _fit_arrays(archive, tests, inputs, outputs, path) if given else None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise SpecError(f"cannot read {path}: {error}",
+                        hint="save plain numeric (or string) arrays with numpy.savez; pickled objects are refused"
+                        ) from None
+    rows = len(next(iter(train.x.values())))
+    classifier = next((s.output_name for s in outputs if s.classes and train.y[s.output_name].ndim == 1), None)
+    kept, held = holdout(rows, validation, np.random.default_rng(seed),
+                         train.y[classifier] if classifier else None)
+
+    def pick(split: Split, at: np.ndarray) -> Split:
+        return Split({k: v[at] for k, v in split.x.items()}, {k: v[at] for k, v in split.y.items()})
+
+    return Dataset(Path(path).name, pick(train, kept), pick(train, held), test, None)
+
+
+def _fit_arrays(archive, names: list[str], inputs: list[SpecSide], outputs: list[SpecSide], path: str) -> Split:
+    """The arrays `names` (inputs first, then outputs, in order) checked against the spec: as
+    many rows each, samples of each input's shape, targets that fit each output."""
+    arrays = [archive[name] for name in names]
+    whats = [f"array '{name}' of {path}" for name in names]
+    for array, what in zip(arrays, whats):
+        if array.ndim == 0:
+            raise SpecError(f"{what} holds a single number, not one row per sample", hint=HINT)
+    if len(arrays[0]) == 0:
+        raise SpecError(f"{whats[0]} holds no samples", hint=HINT)
+    for array, what in zip(arrays[1:], whats[1:]):
+        if len(array) != len(arrays[0]):
+            raise SpecError(f"{whats[0]} has {len(arrays[0])} rows but {what} has {len(array)}",
+                            expected="as many rows in every array", received=f"{len(arrays[0])} and {len(array)}")
+    xs = {spec.input_name: _input_array(array, spec, what) for spec, array, what in zip(inputs, arrays, whats)}
+    ys = {}
+    for spec, array, what in zip(outputs, arrays[len(inputs):], whats[len(inputs):]):
+        steps = xs[spec.input_name].shape[1] if spec.input_name in xs and spec.is_sequence else None
+        ys[spec.output_name] = targets_for_spec(array, spec, what, steps)
+    return Split(xs, ys)
+
+
+def _input_array(array: np.ndarray, spec: SpecSide, what: str) -> np.ndarray:
+    """One input's array: words (N, T) of text, "" on padding, for a `seq token` input; else
+    numbers fitted to the input's shape, finite."""
+    if spec.is_words:
+        if array.dtype.kind != "U" or array.ndim != 2:
+            raise SpecError(f"{what} must hold sentences of words, (N, T) strings padded with \"\"",
+                            received=f"an array of {array.dtype}, shape {array.shape}")
+        return array
+    if array.dtype.kind not in "biuf":
+        raise SpecError(f"{what} must hold numbers: received an array of {array.dtype}", hint=HINT)
+    samples = fit_samples(array, spec, what)
+    check_finite(samples, what)
+    return samples
 
 
 # ---- .csv ----
