@@ -90,7 +90,9 @@ def random_inputs(model, batch: int, length: int, rng: np.random.Generator,
 
 
 def verify(model, weights, onnx_bytes: bytes, seed: int = 1234) -> Verification:
-    """Run both back ends on the same random inputs at several batch sizes (and lengths)."""
+    """Run both back ends on the same random inputs, one for every declared input (numbers, or
+    sentences of different lengths), at several batch sizes (and lengths), and compare every
+    declared output."""
     from specc.runtime.interpreter import forward
     from specc.runtime.onnx_runner import OnnxModel
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from onnx import numpy_helper
 
 import specc
 from specc.budget import SEQUENCE_LENGTHS
 from specc.runtime.interpreter import forward
 from specc.runtime.onnx_runner import OnnxModel
-from specc.verify import random_inputs
+from specc.verify import random_inputs, verify
 
 RESIDUAL = """\
 input image: 1x8x8
@@ -224,3 +225,19 @@ r -> dense 1 -> tanh -> score
     assert [n.op_type for n in proto.graph.node if n.name.startswith("rnn@") and n.name.endswith("batch_major")] == \
         ["Transpose"]
     assert [o.name for o in proto.graph.output] == ["tag", "score", "tag_class"]
+
+
+# ---- verification ----
+
+@pytest.mark.parametrize("head", ["digit", "size"])
+def test_verification_compares_every_output(head):
+    net = specc.loads(TWO_HEADS, "graph.nn", seed=3)
+    proto = net.to_onnx()
+    chain = next(c for c in net.model.chains if c.result == head)
+    weight = next(t for t in proto.graph.initializer if t.name == chain.layers[0].weight_name("weight"))
+    changed = numpy_helper.to_array(weight).copy()
+    changed[0] += 0.01  # one unit of one head (every unit alike would leave a softmax unchanged)
+    weight.raw_data = changed.tobytes()
+    result = verify(net.model, net.weights, proto.SerializeToString())
+    assert not result.ok and result.max_diff > 1e-4
+    assert verify(net.model, net.weights, net.to_onnx().SerializeToString()).ok
