@@ -99,13 +99,13 @@ def _names(value) -> bool:
 
 def _fields(record, schema: dict, exact: bool) -> str | None:
     """What is wrong with the JSON object `record` under `schema` {field: (check, what it must
-    be, required)}: a missing field (any field when `exact`, else a required one), a field of
-    the wrong type, or an unknown one (when `exact`); None if nothing."""
+    be, required)}: a missing required field, a field of the wrong type, or an unknown one
+    (when `exact`); None if nothing."""
     if not isinstance(record, dict):
         return "is not an object"
     for field, (check, what, required) in schema.items():
         if field not in record:
-            if required or exact:
+            if required:
                 return f"has no '{field}'"
         elif not check(record[field]):
             return f"has '{field}' = {_quote(record[field])}, which is not {what}"
@@ -141,7 +141,10 @@ META_FIELDS = {
 }
 # the sums of an epoch interrupted part way
 PARTIAL_FIELDS = {"loss": (_number, "a number", REQUIRED), "correct": (*_COUNT, REQUIRED),
-                  "seen": (*_COUNT, REQUIRED), "seconds": (_seconds, "seconds >= 0", REQUIRED)}
+                  "seen": (*_COUNT, REQUIRED), "seconds": (_seconds, "seconds >= 0", REQUIRED),
+                  # a spec with several outputs: each one's loss, correct and seen
+                  "outputs": (lambda v: isinstance(v, dict) and all(isinstance(p, dict) for p in v.values()),
+                              "an object of each output's sums", OPTIONAL)}
 _SCORE = (lambda v: v is None or _number(v), "a number or null", OPTIONAL)
 # one epoch of the history (what runtime/train.fit records; it computes with epoch and seconds)
 HISTORY_FIELDS = {"epoch": (*_COUNT, REQUIRED), "seconds": (_seconds, "seconds >= 0", REQUIRED),

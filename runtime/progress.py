@@ -54,6 +54,9 @@ class Reporter:
                     scores += f"  val slot F1 {_percent(record['val_f1'])}"
             else:  # a regression: the validation loss says how it generalises
                 scores = "val loss " + ("-" if record["val_loss"] is None else f"{record['val_loss']:<9.4g}")
+            for name, part in record.get("outputs", {}).items():  # several outputs: each one's own
+                scores += f"  {name} " + (f"val {_percent(part['val_accuracy'])}" if part["train_accuracy"] is not None
+                                          else "val loss " + ("-" if part["val_loss"] is None else f"{part['val_loss']:.4g}"))
             if record.get("best"):
                 scores += " *"  # keep best: the weights of this epoch are kept so far
             self._print(f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}  loss {record['loss']:<9.4g}  "

@@ -300,6 +300,7 @@ def _train(args) -> int:
     from .api import Network
     from .parse import parse_file
     from .resume import continue_command
+    from .run_folder import heldout_lines
     from .tables import build_with_data
     from .training import resolve
     from .verify import describe
@@ -338,6 +339,9 @@ def _train(args) -> int:
                      + (" of words" if tagger else ""))
     if result.heldout_f1 is not None:
         lines.append(f"held-out slot F1 in onnxruntime (conlleval): {100 * result.heldout_f1:.1f}")
+    lines += heldout_lines(result.heldout_by_output, result.heldout_split, result.heldout_count)
+    if len(result.heldout_by_output) > 1:
+        summary["heldout"] = result.heldout_by_output
     if mode == "json":
         print(json.dumps(dict(summary, event="end")))
     elif mode == "text":

@@ -111,3 +111,18 @@ def _scores(sums: dict, output, count: int) -> dict:
     precision, recall, f1 = slot_scores(sums["true"], sums["predicted"])
     return {"accuracy": token_accuracy(sums["true"], sums["predicted"]), "precision": precision, "recall": recall,
             "f1": f1}
+
+
+def heldout_lines(by_output: dict, split_name: str, count: int) -> list[str]:
+    """Lines saying each output's held-out scores, for a spec with several outputs (one output:
+    the command's own lines say them, as ever)."""
+    if len(by_output) < 2:
+        return []
+    lines = [f"held-out scores in onnxruntime ({split_name} split, {count:,} samples):"]
+    for name, scores in by_output.items():
+        if "mse" in scores:
+            lines.append(f"  {name}: mean squared error {scores['mse']:.4g}")
+        else:
+            f1 = f", slot F1 {100 * scores['f1']:.1f}" if "f1" in scores else ""
+            lines.append(f"  {name}: accuracy {100 * scores['accuracy']:.1f}%{f1}")
+    return lines
