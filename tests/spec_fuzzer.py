@@ -2,8 +2,8 @@
 
 `random_spec(rng)` writes a spec the way a user might: declarations, a chain of layers that
 usually fit the shape they receive (images, vectors, sequences, words with ASCII and non-ASCII
-vocabularies, `lowercase`), arguments in every written form, comments, continuation lines and
-a train section. Half the specs are then damaged by `mutate`: tokens dropped, repeated or
+vocabularies, `lowercase`), now and then split into a graph (a named value read again by a
+merge), arguments in every written form, comments, continuation lines and a train section. Half the specs are then damaged by `mutate`: tokens dropped, repeated or
 swapped, numbers made huge, negative or fractional, odd characters and line breaks inserted.
 The fuzz test (tests/test_fuzz.py) and bench/fuzz.py feed them to the CLI and require a clean
 answer: success, or a located error with exit 2, never a crash or a hang.
@@ -144,6 +144,23 @@ def _chain(rng: random.Random, form: str, classes: int | None) -> list[str]:
     return layers
 
 
+def _graph(rng: random.Random, layers: list[str], joint: str) -> list[str]:
+    """The chain's layers as a small graph: the first part bound to a value h that the rest
+    reads again through a merge after a few elementwise layers (so the shapes fit), now and
+    then with a side value g, read by the merge or left unused (a warning)."""
+    end = max(i for i, layer in enumerate(layers) if layer.startswith("dense"))  # the output's dense
+    split = rng.randint(1, max(1, end))
+    merge = rng.choice(("add", "multiply", "concat"))
+    operands = ["h"] * rng.randint(1, 2)
+    lines = ["h = x -> " + joint.join(layers[:split])]
+    if rng.random() < 0.3:
+        lines.append("g = h -> " + rng.choice(ACTIVATIONS))
+        operands += ["g"] if rng.random() < 0.7 else []
+    side = [rng.choice(ACTIVATIONS) for _ in range(rng.randint(0, 2))]
+    lines.append("h -> " + joint.join(side + [f"{merge} {' '.join(operands)}"] + layers[split:]))
+    return lines
+
+
 def _train_section(rng: random.Random, words: bool) -> list[str]:
     # the first few values fit, the last one of each row is a mistake a user could make
     settings = {
@@ -184,7 +201,12 @@ def random_spec(rng: random.Random) -> str:
         lines.append("output y")
     layers = _chain(rng, form, classes)
     joint = rng.choice((" -> ", "\n  -> ", " ->\n   "))
-    lines.append("x -> " + joint.join(layers) + (" -> y" if "output y" in lines[-1] and rng.random() < 0.3 else ""))
+    to_output = " -> y" if "output y" in lines[-1] and rng.random() < 0.3 else ""
+    if rng.random() < 0.3:
+        lines += _graph(rng, layers, joint)
+        lines[-1] += to_output
+    else:
+        lines.append("x -> " + joint.join(layers) + to_output)
     if rng.random() < 0.5:
         lines += _train_section(rng, form == "tokens")
     return "\n".join(line for line in lines if line) + rng.choice(("\n", "", "\n\n", "\r\n"))
