@@ -164,9 +164,12 @@ def _layers(calls: tuple[LayerCall, ...], ids: list[str], start: "_Value", outpu
             where = _call_coord(LayerCall(call.name, (), call.coord), None, None)
             if index == len(calls) - 1 and not call.args and suggestion is None:
                 # a bare name ending a chain is meant as its output (`x -> dense 2 -> y`)
+                hint = f"declare it on a line of its own: output {call.name}"
+                if call.name in scope.values:
+                    hint = (f"{call.name} is a value: a merge reads it (-> add {call.name}); to bind this chain's "
+                            f"result write NAME = {reader.source} -> ...")
                 raise SpecError(f"the chain ends in '{call.name}', which is not a declared output", where,
-                                expected="a declared output, or a layer", received=call.name,
-                                hint=f"declare it on a line of its own: output {call.name}")
+                                expected="a declared output, or a layer", received=call.name, hint=hint)
             raise SpecError(f"unknown layer '{call.name}'", where,
                             expected="one of " + ", ".join(sorted(REGISTRY)),
                             hint=suggestion or "see the layer list in README.md")
@@ -265,7 +268,9 @@ class _Scope:
         known = list(self.values)
         where = "a declared input or a value bound above" if self.bound else "a declared input"
         hint = did_you_mean(name, known)
-        if hint is None and name in REGISTRY:
+        if name in self.outputs:
+            hint = f"{name} is a declared output: a chain reaches it at its end (-> {name}), and reads a value"
+        elif hint is None and name in REGISTRY:
             hint = f"separate layers with '->': ... -> {name}"
         raise SpecError(f"{what} '{name}', which is not {where}", coord,
                         expected="one of: " + ", ".join(known) if known else "a declared input",
