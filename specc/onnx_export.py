@@ -102,7 +102,7 @@ class GraphBuilder:
             return
         ids, table, width = self.lookups.pop(x)
         if table is None:
-            depth = self.constant(None, f"depth{width}", [width], "int64")
+            depth = self.constant(None, f"depth{width}", width, "int64")  # a scalar: ONNX's reference OneHot takes no (1,)
             values = self.constant(None, "off_on", [0.0, 1.0])
             self.nodes.append(helper.make_node("OneHot", [ids, depth, values], [x], name=x, axis=-1))
         else:

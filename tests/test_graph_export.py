@@ -170,14 +170,14 @@ def test_concat_joins_images_along_channels_and_vectors_along_features():
 # ---- words: folding and packing where the graph allows them ----
 
 def test_a_word_branch_joined_with_numbers_per_word_is_exact(tmp_path):
-    net, proto = agree(WORDS_AND_NUMBERS, reference=False, batches=(1, 4), lengths=(1, 6))
+    net, proto = agree(WORDS_AND_NUMBERS, batches=(1, 4), lengths=(1, 6))
     assert ops(proto).count("Compress") == 1  # the tail after the concat runs on the words only
     report = net.export(tmp_path / "tagger.onnx")
     assert report.ok and {t for _, t in report.cases} == set(SEQUENCE_LENGTHS)
 
 
 def test_one_hot_words_read_by_one_chain_are_folded_and_its_tail_packed():
-    net, proto = agree(ONE_READER, reference=False, lengths=(1, 6))
+    net, proto = agree(ONE_READER, lengths=(1, 6))
     rnn = next(layer for layer in net.model.layers if layer.kind == "rnn")
     assert folded(proto) == [f"{rnn.id}.layer1.W", f"{rnn.id}.layer1.b"]
     assert "OneHot" not in ops(proto) and ops(proto).count("Compress") == 1
@@ -187,7 +187,7 @@ def test_one_hot_words_read_by_one_chain_are_folded_and_its_tail_packed():
 
 
 def test_a_branched_embedding_is_written_out_once_and_nothing_is_packed(tmp_path):
-    net, proto = agree(BRANCHED, reference=False, lengths=(1, 6))
+    net, proto = agree(BRANCHED, lengths=(1, 6))
     dense, rnn = (next(layer for layer in net.model.layers if layer.kind == kind) for kind in ("dense", "rnn"))
     # the embedding's own dense still becomes a table of its chain; the rnn reads it as a tensor
     assert folded(proto) == [f"{dense.id}.weight", f"{dense.id}.bias"]
@@ -206,7 +206,7 @@ output tag: a | b
 e = words -> onehot {VOCAB}
 e -> dense 6 -> add e -> multiply e -> dense -> softmax -> tag
 """
-    _, proto = agree(text, reference=False, lengths=(1, 5))
+    _, proto = agree(text, lengths=(1, 5))
     assert ops(proto).count("OneHot") == 1 and not folded(proto)
 
 
@@ -219,7 +219,7 @@ r = words -> onehot {VOCAB} -> rnn elman hidden=4 bidirectional
 r -> dense -> softmax -> tag
 r -> dense 1 -> tanh -> score
 """
-    net, proto = agree(text, reference=False, lengths=(1, 6))
+    net, proto = agree(text, lengths=(1, 6))
     # the rnn's output is read by two chains: transposed to batch-major once, then packed per head
     assert ops(proto).count("Compress") == 2
     assert [n.op_type for n in proto.graph.node if n.name.startswith("rnn@") and n.name.endswith("batch_major")] == \
