@@ -1,5 +1,9 @@
 """Model + weights -> ONNX ModelProto. Each layer kind lowers itself through GraphBuilder.
 
+The spec's graph becomes one ONNX graph: its inputs and outputs carry the spec's names, and the
+chains are lowered in their written (topological) order, each value they bind kept in
+GraphBuilder.values for the chains and merges that read it.
+
 Names come from the spec: a layer's nodes are called after its id ('conv@5', 'rnn@7.layer1'),
 its initializers after its weights ('conv@5.weight'). Only weights become initializers; fixed
 values a lowering needs (indices, zero biases) are Constant nodes, so the initializers hold
@@ -102,7 +106,8 @@ class GraphBuilder:
             return
         ids, table, width = self.lookups.pop(x)
         if table is None:
-            depth = self.constant(None, f"depth{width}", width, "int64")  # a scalar: ONNX's reference OneHot takes no (1,)
+            # a scalar depth: ONNX's reference evaluator refuses the (1,) tensor that the standard allows
+            depth = self.constant(None, f"depth{width}", width, "int64")
             values = self.constant(None, "off_on", [0.0, 1.0])
             self.nodes.append(helper.make_node("OneHot", [ids, depth, values], [x], name=x, axis=-1))
         else:
