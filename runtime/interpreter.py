@@ -45,10 +45,10 @@ def forward(model, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.nd
     Returns each output by name; a classifier output NAME also gives NAME_class, the class
     names of the highest scores ("" on the padding of a batch of sentences).
     """
-    masks = input_masks(inputs)
     steps = plan(model)
+    masks = chain_masks(steps, input_masks(inputs))
     results = run_graph(steps, weights, inputs, masks)
-    masks_by_output = {step.chain.result: mask for step, mask in zip(steps, chain_masks(steps, masks))}
+    masks_by_output = {step.chain.result: mask for step, mask in zip(steps, masks)}
     for output in model.outputs:
         if output.classes:
             names = class_names(output, results[output.name])
@@ -63,12 +63,15 @@ def forward(model, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.nd
 
 @dataclass(frozen=True)
 class Step:
-    """One chain as the interpreter runs it: its layers in execution order, and the values
-    that are read for the last time by it, freed once it has run."""
+    """One chain as the interpreter runs it: its layers in execution order, the values it
+    reads (values_read), those read for the last time by it (freed once it has run), and
+    whether its source is an input (then training needs no gradient below it)."""
 
     chain: object
     layers: tuple
+    reads: tuple[str, ...]
     frees: tuple[str, ...]
+    from_input: bool
 
 
 def plan(model, leave_out_softmax: frozenset = frozenset()) -> tuple[Step, ...]:
@@ -78,13 +81,15 @@ def plan(model, leave_out_softmax: frozenset = frozenset()) -> tuple[Step, ...]:
     for c, chain in enumerate(model.chains):
         for name in values_read(chain):
             last_use[name] = c
+    produced = {chain.result for chain in model.chains}
     steps = []
     for c, chain in enumerate(model.chains):
         layers = chain.layers
         if chain.output is not None and chain.output.name in leave_out_softmax and layers and layers[-1].kind == "softmax":
             layers = layers[:-1]
         frees = tuple(name for name, at in last_use.items() if at == c)
-        steps.append(Step(chain, tuple(execution_order(layers)), frees))
+        steps.append(Step(chain, tuple(execution_order(layers)), values_read(chain), frees,
+                          chain.source not in produced))
     return tuple(steps)
 
 
@@ -102,6 +107,8 @@ def input_masks(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 def chain_masks(steps: Sequence[Step], masks: Mapping[str, np.ndarray]) -> list[np.ndarray | None]:
     """The padding mask each chain's values carry: its `mask_source`'s, else (an IR built without
     one) that of the first value it reads which carries one."""
+    if not masks:  # no sentences: nothing is padded
+        return [None] * len(steps)
     value_masks = dict(masks)
     found = []
     for step in steps:
@@ -109,24 +116,25 @@ def chain_masks(steps: Sequence[Step], masks: Mapping[str, np.ndarray]) -> list[
         if chain.mask_source is not None:
             mask = masks.get(chain.mask_source)
         else:
-            mask = next((value_masks[name] for name in values_read(chain) if value_masks.get(name) is not None), None)
+            mask = next((value_masks[name] for name in step.reads if value_masks.get(name) is not None), None)
         value_masks[chain.result] = mask
         found.append(mask)
     return found
 
 
 def run_graph(steps: Sequence[Step], weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
-              masks: Mapping[str, np.ndarray], caches: list | None = None,
+              masks_of_chains: Sequence, caches: list | None = None,
               rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
     """Run every chain; returns the outputs by name, (N, ...) as the spec declares them.
+    `masks_of_chains`: chain_masks(steps, input_masks(inputs)).
 
     Values between chains stay as the kernels hold them (images channel-major) and are freed
     after their last use. With `caches` (a list), run in training mode: one list of layer
     caches per chain is appended, for backward_graph.
     """
-    values = {name: _swap_batch_and_channels(x) if _is_image(np.shape(x)) else x for name, x in inputs.items()}
+    values = {name: _swap_batch_and_channels(x) if x.ndim == 4 else x for name, x in inputs.items()}
     results = {}
-    for step, mask in zip(steps, chain_masks(steps, masks)):
+    for step, mask in zip(steps, masks_of_chains):
         chain = step.chain
         chain_caches = None if caches is None else []
         x = run_chain(step.layers, weights, values[chain.source], chain_caches, rng, mask, values)
@@ -141,17 +149,14 @@ def run_graph(steps: Sequence[Step], weights: Mapping[str, np.ndarray], inputs: 
 
 
 def backward_graph(steps: Sequence[Step], weights: Mapping[str, np.ndarray], caches: list,
-                   output_grads: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray],
+                   output_grads: Mapping[str, np.ndarray], masks_of_chains: Sequence,
                    need_input_grads: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Backpropagate the loss gradients of the outputs (by name, (N, ...)) through the graph run
-    by run_graph with `caches`. A value read by several chains or merges (fan-out) receives the
-    sum of their gradients. Returns (gradients of the inputs by name, only with
-    `need_input_grads`; every weight's gradient by global name)."""
+    by run_graph with `caches`; `masks_of_chains` from chain_masks. A value read by several
+    chains or merges (fan-out) receives the sum of their gradients. Returns (gradients of the
+    inputs by name, only with `need_input_grads`; every weight's gradient by global name)."""
     value_grads: dict[str, np.ndarray] = {}
-    masks_of_chains = chain_masks(steps, masks)
     grads: dict[str, np.ndarray] = {}
-    read = {name for step in steps for name in values_read(step.chain)}
-    input_names = read - {step.chain.result for step in steps}
     for c in range(len(steps) - 1, -1, -1):
         chain = steps[c].chain
         dy = value_grads.pop(chain.result, None)
@@ -161,15 +166,15 @@ def backward_graph(steps: Sequence[Step], weights: Mapping[str, np.ndarray], cac
             dy = given if dy is None else dy + given
         if dy is None:  # nothing below this chain reaches a loss
             continue
-        need_dx = need_input_grads or chain.source not in input_names
+        need_dx = need_input_grads or not steps[c].from_input
         dx, local = backward_chain(steps[c].layers, weights, caches[c], dy, need_dx, masks_of_chains[c], value_grads)
         grads.update(local)
         if dx is not None:
             _accumulate(value_grads, chain.source, dx)
+    # what is left is the inputs' gradients: every bound value's was used by the chain binding it
     input_grads = {}
     if need_input_grads:
-        input_grads = {name: _swap_batch_and_channels(g) if _is_image(g.shape) else g
-                       for name, g in value_grads.items() if name in input_names}
+        input_grads = {name: _swap_batch_and_channels(g) if _is_image(g.shape) else g for name, g in value_grads.items()}
     return input_grads, grads
 
 

@@ -109,30 +109,30 @@ class GraphObjective:
     """What a model is trained to do: each output's Objective, weighted, summed into one loss.
 
     `steps` run the graph (a classifier output's final softmax left out under cross-entropy);
-    `weights` maps each output to its loss's weight.
+    `weights` maps each output to its loss's weight; `masked` each output given per step (a
+    tagger's) to the index of its chain, whose padding mask its loss takes.
     """
 
     model: object
     steps: tuple
     objectives: dict
     weights: dict
+    masked: dict
 
     @property
     def layers(self) -> tuple:
         return tuple(layer for step in self.steps for layer in step.layers)
 
-    def output_mask(self, name: str, masks: dict) -> np.ndarray | None:
-        """The padding mask of an output given per step (a tagger's), else None."""
-        for step, mask in zip(self.steps, chain_masks(self.steps, masks)):
-            if step.chain.output is not None and step.chain.output.name == name:
-                return mask if is_per_step(step.chain.output, self.model) else None
-        return None
+    def output_mask(self, name: str, masks_of_chains: list) -> np.ndarray | None:
+        """The padding mask of an output given per step, else None."""
+        return masks_of_chains[self.masked[name]] if name in self.masked else None
 
-    def losses(self, outputs: dict, targets: dict, masks: dict) -> tuple[float, dict, dict]:
-        """(total loss, each output's loss gradient, each output's (loss, correct or None, count))."""
+    def losses(self, outputs: dict, targets: dict, masks_of_chains: list) -> tuple[float, dict, dict]:
+        """(total loss, each output's loss gradient, each output's (loss, correct or None, count));
+        `masks_of_chains` from chain_masks."""
         total, grads, scores = 0.0, {}, {}
         for name, objective in self.objectives.items():
-            mask = self.output_mask(name, masks)
+            mask = self.output_mask(name, masks_of_chains)
             loss, grad = objective(outputs[name], targets[name], mask)
             weight = self.weights[name]
             total += loss if weight == 1 else weight * loss
@@ -156,7 +156,9 @@ def graph_objective(model, losses: dict) -> GraphObjective:
         if chain.output is not None:
             objectives[chain.output.name] = objective_for(chain, losses[chain.output.name][0])
     logits = frozenset(name for name, (kind, _) in losses.items() if kind == "cross_entropy")
-    return GraphObjective(model, plan(model, logits), objectives, {name: w for name, (_, w) in losses.items()})
+    masked = {chain.output.name: c for c, chain in enumerate(model.chains)
+              if chain.output is not None and is_per_step(chain.output, model)}
+    return GraphObjective(model, plan(model, logits), objectives, {name: w for name, (_, w) in losses.items()}, masked)
 
 
 def columns(split, model) -> tuple[dict, dict]:
@@ -166,20 +168,20 @@ def columns(split, model) -> tuple[dict, dict]:
     return {model.inputs[0].name: split.x}, {model.outputs[0].name: split.y}
 
 
-def graph_batch(objective: GraphObjective, xs: dict, ys: dict, rows: np.ndarray) -> tuple[dict, dict, dict]:
-    """(inputs, targets, masks) of the given rows; when the inputs hold sentences, every
-    sequence (inputs with a time axis, per-step targets) is cut to the batch's longest sentence."""
+def graph_batch(objective: GraphObjective, xs: dict, ys: dict, rows: np.ndarray) -> tuple[dict, dict, list]:
+    """(inputs, targets, each chain's padding mask) of the given rows; when the inputs hold
+    sentences, every sequence (inputs with a time axis, per-step targets) is cut to the batch's
+    longest sentence."""
     model = objective.model
     bx = {name: x[rows] for name, x in xs.items()}
     by = {name: y[rows] for name, y in ys.items()}
     masks = input_masks(bx)
-    if not masks:
-        return bx, by, masks
-    steps = max(max(int(mask.sum(axis=1).max()) for mask in masks.values()), 1)
-    bx = {name: x[:, :steps] if is_per_step(model.input(name), model) else x for name, x in bx.items()}
-    by = {name: y[:, :steps] if is_per_step(next(o for o in model.outputs if o.name == name), model) else y
-          for name, y in by.items()}
-    return bx, by, {name: mask[:, :steps] for name, mask in masks.items()}
+    if masks:
+        steps = max(max(int(mask.sum(axis=1).max()) for mask in masks.values()), 1)
+        bx = {name: x[:, :steps] if is_per_step(model.input(name), model) else x for name, x in bx.items()}
+        by = {name: y[:, :steps] if name in objective.masked else y for name, y in by.items()}
+        masks = {name: mask[:, :steps] for name, mask in masks.items()}
+    return bx, by, chain_masks(objective.steps, masks)
 
 
 def evaluate(objective: GraphObjective, weights, split, classes_of=None) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import specc
-from specc.runtime.interpreter import backward_graph, input_masks, plan, run_graph
+from specc.runtime.interpreter import backward_graph, chain_masks, input_masks, plan, run_graph
 from specc.runtime.kernels import fused
 
 torch = pytest.importorskip("torch")
@@ -149,7 +149,8 @@ def make_inputs(model, rng) -> dict:
 
 def numpy_run(net, weights, inputs, dys=None):
     """run_graph, then backward_graph from `dys` (by output): (outputs, input grads, weight grads)."""
-    steps, masks, caches = plan(net.model), input_masks(inputs), []
+    steps, caches = plan(net.model), []
+    masks = chain_masks(steps, input_masks(inputs))
     outputs = run_graph(steps, weights, inputs, masks, caches)
     if dys is None:
         return outputs, None, None

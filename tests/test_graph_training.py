@@ -11,7 +11,7 @@ import pytest
 
 import specc
 from specc.cli import main
-from specc.runtime.interpreter import backward_graph, input_masks, run_graph
+from specc.runtime.interpreter import backward_graph, chain_masks, run_graph
 from specc.runtime.progress import Reporter
 from specc.runtime.train import graph_objective
 
@@ -118,9 +118,10 @@ def test_the_total_loss_gradient_matches_torch():
     x = rng.standard_normal((5, 4)).astype(np.float32)
     targets = {"label": np.array([0, 1, 1, 0, 1]), "size": rng.standard_normal((5, 1)).astype(np.float32)}
     caches: list = []
-    outputs = run_graph(objective.steps, net.weights, {"x": x}, {}, caches)
-    loss, output_grads, _ = objective.losses(outputs, targets, {})
-    _, grads = backward_graph(objective.steps, net.weights, caches, output_grads, {})
+    masks = chain_masks(objective.steps, {})
+    outputs = run_graph(objective.steps, net.weights, {"x": x}, masks, caches)
+    loss, output_grads, _ = objective.losses(outputs, targets, masks)
+    _, grads = backward_graph(objective.steps, net.weights, caches, output_grads, masks)
 
     leaves = {name: torch.tensor(value, requires_grad=True) for name, value in net.weights.items()}
     (trunk, head, size) = [layer for layer in net.model.layers if layer.weights]
