@@ -415,7 +415,8 @@ def build(syntax: SpecSyntax, tables=None) -> Model:
     built = chains
     all_outputs = tuple(chain.output for chain in built if chain.output is not None)
     name = syntax.model_name or Path(syntax.file).stem or "model"
-    settings_from_spec(syntax.train)  # a mistake in the train section is found by `specc check` too
+    # a mistake in the train section (a loss line naming no output included) is found by `specc check` too
+    settings_from_spec(syntax.train, {output.name: bool(output.classes) for output in all_outputs})
     model = Model(name, syntax.file, syntax.text, tuple(inputs.values()), all_outputs, tuple(built),
                   syntax.train or ())
     model = replace(model, warnings=_unused(model, syntax))

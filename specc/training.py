@@ -212,8 +212,9 @@ SETTING_FIELDS = {("data", "source"): "data", ("loss", "kind"): "loss", ("optimi
                   ("keep", "which"): "keep"}
 
 
-def settings_from_spec(calls: tuple[LayerCall, ...] | None) -> dict:
-    """The train section's settings as {field: value}, only those the spec gives."""
+def settings_from_spec(calls: tuple[LayerCall, ...] | None, outputs: dict[str, bool] | None = None) -> dict:
+    """The train section's settings as {field: value}, only those the spec gives. With
+    `outputs` (name -> whether a classifier), the loss lines are checked against them too."""
     found: dict = {}
     seen: dict[str, LayerCall] = {}
     losses: dict[str, tuple] = {}  # output -> (kind, weight, the line), from `loss OUTPUT KIND` lines
@@ -235,6 +236,8 @@ def settings_from_spec(calls: tuple[LayerCall, ...] | None) -> dict:
             found[SETTING_FIELDS.get((call.name, name), name)] = args[name]
     if losses:
         found["loss"] = ", ".join(loss_entry(output, kind, weight) for output, (kind, weight, _) in losses.items())
+    if outputs is not None:
+        output_losses(calls, found.get("loss"), outputs)
     return found
 
 

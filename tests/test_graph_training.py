@@ -194,3 +194,10 @@ train
     out = capsys.readouterr().out
     accuracy = float(out.split("held-out accuracy in onnxruntime (test split, 359 samples): ")[1].split("%")[0])
     assert accuracy > 70
+
+
+def test_specc_check_finds_a_loss_line_naming_no_output(folder, capsys):
+    (folder / "g.nn").write_text(TWO_OUTPUTS.replace("loss size mse", "loss sise mse"))
+    assert main(["check", "g.nn"]) == 2
+    err = capsys.readouterr().err
+    assert "g.nn:10:8: error: loss: no output named 'sise'" in err and "hint: did you mean 'size'?" in err
