@@ -201,3 +201,26 @@ def test_specc_check_finds_a_loss_line_naming_no_output(folder, capsys):
     assert main(["check", "g.nn"]) == 2
     err = capsys.readouterr().err
     assert "g.nn:10:8: error: loss: no output named 'sise'" in err and "hint: did you mean 'size'?" in err
+
+
+def test_a_tagger_of_words_and_per_word_numbers_trains_from_npz(folder, capsys):
+    """Words (N, T) padded with "", per-word numbers (N, T, 2) and tags (N, T), "" on padding."""
+    rng = np.random.default_rng(3)
+    words = np.array(["the", "cat", "sat", "dog"])[rng.integers(0, 4, (60, 5))]
+    tags = np.array(["B", "I", "O"])[rng.integers(0, 3, (60, 5))]
+    for row, length in enumerate(rng.integers(1, 6, 60)):
+        words[row, length:] = tags[row, length:] = ""
+    np.savez(folder / "tag.npz", words=words, nums=rng.standard_normal((60, 5, 2)).astype(np.float32), tags=tags)
+    assert train(folder, """input words: seq token
+input nums: seq 2
+output tags: B | I | O
+e = words -> onehot vocab=[the, cat, sat] -> dense 3
+words -> onehot vocab=[the, cat, sat] -> concat e nums -> rnn 4 -> dense 3 -> softmax -> tags
+train
+  data "tag.npz"
+  epochs 2
+""") == 0
+    out = capsys.readouterr().out
+    assert "training g: 54 train, 6 validation" in out and " words/s " in out
+    assert "held-out accuracy in onnxruntime (validation split, 6 sentences): " in out
+    assert "held-out slot F1 in onnxruntime (conlleval): " in out

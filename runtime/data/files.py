@@ -191,6 +191,9 @@ def _fit_arrays(archive, names: list[str], inputs: list[SpecSide], outputs: list
     ys = {}
     for spec, array, what in zip(outputs, arrays[len(inputs):], whats[len(inputs):]):
         steps = xs[spec.input_name].shape[1] if spec.input_name in xs and spec.is_sequence else None
+        if steps is not None and spec.classes and array.dtype.kind == "U":
+            # tags of padded steps may be "" as the words are: no loss or score reads them
+            array = np.where(array == "", spec.classes[0], array)
         ys[spec.output_name] = targets_for_spec(array, spec, what, steps)
     return Split(xs, ys)
 
