@@ -184,7 +184,7 @@ def graph_batch(objective: GraphObjective, xs: dict, ys: dict, rows: np.ndarray)
     return bx, by, chain_masks(objective.steps, masks)
 
 
-def evaluate(objective: GraphObjective, weights, split, classes_of=None) -> dict:
+def evaluate(objective: GraphObjective, weights, split) -> dict:
     """Over a whole split, in batches: the total `loss`, and per output its mean `loss`,
     `accuracy` (None for regression) and, per word for sentences, the slot `f1` (else None).
     All None for an empty split."""
@@ -209,7 +209,7 @@ def evaluate(objective: GraphObjective, weights, split, classes_of=None) -> dict
             total[2] += seen
             mask = objective.output_mask(name, masks)
             if mask is not None and objective.objectives[name].classes:
-                classes = objective.model.outputs[[o.name for o in objective.model.outputs].index(name)].classes
+                classes = next(o.classes for o in objective.model.outputs if o.name == name)
                 total[3] += tag_rows(by[name], mask, classes)
                 total[4] += tag_rows(outputs[name].argmax(axis=-1), mask, classes)
     for name, (loss, correct, seen, true_tags, predicted_tags) in sums.items():
