@@ -474,5 +474,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUNTIME
 
 
+def console() -> None:
+    """The `specc` console script: main(), then exit with its status. Once main() has returned,
+    the work is done and written, so a late Ctrl-C is ignored: it could only turn the exit
+    status into a death by signal or a traceback printed while Python shuts down."""
+    import signal
+
+    status = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
