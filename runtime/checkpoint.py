@@ -25,8 +25,7 @@ FORMAT = "specc-checkpoint-1"
 def save_checkpoint(path, model, weights: dict, optimizer, meta: dict) -> None:
     """Write a checkpoint atomically (temp file, then rename)."""
     from specc.atomic import write_atomically
-    from specc.tables import saved_tables
-    from specc.weights import architecture_fingerprint
+    from specc.identity import architecture_fingerprint, saved_tables
 
     names = list(weights)
     arrays = {f"weights/{i}": weights[name] for i, name in enumerate(names)}
@@ -352,7 +351,7 @@ def _read_meta(archive: _Archive, best: bool) -> dict:
 def _read_tables(archive: _Archive):
     """The vocabularies and classes of a checkpoint (SavedTables), each a list of distinct,
     non-empty strings."""
-    from specc.tables import SavedTables
+    from specc.identity import SavedTables
 
     tables = {"vocabulary": {}, "classes": {}}
     for name in archive.members:
@@ -378,7 +377,7 @@ def load_tables(path):
 def _check_tables(path, saved, model) -> None:
     """The checkpoint's classes and vocabularies must be the model's: the weights' rows and
     columns mean them, in that order."""
-    from specc.tables import saved_tables
+    from specc.identity import saved_tables
 
     wanted = saved_tables(model)
     for what, old_tables, new_tables in (("class names", saved.class_names, wanted.class_names),
@@ -411,7 +410,7 @@ def load_checkpoint(path, model, *, best: bool = False) -> tuple[dict, dict, dic
     Raises SpecError, naming the file and what is wrong, if it is not a checkpoint, is damaged
     or changed, was written for another network, or holds other classes than the spec's.
     """
-    from specc.weights import architecture_fingerprint
+    from specc.identity import architecture_fingerprint
 
     path = Path(path)
     with _Archive(path) as archive:

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from .errors import Coord, SpecError, did_you_mean
+from .identity import FromData  # re-exported: the layers read it from here
 from .syntax import Argument, LayerCall, Literal, Value
 
 REQUIRED = object()
@@ -84,10 +85,6 @@ def literal_or_flag(value: Value) -> Literal | bool:
         return literal(value)
     except ArgTypeError:
         raise ArgTypeError("true, false or a list of numbers like [0.5, -1]") from None
-
-
-class FromData(tuple):
-    """A vocabulary taken from the training data rather than written in the spec."""
 
 
 def word_list(value: Value) -> tuple[str, ...]:

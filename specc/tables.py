@@ -8,7 +8,6 @@ always reads words with the vocabulary its weights learned.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Mapping
 
 from .errors import SpecError
 from .vocabulary import tag_classes
@@ -41,39 +40,6 @@ class TablesFromData:
             raise SpecError(f"the data {self.source} has {len(classes)} tag for output {output_name}",
                             expected="two or more distinct tags", hint="check the data's tag column")
         return classes
-
-
-class SavedTables:
-    """Vocabularies and classes as saved with trained weights (checkpoint or ONNX model)."""
-
-    def __init__(self, vocabularies: Mapping[str, tuple[str, ...]], classes: Mapping[str, tuple[str, ...]]):
-        self.vocabularies, self.class_names = dict(vocabularies), dict(classes)
-
-    def vocabulary(self, layer_id: str, kind, args) -> tuple[str, ...]:
-        """The saved vocabulary of layer `layer_id`; SpecError if there is none."""
-        from .signature import FromData
-
-        if layer_id not in self.vocabularies:
-            raise SpecError(f"the saved weights have no vocabulary for {layer_id}",
-                            hint="the checkpoint was written for another spec")
-        return FromData(self.vocabularies[layer_id])
-
-    def classes(self, output_name: str) -> tuple[str, ...]:
-        """The saved class names of an output; SpecError if there are none."""
-        if output_name not in self.class_names:
-            raise SpecError(f"the saved weights have no classes for output {output_name}",
-                            hint="the checkpoint was written for another spec")
-        return self.class_names[output_name]
-
-
-def saved_tables(model) -> SavedTables:
-    """The tables a built model took from data, to save with its weights."""
-    from .signature import FromData
-
-    vocabularies = {layer.id: layer.attrs["vocabulary"] for layer in model.layers
-                    if isinstance(layer.args.values.get("vocab"), FromData)}
-    classes = {output.name: output.classes for output in model.outputs if output.classes}
-    return SavedTables(vocabularies, classes)
 
 
 def needs_data(syntax) -> bool:

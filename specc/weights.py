@@ -42,15 +42,3 @@ def init_weights(model, seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
     """All weights of a Model, keyed by global name ('conv@5.weight'), float32."""
     return {layer.weight_name(w.name): initial_value(w, layer.weight_name(w.name), seed)
             for layer in model.layers for w in layer.weights}
-
-
-def architecture_fingerprint(model) -> str:
-    """A hash of what the weights mean: layer kinds, normalised attributes and weight shapes,
-    in order. Comments, spacing and line numbers do not change it, so a checkpoint still
-    loads after the spec is reformatted, and is refused by a different network."""
-    import hashlib
-    import json
-
-    description = [[layer.kind, sorted((k, repr(v)) for k, v in layer.attrs.items()),
-                    [[w.name, list(w.shape)] for w in layer.weights]] for layer in model.layers]
-    return hashlib.sha256(json.dumps(description).encode()).hexdigest()[:16]
