@@ -33,7 +33,7 @@ def run_demo(quiet: bool = False) -> bool:
     from specc.specs import spec_path
 
     from .api import load, load_onnx
-    from .cli import format_array
+    from .display import format_array
 
     all_match = True
     with tempfile.TemporaryDirectory() as folder:
