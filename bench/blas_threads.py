@@ -56,7 +56,7 @@ from specc.runtime.blas_threads import ENVIRONMENT, LIBRARY_ENVIRONMENT, ONE_THR
 from specc.runtime.blas_threads import mean_product  # noqa: E402
 from specc.runtime.progress import Reporter  # noqa: E402
 from specc.runtime.train import fit  # noqa: E402
-from specc.training import resolve  # noqa: E402
+from specc.training import with_flags  # noqa: E402
 from specc.specs import spec_path  # noqa: E402
 
 ROUNDS, SWEEP_ROUNDS = 5, 3
@@ -96,7 +96,7 @@ class Case:
 
 def case(name: str, net: specc.Network, epochs: int) -> Case:
     """A Case training `net` on the data of its train section, `epochs` epochs a measurement."""
-    settings = resolve(net.model.train, {"epochs": epochs}, classifier=bool(net.model.chains[0].output.classes))
+    settings = with_flags(net.model.train, {"epochs": epochs})
     return Case(name, net, settings, net.load_data(settings))
 
 

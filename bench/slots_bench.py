@@ -111,7 +111,7 @@ from specc.runtime.interpreter import backward_layers, kernel_for, layer_weights
 from specc.runtime.kernels.onehot import word_ids  # noqa: E402
 from specc.runtime.optim import clip_by_global_norm, make_optimizer  # noqa: E402
 from specc.runtime.train import batch_of, counted, objective_for  # noqa: E402
-from specc.training import resolve  # noqa: E402
+from specc.training import with_flags  # noqa: E402
 
 try:
     import threadpoolctl
@@ -171,7 +171,7 @@ def load_case(data: str) -> Case:
         data = "flights"
     net = specc.load(SPEC, seed=SEED, data=data)
     chain = net.model.chains[0]
-    settings = resolve(net.model.train, {"data": data}, classifier=True)
+    settings = with_flags(net.model.train, {"data": data})
     dataset = net.load_data(settings)
     onehot = next(layer for layer in chain.layers if layer.kind == "onehot")
     return Case(data, note, net, settings, dataset, tuple(onehot.attrs["vocabulary"]), bool(onehot.attrs["lowercase"]),

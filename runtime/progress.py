@@ -30,7 +30,9 @@ class Reporter:
                                     "resumed_at": resumed_at}))
         elif self.mode == "text":
             self._print(f"training {model_name}: " + ", ".join(f"{n:,} {k}" for k, n in sizes.items()))
-            self._print(settings.describe())
+            from .data import OWN_SPLIT
+
+            self._print(settings.describe(own_split=settings.data in OWN_SPLIT))
             if resumed_at:
                 self._print(f"resuming at epoch {resumed_at[0] + 1}, batch {resumed_at[1] + 1}")
 

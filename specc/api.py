@@ -17,10 +17,10 @@ import numpy as np
 
 from . import __version__
 from .atomic import destination, write_atomically
-from .build import build
 from .errors import SpecError
 from .feed import as_batch, as_sentences, check_names
 from .parse import parse, parse_file
+from .tables import DEFAULT_WORD_DATA, TablesFromData
 from .weights import DEFAULT_SEED, init_weights
 
 
@@ -40,19 +40,17 @@ class ExportReport:
 class Network:
     """A checked spec with its weights (seeded random or literal)."""
 
-    def __init__(self, model, seed: int = DEFAULT_SEED, syntax=None, tables=None):
+    def __init__(self, model, seed: int = DEFAULT_SEED, tables=None):
+        """`model` is built with everything it takes from data (specc.prepare): `tables` are
+        where its vocabularies and classes came from (TablesFromData, SavedTables or None).
+        The network keeps this model for good: it never rebuilds it."""
         from .training import check_flag
 
         check_flag("seed", seed)  # a whole number of at least 0, as on the command line
         self.model = model
         self.seed = seed
         self.weights = init_weights(model, seed)
-        self.syntax, self.tables = syntax, tables  # to rebuild for other data or saved vocabularies
-
-    def _rebuild(self, tables) -> None:
-        """Build the spec again with other vocabularies and classes; the weights start afresh."""
-        self.model, self.tables = build(self.syntax, tables), tables
-        self.weights = init_weights(self.model, self.seed)
+        self.tables = tables
 
     @property
     def name(self) -> str:
@@ -85,29 +83,33 @@ class Network:
         return forward(self.model, self.weights, self.prepare({**(inputs or {}), **named}))
 
     def load_weights(self, checkpoint: str | Path) -> None:
-        """Replace the weights with those of a checkpoint written by `specc train`; a spec that
-        takes vocabularies or classes from data takes the checkpoint's.
+        """Replace the weights with those of a checkpoint written by `specc train` for this
+        network, with the same vocabularies and classes. A spec that takes them from data is
+        loaded with the checkpoint's instead: specc.load(spec, weights=checkpoint).
 
         Raises SpecError, naming the file and what is wrong, if the checkpoint is damaged or
-        changed, belongs to another network or holds other classes than the spec's; the
-        network is then left as it was.
+        changed, belongs to another network or holds other vocabularies or classes than this
+        network's; the network is then left as it was.
         """
         self._read_checkpoint(checkpoint)
 
     def _read_checkpoint(self, checkpoint: str | Path) -> tuple[dict, dict, dict]:
         """load_weights' work, returning the checkpoint's (weights, optimizer state, meta) for
         a resumed run too."""
-        from specc.runtime.checkpoint import load_checkpoint, load_tables
+        from specc.runtime.checkpoint import load_checkpoint
 
-        from .tables import needs_data
+        from .identity import saved_tables
+        from .prepare import checkpoint_tables
 
-        model, tables = self.model, load_tables(checkpoint)
-        if tables is not None and self.syntax is not None and needs_data(self.syntax):
-            model = build(self.syntax, tables)
-        state = load_checkpoint(checkpoint, model)
+        if isinstance(self.tables, TablesFromData):
+            saved, own = checkpoint_tables(checkpoint), saved_tables(self.model)
+            if (saved.vocabularies, saved.class_names) != (own.vocabularies, own.class_names):
+                raise SpecError(f"checkpoint {checkpoint} was trained with other vocabularies or classes than this "
+                                f"network took from {self.tables.source}",
+                                hint="load the spec with the checkpoint's: specc.load(spec, weights=checkpoint), "
+                                     "or on the command line --weights (or --resume)")
+        state = load_checkpoint(checkpoint, self.model)
         self.weights = state[0]
-        if model is not self.model:
-            self.model, self.tables = model, tables
         return state
 
     def train(self, data: str | None = None, *, epochs: int | None = None, batch: int | None = None,
@@ -137,7 +139,7 @@ class Network:
         with CTRL_C:
             flags = {"data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed}
             settings, out_dir, resume_state = self._run_settings(flags, out, resume, reporter)
-            settings = self._vocabularies_for(settings)
+            settings = self._data_for(settings)
             model = self.model
             if settings.data is None:
                 raise SpecError("no training data given", hint="add 'data xo' (or digits, or \"file.npz\") under a "
@@ -174,30 +176,34 @@ class Network:
         """(settings, run folder, resume state or None). A new run: the spec's settings, `flags`
         winning. A resumed one: the checkpoint's weights, vocabularies, settings and folder."""
         from .resume import continued_settings, run_folder, saved_settings, spec_differences
-        from .training import resolve
+        from .training import with_flags
 
-        classifier = {output.name: bool(output.classes) for output in self.model.outputs}
         if resume is None:
-            return resolve(self.model.train, flags, classifier), Path(out or Path("runs") / self.model.name), None
-        state = self._read_checkpoint(resume)  # its vocabularies and classes, its weights, all checked
+            return with_flags(self.model.train, flags), Path(out or Path("runs") / self.model.name), None
+        state = self._read_checkpoint(resume)  # its weights, all checked against this network's tables
         out_dir = run_folder(resume, out)
-        settings = continued_settings(saved_settings(state[2].get("settings"), resume), flags, resume, classifier)
+        settings = continued_settings(saved_settings(state[2].get("settings"), resume), flags, resume)
         for note in spec_differences(self.model.train, settings):
             reporter.note(note)
         self.seed = settings.seed  # the run's, as the exported model's metadata says
         return settings, out_dir, state
 
-    def _vocabularies_for(self, settings):
-        """Settings whose data names where the vocabularies come from. Vocabularies taken from
-        other data than the run's are taken again from the run's (the network is built anew);
-        those of loaded weights (a checkpoint's) stay, with the words' default data set."""
-        from .tables import DEFAULT_WORD_DATA, TablesFromData
-
+    def _data_for(self, settings):
+        """Settings whose data names where the vocabularies came from: the network's tables
+        were drawn from data before it was made, and a run must draw the same sentences
+        (SpecError, saying how to load the spec for the run's data, otherwise). Tables of
+        loaded weights (a checkpoint's) stay, with the words' default data set."""
         if isinstance(self.tables, TablesFromData):
-            wanted = (settings.data or self.tables.source, settings.seed, settings.validation)
-            if wanted != (self.tables.source, self.tables.seed, self.tables.validation):
-                self._rebuild(TablesFromData(*wanted))
-            return replace(settings, data=self.tables.source)
+            settings = replace(settings, data=settings.data or self.tables.source)
+            wanted = (settings.data, settings.seed, settings.validation)
+            if wanted != self.tables.drawn:
+                source, seed, validation = self.tables.drawn
+                raise SpecError(f"this network took its vocabularies and classes from {source} (seed {seed}, "
+                                f"validation {validation:g}); this run draws {wanted[0]} (seed {wanted[1]}, "
+                                f"validation {wanted[2]:g})",
+                                hint=f"load the spec with the run's data: specc.load(spec, data={wanted[0]!r}, "
+                                     f"seed={wanted[1]}); a network is never rebuilt behind your back")
+            return settings
         if self.tables is not None and settings.data is None:
             return replace(settings, data=DEFAULT_WORD_DATA)
         return settings
@@ -214,18 +220,15 @@ class Network:
         inputs or outputs reads a .npz file with an array named after each."""
         from specc.runtime.data import load_data
 
-        from .tables import TablesFromData
-
         model = self.model
         if len(model.inputs) > 1 or len(model.outputs) > 1:
             return self._load_arrays(settings)
         source, output = model.inputs[0], model.outputs[0]
-        read = self.tables if isinstance(self.tables, TablesFromData) and (
-            self.tables.source, self.tables.seed, self.tables.validation) == (
-            settings.data, settings.seed, settings.validation) else None
+        read = isinstance(self.tables, TablesFromData) and self.tables.drawn == (
+            settings.data, settings.seed, settings.validation)
         return load_data(settings.data, input_name=source.name, input_shape=tuple(source.shape[1:]),
                          output_name=output.name, classes=output.classes, seed=settings.seed,
-                         validation=settings.validation, sentences=read.sentences if read else None)
+                         validation=settings.validation, sentences=self.tables.splits if read else None)
 
     def _load_arrays(self, settings):
         """load_data for a spec with several inputs or outputs."""
@@ -331,25 +334,37 @@ class OnnxNetwork:
                                  as_batch(name, given[name], shape) for name, shape in self.session.inputs.items()})
 
 
-def load(path: str | Path, seed: int = DEFAULT_SEED, data: str | None = None) -> Network:
+def load(path: str | Path, seed: int | None = None, data: str | None = None,
+         weights: str | Path | None = None) -> Network:
     """Parse and check a .nn file; raises SpecError (with file:line:col) on any mistake.
 
-    A spec that takes vocabularies or classes from its training data reads them from `data`
-    (default: its train section's data set, else the built-in flights).
+    `seed`: of the random initial weights (default 0) and, given, of the split that
+    vocabularies are drawn from. A spec that takes vocabularies or classes from its training
+    data reads them, before the Network is made, from the checkpoint `weights` if given (whose
+    weights it then loads), else from `data` (default: its train section's data set, else the
+    built-in flights), split with `seed` (default: the train section's).
     """
-    return _network(parse_file(path), seed, data)
+    return _network(parse_file(path), seed, data, weights)
 
 
-def loads(text: str, file: str = "<spec>", seed: int = DEFAULT_SEED, data: str | None = None) -> Network:
-    """Parse and check spec text; `file` names it in errors."""
-    return _network(parse(text, file), seed, data)
+def loads(text: str, file: str = "<spec>", seed: int | None = None, data: str | None = None,
+          weights: str | Path | None = None) -> Network:
+    """Parse and check spec text; `file` names it in errors. The rest as in `load`."""
+    return _network(parse(text, file), seed, data, weights)
 
 
-def _network(syntax, seed: int, data: str | None) -> Network:
-    from .tables import build_with_data
+def _network(syntax, seed: int | None, data: str | None, weights) -> Network:
+    """Resolve what the spec takes from data or `weights`, build it, then make the Network."""
+    from .prepare import build_model
+    from .training import check_flag
 
-    model, tables = build_with_data(syntax, data)
-    return Network(model, seed, syntax, tables)
+    if seed is not None:  # before it draws any data: a whole number of at least 0
+        check_flag("seed", seed)
+    model, tables = build_model(syntax, data, seed, weights)
+    net = Network(model, DEFAULT_SEED if seed is None else seed, tables)
+    if weights is not None:
+        net.load_weights(weights)
+    return net
 
 
 def load_onnx(path: str | Path, providers=None) -> OnnxNetwork:

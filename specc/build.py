@@ -13,7 +13,7 @@ from .layers.merge import Merge, OperandMismatch
 from .shapes import BATCH, TIME, Shape, ShapeError, fmt, form
 from .signature import bind
 from .syntax import ChainSyntax, InputDecl, LayerCall, OutputDecl, SpecSyntax
-from .training import settings_from_spec
+from .training import TrainSettings, bind_section, with_losses
 
 
 def _input(decl: InputDecl) -> Input:
@@ -375,8 +375,12 @@ def _unused(model: Model, syntax: SpecSyntax) -> tuple[SpecError, ...]:
     return tuple(found)
 
 
-def build(syntax: SpecSyntax, tables=None) -> Model:
+def build(syntax: SpecSyntax, tables=None, settings: TrainSettings | None = None) -> Model:
     """Check a parsed spec and infer every shape; raises SpecError at the first mistake.
+
+    The train section is bound into `Model.train` (a TrainSettings, every output's loss filled
+    in); `settings` is the section already bound by bind_section, for a caller that read it
+    first to find the data the tables come from (specc.prepare).
 
     `tables` supplies what the spec takes from its training data (specc.tables): the
     vocabulary of an onehot or wordhash without one (`.vocabulary(layer_id, kind, args)`) and
@@ -416,9 +420,9 @@ def build(syntax: SpecSyntax, tables=None) -> Model:
     all_outputs = tuple(chain.output for chain in built if chain.output is not None)
     name = syntax.model_name or Path(syntax.file).stem or "model"
     # a mistake in the train section (a loss line naming no output included) is found by `specc check` too
-    settings_from_spec(syntax.train, {output.name: bool(output.classes) for output in all_outputs})
-    model = Model(name, syntax.file, syntax.text, tuple(inputs.values()), all_outputs, tuple(built),
-                  syntax.train or ())
+    train = with_losses(settings or bind_section(syntax.train), syntax.train,
+                        {output.name: bool(output.classes) for output in all_outputs})
+    model = Model(name, syntax.file, syntax.text, tuple(inputs.values()), all_outputs, tuple(built), train)
     model = replace(model, warnings=_unused(model, syntax))
     check_memory(model)  # before any command allocates a weight or an activation
     return model

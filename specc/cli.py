@@ -68,10 +68,10 @@ def _export_failure(report) -> str:
 def cmd_check(args) -> int:
     # parse, build and summary need no NumPy: this path stays cheap
     from .parse import parse_file
+    from .prepare import build_model
     from .summary import summary
-    from .tables import build_with_data
 
-    model, _ = build_with_data(parse_file(args.spec), getattr(args, "data", None))
+    model, _ = build_model(parse_file(args.spec), getattr(args, "data", None))
     for warning in model.warnings:  # the spec still builds: said on stderr, and the exit stays 0
         print(warning.render("warning"), file=sys.stderr)
     if args.json:
@@ -95,9 +95,7 @@ def cmd_compile(args) -> int:
     from .api import load
 
     _check_seed(args.seed)
-    net = load(args.spec, seed=args.seed, data=args.data)
-    if args.weights:
-        net.load_weights(args.weights)
+    net = load(args.spec, seed=args.seed, data=args.data, weights=args.weights)
     report = net.export(args.output)
     cases = ", ".join(f"N={n}" + (f" T={t}" if t else "") for n, t in report.cases)
     if args.json:
@@ -158,11 +156,12 @@ def _print_tagged(words, outputs: dict, as_json: bool) -> None:
             print(word.ljust(width) + "  ".join(tags[name][t] for name in tag_outputs))
 
 
-def _check_seed(seed: int) -> None:
-    """--seed is checked as the train section's seed is: a whole number of at least 0."""
+def _check_seed(seed: int | None) -> None:
+    """--seed, if given, is checked as the train section's seed is: a whole number of at least 0."""
     from .training import check_flag
 
-    check_flag("seed", seed)
+    if seed is not None:
+        check_flag("seed", seed)
 
 
 def is_onnx_file(path: str) -> bool:
@@ -186,9 +185,9 @@ def _untrained_note(net, args) -> str | None:
     without --weights: its outputs come from untrained weights."""
     random = any(w.literal is None and w.init not in ("zeros", "ones") for layer in net.model.layers
                  for w in layer.weights)
-    if args.weights or args.quiet or args.json or not (random or net.model.train):
+    if args.weights or args.quiet or args.json or not (random or net.model.train.from_spec):
         return None
-    weights = f"random weights (seed {args.seed})" if random else "the spec's starting weights"
+    weights = f"random weights (seed {net.seed})" if random else "the spec's starting weights"
     return (f"note: {args.model} runs with untrained {weights}; for trained ones pass --weights "
             f"runs/{net.name}/checkpoint.npz (written by specc train)")
 
@@ -212,9 +211,7 @@ def _run_model(args, given: dict, tagging: bool):
                 name = _word_input(list(onnx_net.session.inputs), onnx_net.session.word_inputs, args.model)
                 given = {name: as_sentences(name, _sentences(args))}
             return given, onnx_net.run(given), None, None
-        net = load(args.model, seed=args.seed, data=args.data)
-        if args.weights:
-            net.load_weights(args.weights)
+        net = load(args.model, seed=args.seed, data=args.data, weights=args.weights)
         if tagging:
             names = [i.name for i in net.model.inputs]
             name = _word_input(names, {i.name for i in net.model.inputs if i.form == "tokens"}, args.model)
@@ -275,17 +272,16 @@ def _train(args) -> int:
 
     from .api import Network
     from .parse import parse_file
+    from .prepare import build_model
     from .resume import continue_command
     from .run_folder import heldout_lines
-    from .tables import build_with_data
-    from .training import resolve
     from .verify import describe
 
-    syntax = parse_file(args.spec)
+    _check_seed(args.seed)
+    # a resumed run takes the checkpoint's vocabularies and classes; a new one draws them with the run's seed
+    model, tables = build_model(parse_file(args.spec), args.data, args.seed, args.resume)
     # the seed of the initial weights is the run's seed: flag, then spec, then 0
-    seed = resolve(syntax.train, {"seed": args.seed}, classifier=True).seed
-    model, tables = build_with_data(syntax, args.data, seed)
-    net = Network(model, seed, syntax, tables)
+    net = Network(model, model.train.seed if args.seed is None else args.seed, tables)
     mode = "json" if args.json else "quiet" if args.quiet else "text"
     try:
         result = net.train(args.data, epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed,
@@ -331,6 +327,10 @@ def cmd_demo(args) -> int:
     return EXIT_OK if run_demo(quiet=args.quiet) else EXIT_RUNTIME
 
 
+WEIGHTS_SEED_HELP = ("seed of the random initial weights (default 0) and, for a spec that takes its vocabulary "
+                     "from data, of its split (default: the spec's)")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="specc", description="Compile .nn model specs to a NumPy "
                                      "interpreter and verified ONNX models.")
@@ -346,7 +346,7 @@ def make_parser() -> argparse.ArgumentParser:
     compile_ = sub.add_parser("compile", help="export a spec to ONNX, verified against the NumPy interpreter")
     compile_.add_argument("spec", help="the .nn file")
     compile_.add_argument("-o", "--output", help="where to write the model (default: SPEC name with .onnx, here)")
-    compile_.add_argument("--seed", type=int, default=0, help="seed of the random initial weights (default 0)")
+    compile_.add_argument("--seed", type=int, help=WEIGHTS_SEED_HELP)
     compile_.add_argument("--weights", metavar="CKPT", help="trained weights: a checkpoint.npz from specc train")
     compile_.add_argument("--data", help="for a spec that takes its vocabulary from data: the data set (default: the spec's)")
     compile_.add_argument("--quiet", action="store_true", help="print nothing on success")
@@ -365,7 +365,7 @@ def make_parser() -> argparse.ArgumentParser:
                      help="for a spec: numpy (default) or onnxruntime; a .onnx model always runs in onnxruntime")
     run.add_argument("--weights", metavar="CKPT", help="for a spec: trained weights from a checkpoint.npz")
     run.add_argument("--output", help="also save every output to this .npz file")
-    run.add_argument("--seed", type=int, default=0, help="seed of the random initial weights (default 0)")
+    run.add_argument("--seed", type=int, help=WEIGHTS_SEED_HELP)
     run.add_argument("--allow-nonfinite", action="store_true",
                      help="run on inputs that hold NaN or inf (refused by default, naming their positions)")
     run.add_argument("--quiet", action="store_true", help="print nothing (use with --output)")

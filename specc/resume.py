@@ -7,7 +7,6 @@ is not read again (the checkpoint says what the run was); where it now differs, 
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import shlex
 from pathlib import Path
@@ -15,9 +14,8 @@ from pathlib import Path
 from .errors import SpecError
 from .syntax import Value
 from .signature import ArgTypeError
-from .training import SETTING_FIELDS, SETTINGS, TrainSettings, resolve, settings_from_spec
+from .training import DEFAULTS, SETTING_FIELDS, SETTINGS, TrainSettings, with_flags
 
-_FLAG_NAMES = ("data", "epochs", "batch", "lr", "seed")
 _OPTIONAL = {"clip"}  # the one setting a run may have left unset (no clipping)
 
 
@@ -43,7 +41,7 @@ def saved_settings(saved, checkpoint) -> TrainSettings:
         raise refuse(f"has an unknown setting '{unknown[0]}'")
     values = {}
     for field, arg in known.items():
-        value = saved.get(field, getattr(TrainSettings, field))  # older checkpoints: the default then
+        value = saved.get(field, DEFAULTS[field])  # older checkpoints: the default then
         if value is None and field in _OPTIONAL:
             values[field] = None
             continue
@@ -66,11 +64,12 @@ def _same_data(a: str, b: str) -> bool:
         return False
 
 
-def continued_settings(saved: TrainSettings, flags: dict, checkpoint, classifier: bool) -> TrainSettings:
-    """The saved settings, with --epochs raised if a larger count is given. SpecError for a
-    flag that contradicts a saved setting (a smaller --epochs included), naming both values."""
+def continued_settings(saved: TrainSettings, flags: dict, checkpoint) -> TrainSettings:
+    """The saved settings, with --epochs raised if a larger count is given (merged as a new
+    run's flags are: with_flags). SpecError for a flag that contradicts a saved setting (a
+    smaller --epochs included), naming both values."""
     given = {name: value for name, value in flags.items() if value is not None}
-    checked = resolve(None, given, classifier)  # the same checks as without --resume
+    checked = with_flags(saved, given)  # the same checks as without --resume
     for name in given:
         wanted, kept = getattr(checked, name), getattr(saved, name)
         if name == "epochs" and wanted >= kept:
@@ -81,17 +80,17 @@ def continued_settings(saved: TrainSettings, flags: dict, checkpoint, classifier
                 f"drop --{name} to continue the run as it was, or start a new run in another --out")
         raise SpecError(f"--{name} {wanted} contradicts the run being resumed, which has {name} {kept} "
                         f"(saved in {checkpoint})", hint=hint)
-    if "epochs" in given:
-        origin = dict(saved.origin, epochs="flag")
-        return dataclasses.replace(saved, epochs=checked.epochs, origin=tuple(origin.items()))
-    return saved
+    return with_flags(saved, {"epochs": given.get("epochs")})
 
 
-def spec_differences(calls, settings: TrainSettings) -> list[str]:
-    """A note for each setting the spec's train section now gives otherwise than the run."""
+def spec_differences(spec: TrainSettings, settings: TrainSettings) -> list[str]:
+    """A note for each setting the spec's train section (Model.train) now gives otherwise than
+    the run."""
     notes = []
-    for field, value in settings_from_spec(calls).items():
-        kept = getattr(settings, field)
+    for field, where in spec.origin:
+        if where != "spec":
+            continue
+        value, kept = getattr(spec, field), getattr(settings, field)
         if value == kept or field == "data" and _same_data(value, kept):
             continue
         longer = " (pass --epochs to train longer)" if field == "epochs" and value > kept else ""

@@ -7,35 +7,33 @@ always reads words with the vocabulary its weights learned.
 """
 from __future__ import annotations
 
-from functools import cached_property
-
 from .errors import SpecError
 from .vocabulary import tag_classes
 
 
 class TablesFromData:
-    """Vocabularies from the training split of a tagged data set, classes from all its tags;
-    the sentences are read on first use (a spec that needs no table never reads them)."""
+    """Vocabularies from the training split of a tagged data set, classes from all its tags.
+    The API reads the sentences (specc.prepare) and hands them here, so the front end never
+    loads data: `splits` is (train, validation, test or None), each with `.words` and `.tags`
+    (one list of strings per sentence); `source`, `seed` and `validation` say how they were drawn."""
 
-    def __init__(self, source: str, seed: int = 0, validation: float = 0.1):
-        self.source, self.seed, self.validation = source, seed, validation
+    def __init__(self, source: str, seed: int, validation: float, splits: tuple):
+        self.source, self.seed, self.validation, self.splits = source, seed, validation, splits
 
-    @cached_property
-    def sentences(self):
-        """(train, validation, test or None) TaggedSentences."""
-        from specc.runtime.data.sentences import load_sentences
-
-        return load_sentences(self.source, self.seed, self.validation)
+    @property
+    def drawn(self) -> tuple[str, int, float]:
+        """(source, seed, validation): the draw of the sentences these tables come from."""
+        return self.source, self.seed, self.validation
 
     def vocabulary(self, layer_id: str, kind, args) -> tuple[str, ...]:
         """The vocabulary of layer `layer_id` (of `kind`, with its bound `args`): from the
         training sentences, by the kind's own rule."""
-        return kind.vocabulary_from(args, self.sentences[0].words)
+        return kind.vocabulary_from(args, self.splits[0].words)
 
     def classes(self, output_name: str) -> tuple[str, ...]:
         """The class names of an `output NAME: from data`: the data's tags (vocabulary.tag_classes)."""
         # every split's tags: a tag seen only in the test sentences is still a class to score
-        classes = tag_classes(tags for split in self.sentences if split is not None for tags in split.tags)
+        classes = tag_classes(tags for split in self.splits if split is not None for tags in split.tags)
         if len(classes) < 2:
             raise SpecError(f"the data {self.source} has {len(classes)} tag for output {output_name}",
                             expected="two or more distinct tags", hint="check the data's tag column")
@@ -58,20 +56,4 @@ def needs_data(syntax) -> bool:
     return False
 
 
-DEFAULT_WORD_DATA = "flights"
-
-
-def build_with_data(syntax, data: str | None = None, seed: int | None = None):
-    """Build a parsed spec, taking its vocabularies and classes, if it needs any, from `data`
-    (default: the train section's data, else flights), drawn with `seed` (default: the train
-    section's, else 0). Returns (model, tables or None)."""
-    from .build import build
-    from .training import settings_from_spec
-
-    if not needs_data(syntax):
-        return build(syntax), None
-    spec_settings = settings_from_spec(syntax.train)
-    tables = TablesFromData(data or spec_settings.get("data") or DEFAULT_WORD_DATA,
-                            spec_settings.get("seed", 0) if seed is None else seed,
-                            spec_settings.get("validation", 0.1))
-    return build(syntax, tables), tables
+DEFAULT_WORD_DATA = "flights"  # where a word spec that names no data takes its tables

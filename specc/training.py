@@ -7,8 +7,11 @@
       epochs 30
       batch 16
 
-Settings bind like layer arguments (positional, key=value, `key value`); a flag on the command
-line wins over the spec, and the spec wins over the defaults below.
+Settings bind like layer arguments (positional, key=value, `key value`). The build binds the
+section once (bind_section, then with_losses once the outputs are known) into `Model.train`, a
+TrainSettings; the spec wins over DEFAULTS, the one table of defaults (each setting's argument
+default in SETTINGS), and a flag on the command line or an API argument wins over the spec,
+merged in one place (with_flags), as it is over a resumed run's saved settings.
 
 A spec with several outputs gives each its loss on a line of its own, the output named first:
 `loss label cross_entropy` and `loss box mse weight=0.5`; the weights scale each output's loss
@@ -136,6 +139,16 @@ SETTINGS: dict[str, tuple[Arg, ...]] = {
                  "else loss)", positional=True),),
 }
 
+# the field each setting's single or named argument fills
+SETTING_FIELDS = {("data", "source"): "data", ("loss", "kind"): "loss", ("optimizer", "kind"): "optimizer",
+                  ("epochs", "count"): "epochs", ("batch", "size"): "batch", ("schedule", "kind"): "schedule",
+                  ("clip", "norm"): "clip", ("seed", "value"): "seed", ("validation", "fraction"): "validation",
+                  ("keep", "which"): "keep"}
+
+# The one table of defaults: every setting's default is its argument's in SETTINGS, by field.
+DEFAULTS = {SETTING_FIELDS.get((setting, arg.name), arg.name): arg.default
+            for setting, args in SETTINGS.items() for arg in args}
+
 DEFAULT_LR = {"sgd": 0.01, "adam": 0.001}
 
 # Arguments that belong to one kind of their setting: (setting, argument) -> that kind.
@@ -149,28 +162,34 @@ class TrainSettings:
     """Everything a training run needs to know, defaults filled in. `origin` says, for each
     field, whether it came from the 'spec', a 'flag' or the 'default'."""
 
-    data: str | None = None
-    loss: str | None = None
-    optimizer: str = "adam"
-    lr: float | None = None
-    momentum: float = 0.9
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    epochs: int = 10
-    batch: int = 32
-    schedule: str = "constant"
-    every: int = 10
-    gamma: float = 0.1
-    clip: float | None = None
-    seed: int = 0
-    validation: float = 0.1
-    keep: str = "last"
+    data: str | None = DEFAULTS["data"]
+    loss: str | None = DEFAULTS["loss"]
+    optimizer: str = DEFAULTS["optimizer"]
+    lr: float | None = DEFAULTS["lr"]
+    momentum: float = DEFAULTS["momentum"]
+    beta1: float = DEFAULTS["beta1"]
+    beta2: float = DEFAULTS["beta2"]
+    eps: float = DEFAULTS["eps"]
+    weight_decay: float = DEFAULTS["weight_decay"]
+    epochs: int = DEFAULTS["epochs"]
+    batch: int = DEFAULTS["batch"]
+    schedule: str = DEFAULTS["schedule"]
+    every: int = DEFAULTS["every"]
+    gamma: float = DEFAULTS["gamma"]
+    clip: float | None = DEFAULTS["clip"]
+    seed: int = DEFAULTS["seed"]
+    validation: float = DEFAULTS["validation"]
+    keep: str = DEFAULTS["keep"]
     origin: tuple[tuple[str, str], ...] = ()
 
-    def describe(self) -> str:
-        """One line per setting group, marking defaults, for the start of a run."""
+    @property
+    def from_spec(self) -> bool:
+        """Whether the spec gave any setting (it has a train section that says something)."""
+        return any(where == "spec" for _, where in self.origin)
+
+    def describe(self, own_split: bool = False) -> str:
+        """One line per setting group, marking defaults, for the start of a run. `own_split`:
+        the data set brings its own validation split (the back end that loads it knows)."""
         origin = dict(self.origin)
 
         def mark(*fields: str) -> str:
@@ -190,31 +209,39 @@ class TrainSettings:
             f"  schedule   {schedule}{mark('schedule')}",
             f"  clip       {self.clip if self.clip else 'off'}{mark('clip')}",
             f"  seed       {self.seed}{mark('seed')}",
-            f"  validation {self._validation_text(origin)}",
+            f"  validation {self._validation_text(origin, own_split)}",
             f"  keep       {self.keep}{mark('keep')}",
         ])
 
-
-    def _validation_text(self, origin: dict) -> str:
+    def _validation_text(self, origin: dict, own_split: bool) -> str:
         """The validation fraction, or the data set's own split where it brings one."""
-        from specc.runtime.data import OWN_SPLIT  # here: `specc check` reads settings without NumPy
-
         from_spec = origin.get("validation") != "default"
-        if self.data in OWN_SPLIT:
+        if own_split:
             return "the data set's own split" + (f" (validation {self.validation:g} does not apply)" if from_spec else "")
         return f"{self.validation:g}" + ("" if from_spec else "  (default)")
 
 
-# the field each setting's single or named argument fills
-SETTING_FIELDS = {("data", "source"): "data", ("loss", "kind"): "loss", ("optimizer", "kind"): "optimizer",
-                  ("epochs", "count"): "epochs", ("batch", "size"): "batch", ("schedule", "kind"): "schedule",
-                  ("clip", "norm"): "clip", ("seed", "value"): "seed", ("validation", "fraction"): "validation",
-                  ("keep", "which"): "keep"}
+def bind_section(calls: tuple[LayerCall, ...] | None) -> TrainSettings:
+    """The train section bound, once: the spec's settings over DEFAULTS, each field's origin
+    'spec' or 'default', lr the optimizer's default unless given. The loss stays as written
+    until the outputs are known (with_losses); SpecError, located, for any mistake."""
+    given = _given(calls)
+    settings = TrainSettings(**given, origin=tuple((name, "spec" if name in given else "default")
+                                                   for name in DEFAULTS))
+    if settings.lr is None:
+        settings = dataclasses.replace(settings, lr=DEFAULT_LR[settings.optimizer])
+    return settings
 
 
-def settings_from_spec(calls: tuple[LayerCall, ...] | None, outputs: dict[str, bool] | None = None) -> dict:
-    """The train section's settings as {field: value}, only those the spec gives. With
-    `outputs` (name -> whether a classifier), the loss lines are checked against them too."""
+def with_losses(settings: TrainSettings, calls: tuple[LayerCall, ...] | None,
+                classifiers: dict[str, bool]) -> TrainSettings:
+    """`settings` (bind_section's) with the loss of every output filled in (output_losses);
+    `classifiers`: output name -> whether a classifier, in declared order."""
+    return dataclasses.replace(settings, loss=output_losses(calls, settings.loss, classifiers))
+
+
+def _given(calls: tuple[LayerCall, ...] | None) -> dict:
+    """The train section's settings as {field: value}, only those the spec gives."""
     found: dict = {}
     seen: dict[str, LayerCall] = {}
     losses: dict[str, tuple] = {}  # output -> (kind, weight, the line), from `loss OUTPUT KIND` lines
@@ -236,8 +263,6 @@ def settings_from_spec(calls: tuple[LayerCall, ...] | None, outputs: dict[str, b
             found[SETTING_FIELDS.get((call.name, name), name)] = args[name]
     if losses:
         found["loss"] = ", ".join(loss_entry(output, kind, weight) for output, (kind, weight, _) in losses.items())
-    if outputs is not None:
-        output_losses(calls, found.get("loss"), outputs)
     return found
 
 
@@ -314,20 +339,10 @@ def check_flag(name: str, value):
         raise SpecError(f"--{name} cannot be {value}", expected=f"--{name}: {error.expected}") from None
 
 
-def resolve(calls: tuple[LayerCall, ...] | None, overrides: dict, classifier: bool | dict) -> TrainSettings:
-    """Settings from defaults, then the spec's train section, then command-line `overrides`
-    (fields set to None in overrides are ignored). `classifier`: whether the output is a
-    classifier, or for every output by name (output_losses checks the loss lines against them)."""
-    from_spec = settings_from_spec(calls)
-    flags = {k: check_flag(k, v) for k, v in overrides.items() if v is not None}
-    values = {**from_spec, **flags}
-    origin = {f.name: "flag" if f.name in flags else "spec" if f.name in from_spec else "default"
-              for f in dataclasses.fields(TrainSettings) if f.name != "origin"}
-    settings = TrainSettings(**values)
-    if isinstance(classifier, dict):
-        settings = dataclasses.replace(settings, loss=output_losses(calls, settings.loss, classifier))
-    elif settings.loss is None:
-        settings = dataclasses.replace(settings, loss="cross_entropy" if classifier else "mse")
-    if settings.lr is None:
-        settings = dataclasses.replace(settings, lr=DEFAULT_LR[settings.optimizer])
-    return dataclasses.replace(settings, origin=tuple(origin.items()))
+def with_flags(settings: TrainSettings, flags: dict) -> TrainSettings:
+    """`settings` with command-line flags or API arguments over them: the one place where they
+    are merged, for a new run (over the spec's) and a resumed one (over the checkpoint's). A
+    flag set to None is not given; each is checked like the setting it overrides (check_flag)."""
+    given = {name: check_flag(name, value) for name, value in flags.items() if value is not None}
+    origin = dict(settings.origin, **dict.fromkeys(given, "flag"))
+    return dataclasses.replace(settings, **given, origin=tuple(origin.items()))

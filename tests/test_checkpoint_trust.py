@@ -406,14 +406,13 @@ def test_a_changed_vocabulary_is_refused(word_checkpoint, tmp_path, capsys, make
     assert_refused(capsys, ["compile", str(spec), "--weights", str(checkpoint), "-o", str(tmp_path / "w.onnx")],
                    checkpoint, problem)
     with pytest.raises(specc.SpecError, match=re.escape(problem)):
-        specc.load(spec).load_weights(checkpoint)
+        specc.load(spec, weights=checkpoint)
 
 
 def test_the_checkpoint_vocabulary_is_used_when_it_is_sound(word_checkpoint, tmp_path):
     spec, raw = word_checkpoint
     checkpoint = tmp_path / "checkpoint.npz"
     checkpoint.write_bytes(raw)
-    net = specc.load(spec, data="atis")
-    net.load_weights(checkpoint)
+    net = specc.load(spec, data="atis", weights=checkpoint)
     with np.load(checkpoint) as archive:
         assert net.model.layers[0].attrs["vocabulary"] == tuple(archive["vocabulary/onehot@4"])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import specc
 from specc.cli import main
 from specc.specs import spec_path
 
@@ -76,16 +77,15 @@ def test_an_argument_of_another_kind_is_an_error(tmp_path, capsys, line, column,
 
 def test_the_validation_line_names_a_data_sets_own_split():
     """The settings printed at the start of `specc train` (specc.runtime.progress prints describe())."""
-    from specc.parse import parse
-    from specc.training import resolve
+    from specc.runtime.data import OWN_SPLIT
 
     for data, given, expected in [
             ("flights", "", "  validation the data set's own split\n"),
             ("atis", "", "  validation the data set's own split\n"),
             ("xo", "  validation 0.2\n", "  validation the data set's own split (validation 0.2 does not apply)\n"),
             ('"train.npz"', "", "  validation 0.1  (default)\n")]:
-        syntax = parse(f"input x: 4\nx -> dense 2\ntrain\n  data {data}\n{given}", "v.nn")
-        assert expected in resolve(syntax.train, {}, classifier=True).describe() + "\n"
+        settings = specc.loads(f"input x: 4\nx -> dense 2\ntrain\n  data {data}\n{given}", "v.nn").model.train
+        assert expected in settings.describe(own_split=settings.data in OWN_SPLIT) + "\n"
 
 
 def message_strings(path: Path) -> list[str]:

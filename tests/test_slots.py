@@ -3,6 +3,7 @@ exported ONNX model; 1-of-N and word hashing; Elman, Jordan, bidirectional and s
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -70,11 +71,14 @@ def test_specc_run_file_and_json(trained_elman, tmp_path):
 
 def test_the_checkpoint_keeps_the_vocabulary(trained_elman, tmp_path):
     net, result = trained_elman
-    # loaded against other data, the spec's vocabulary differs; the checkpoint's wins
+    # loaded against other data, the spec's vocabulary differs: its network refuses the weights
     other = specc.load(spec_path("slots_elman"), data="atis")
     assert other.model.layers[0].attrs["vocabulary"] != net.model.layers[0].attrs["vocabulary"]
     assert result.kept_epoch is not None  # the specs keep the epoch best on validation: best.npz
-    other.load_weights(result.out_dir / "best.npz")
+    with pytest.raises(specc.SpecError, match=r"other vocabularies or classes than this network took from atis"):
+        other.load_weights(result.out_dir / "best.npz")
+    # loaded with the checkpoint, the spec takes its vocabulary: the checkpoint's wins
+    other = specc.load(spec_path("slots_elman"), data="atis", weights=result.out_dir / "best.npz")
     assert other.model.layers[0].attrs["vocabulary"] == net.model.layers[0].attrs["vocabulary"]
     np.testing.assert_array_equal(other.run(words=list(LECTURE))["slots"], net.run(words=list(LECTURE))["slots"])
     compiled = specc_cli("compile", spec_path("slots_elman"), "--weights", result.out_dir / "best.npz",
@@ -237,9 +241,8 @@ def test_word_spec_mistakes_are_clear(text, message):
 
 
 def test_image_data_for_a_word_spec_and_word_data_for_an_image_spec(tmp_path):
-    words = specc.load(spec_path("slots_elman"))
     with pytest.raises(specc.SpecError, match="unknown data set 'xo' for a sequence of words"):
-        words.train(data="xo", epochs=1, out=tmp_path)
+        specc.load(spec_path("slots_elman"), data="xo")
     with pytest.raises(specc.SpecError, match="sentences of words"):
         specc.load(spec_path("x_or_o")).train(data="flights", epochs=1, out=tmp_path)
 
@@ -324,18 +327,22 @@ def conll_file(path):
     return path
 
 
-def test_training_on_other_data_rebuilds_the_vocabulary_and_reads_the_data_once(tmp_path, monkeypatch):
+def test_training_on_other_data_takes_a_network_loaded_with_it_and_reads_the_data_once(tmp_path, monkeypatch):
     import specc.runtime.data.sentences as sentences
 
     reads = []
     real = sentences.load_sentences
     monkeypatch.setattr(sentences, "load_sentences", lambda *args: reads.append(args) or real(*args))
-    net = specc.loads("input words: seq token\noutput tags: from data\n"
-                      "words -> onehot -> rnn 4 -> dense -> softmax -> tags\n", file="t.nn")
+    text = "input words: seq token\noutput tags: from data\nwords -> onehot -> rnn 4 -> dense -> softmax -> tags\n"
+    net = specc.loads(text, file="t.nn")
     assert "Beijing" in net.model.layers[0].attrs["vocabulary"]  # flights, the default
     data = conll_file(tmp_path / "people.conll")
+    with pytest.raises(specc.SpecError, match=re.escape(f"load the spec with the run's data: specc.load(spec, "
+                                                        f"data={str(data)!r}, seed=0)")):
+        net.train(data=str(data), epochs=1, out=tmp_path / "run")
     reads.clear()
-    result = net.train(data=str(data), epochs=1, out=tmp_path / "run")
+    net = specc.loads(text, file="t.nn", data=str(data))
+    result = net.train(epochs=1, out=tmp_path / "run")
     assert net.model.layers[0].attrs["vocabulary"] == ("Alice", "Bob", "Carol", "Lima", "Paris", "to", "went")
     assert net.model.outputs[0].classes == ("O", "B-LOC", "B-PER") and result.export.ok
     assert len(reads) == 1  # the vocabulary's sentences are the training data's
