@@ -174,7 +174,7 @@ def load_case(data: str) -> Case:
     settings = with_flags(net.model.train, {"data": data})
     dataset = net.load_data(settings)
     onehot = next(layer for layer in chain.layers if layer.kind == "onehot")
-    return Case(data, note, net, settings, dataset, tuple(onehot.attrs["vocabulary"]), bool(onehot.attrs["lowercase"]),
+    return Case(data, note, net, settings, dataset, tuple(onehot.attrs.vocabulary), bool(onehot.attrs.lowercase),
                 len(chain.output.classes))
 
 

@@ -23,8 +23,6 @@ from typing import Mapping, Sequence
 from specc.errors import SpecError
 from specc.shapes import form
 
-from .kernels import KERNELS
-
 ENVIRONMENT = "SPECC_BLAS_THREADS"
 # read by the BLAS libraries themselves when they load: set, they are the user's choice
 LIBRARY_ENVIRONMENT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
@@ -43,7 +41,7 @@ def _positions(shape: tuple, steps: int) -> int:
 def _reads_word_ids(layer, previous) -> bool:
     """True when `layer` gets the word ids of an onehot or wordhash (whose input is the (N, T)
     words): it looks rows of its input weights up instead of multiplying."""
-    return previous is not None and form(previous.in_shape) == "tokens" and KERNELS[layer.kind].reads_sparse
+    return previous is not None and form(previous.in_shape) == "tokens" and layer.attrs.reads_one_hot
 
 
 def step_products(layers: Sequence, batch: int, steps: int = 1) -> list[tuple[int, int]]:

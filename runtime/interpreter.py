@@ -210,7 +210,7 @@ def zeroes_padding_before(layer, mask) -> bool:
     reads them (window: a word's neighbours past the sentence's end must be zero vectors). Other
     kernels work per step, or take the mask themselves (rnn, last), so what they leave on
     padding reaches no word; run_layers zeroes it in its final output."""
-    return mask is not None and kernel_for(layer).reads_padding
+    return mask is not None and layer.attrs.reads_padding
 
 
 def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarray,
@@ -238,14 +238,14 @@ def run_chain(layers: Sequence, weights: Mapping[str, np.ndarray], x, caches: li
     merge layer reads its operands from `values` (by name, held the same way)."""
     for layer in layers:
         cache = None if caches is None else {"rng": rng} if rng is not None else {}
-        kernel = kernel_for(layer)
-        if isinstance(x, SparseRows) and not kernel.reads_sparse:
+        kernel, flags = kernel_for(layer), layer.attrs
+        if isinstance(x, SparseRows) and not flags.reads_one_hot:
             x = x.dense()
         if zeroes_padding_before(layer, mask):
             x = x * mask[..., None].astype(x.dtype)
-        if kernel.takes_mask:
+        if flags.takes_mask:
             x = kernel.forward(layer, layer_weights(layer, weights), x, cache, mask=mask)
-        elif kernel.reads_operands:
+        elif flags.reads_operands:
             x = kernel.forward(layer, layer_weights(layer, weights), x, cache,
                                operands=[values[name] for name in layer.operands])
         else:
@@ -291,7 +291,7 @@ def backward_chain(layers: Sequence, weights: Mapping[str, np.ndarray], caches: 
         kernel = kernel_for(layer)
         dy, local = kernel.backward(layer, layer_weights(layer, weights), caches[position], dy,
                                     need_dx=position > 0 or need_input_grad)
-        if kernel.reads_operands:  # the gradient of the flowing value, then of each operand
+        if layer.attrs.reads_operands:  # the gradient of the flowing value, then of each operand
             dy, *operand_grads = dy
             for name, grad in zip(layer.operands, operand_grads):
                 _accumulate(value_grads, name, grad)

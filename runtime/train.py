@@ -314,7 +314,7 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
         optimizer.steps = meta["optimizer_steps"]
         first_epoch, first_batch, history, partial = meta["epoch"], meta["batch"], meta["history"], meta["partial"]
     train, validation = dataset.train, dataset.validation
-    random_layers = any(kernel_for(layer).random for layer in objective.layers)
+    random_layers = any(layer.attrs.random for layer in objective.layers)
     train_x, train_y = columns(train, model)
     first_input = next(iter(train_x.values()))
     count = len(first_input)

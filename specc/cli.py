@@ -69,7 +69,7 @@ def cmd_check(args) -> int:
     # parse, build and summary need no NumPy: this path stays cheap
     from .parse import parse_file
     from .prepare import build_model
-    from .summary import summary
+    from .summary import spelled_out, summary
 
     model, _ = build_model(parse_file(args.spec), getattr(args, "data", None))
     for warning in model.warnings:  # the spec still builds: said on stderr, and the exit stays 0
@@ -82,7 +82,7 @@ def cmd_check(args) -> int:
             "chains": [{"source": chain.source, "value": chain.name, "output": chain.output and chain.output.name,
                         "layers": [layer.id for layer in chain.layers], "shape": list(model.value_shape(chain.result)),
                         "mask_source": chain.mask_source} for chain in model.chains],
-            "layers": [{"id": layer.id, "kind": layer.kind, "line": layer.coord.line, "arguments": layer.full_text(),
+            "layers": [{"id": layer.id, "kind": layer.kind, "line": layer.coord.line, "arguments": spelled_out(layer),
                         "output_shape": list(layer.out_shape), "params": layer.param_count,
                         "operands": list(layer.operands)} for layer in model.layers],
             "warnings": [f"{w.coord}: {w.message}" for w in model.warnings]}))

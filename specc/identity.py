@@ -39,7 +39,7 @@ class SavedTables:
 
 def saved_tables(model) -> SavedTables:
     """The tables a built model took from data, to save with its weights."""
-    vocabularies = {layer.id: layer.attrs["vocabulary"] for layer in model.layers
+    vocabularies = {layer.id: layer.attrs.vocabulary for layer in model.layers
                     if isinstance(layer.args.values.get("vocab"), FromData)}
     classes = {output.name: output.classes for output in model.outputs if output.classes}
     return SavedTables(vocabularies, classes)
@@ -52,6 +52,6 @@ def architecture_fingerprint(model) -> str:
     import hashlib
     import json
 
-    description = [[layer.kind, sorted((k, repr(v)) for k, v in layer.attrs.items()),
+    description = [[layer.kind, sorted((k, repr(v)) for k, v in layer.attrs.written().items()),
                     [[w.name, list(w.shape)] for w in layer.weights]] for layer in model.layers]
     return hashlib.sha256(json.dumps(description).encode()).hexdigest()[:16]

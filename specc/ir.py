@@ -1,13 +1,69 @@
 """The checked IR: frozen dataclasses with shapes, weights and source positions."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 from .errors import Coord
-from .layers.base import WeightSpec
 from .shapes import Shape
-from .signature import BoundArgs, describe_value
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One weight tensor of a layer: its local name, shape, how it starts, and fan in/out.
+    `literal` holds the values a spec gives (a signature Literal: .shape, .values), else None."""
+
+    name: str
+    shape: tuple[int, ...]
+    init: str
+    fan_in: int
+    fan_out: int
+    literal: Any = None
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass(frozen=True)
+class LayerAttrs:
+    """Base of a layer kind's typed attributes: the values its kernel and its lowering read,
+    normalised once by the shape rule. Each kind declares a frozen subclass in its front-end
+    file (specc/layers/<kind>.py: ConvAttrs, RnnAttrs ...); the back ends read its fields by
+    name and never import the front end.
+
+    The class attributes below are the facts about a kind that both back ends rely on, declared
+    here once (a subclass sets those that hold for it):
+    - reads_one_hot: reads one-hot words as they are held, ids or rows (NumPy: a SparseRows
+      input, runtime/kernels/sparse.py; ONNX: a lookup that GraphBuilder.project folds).
+    - reads_padding: mixes steps in a way that reads padded steps (window: a word's neighbours
+      past the sentence's end must be zero), so both back ends zero them before the layer.
+    - each_step: computes each step from that step alone (dense, activations, dropout), so the
+      export may run it on the packed words of a batch, without the padding.
+    - takes_mask: takes the padding mask itself (rnn, last); its kernel's forward has mask=.
+    - random: draws random numbers in training (dropout); the trainer makes a generator then.
+    - reads_operands: a merge; reads the values named in its `operands` besides the flowing one.
+
+    A field whose name differs from the argument it comes from (or from its name before attrs
+    were typed) says so in its metadata, {"written": NAME}: `written()` gives the values by
+    those names, which checkpoints' architecture fingerprints and `check`'s call text read;
+    a field set to None (a value this kind of a family does not have) is left out there.
+    """
+
+    reads_one_hot: ClassVar[bool] = False
+    reads_padding: ClassVar[bool] = False
+    each_step: ClassVar[bool] = False
+    takes_mask: ClassVar[bool] = False
+    random: ClassVar[bool] = False
+    reads_operands: ClassVar[bool] = False
+
+    def written(self) -> dict[str, Any]:
+        """The values by their written names (conv's kernel as 'size'), in field order, None left out."""
+        values = ((f.metadata.get("written", f.name), getattr(self, f.name)) for f in fields(self))
+        return {name: value for name, value in values if value is not None}
 
 
 @dataclass(frozen=True)
@@ -38,15 +94,16 @@ class Output:
 class Layer:
     """One layer of a chain after checking.
 
-    `attrs` holds the values its kernels and lowering read (normalised once: kernel sizes,
-    strides, explicit pads, units ...); `args` what the signature bound, defaults included.
+    `attrs` holds the values its kernels and lowering read, typed per kind (a LayerAttrs:
+    kernel sizes, strides, explicit pads, units ...), with the flags both back ends rely on;
+    `args` what the signature bound (a BoundArgs), defaults included.
     """
 
     kind: str
     id: str
     call_text: str
-    args: BoundArgs
-    attrs: Mapping[str, Any]
+    args: Any
+    attrs: LayerAttrs
     in_shape: Shape
     out_shape: Shape
     weights: tuple[WeightSpec, ...]
@@ -59,24 +116,11 @@ class Layer:
     @property
     def operands(self) -> tuple[str, ...]:
         """The named values a merge layer reads besides the flowing one, in order; () for others."""
-        return tuple(self.attrs.get("operands", ()))
+        return self.attrs.operands if self.attrs.reads_operands else ()
 
     def weight_name(self, local: str) -> str:
         """Global name of one of this layer's weights, e.g. 'conv@5.weight'."""
         return f"{self.id}.{local}"
-
-    def full_text(self) -> str:
-        """The call with every argument spelled out, defaults included."""
-        parts = [self.kind, *self.operands]  # a merge's value names, as written: add h
-        for name, value in self.args.values.items():
-            if name == "operands":
-                continue
-            if value is None:
-                value = self.attrs.get(name)  # derived by the shape rule (filters from weights ...)
-            if value is None or (name == "init" and self.args.values.get("weights") is not None):
-                continue
-            parts.append(f"{name}={describe_value(value)}")
-        return " ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -113,7 +157,7 @@ class Model:
     inputs: tuple[Input, ...]
     outputs: tuple[Output, ...]
     chains: tuple[Chain, ...]
-    train: tuple = ()  # the train section's settings as written (LayerCalls), checked
+    train: Any = None  # the train section bound once (specc.training.TrainSettings, losses per output)
     warnings: tuple = ()  # SpecErrors that do not stop the build (a value never used), for `check` to print
 
     @property

@@ -1,4 +1,6 @@
-"""Model + weights -> ONNX ModelProto. Each layer kind lowers itself through GraphBuilder.
+"""Model + weights -> ONNX ModelProto. Each layer kind's lowering (specc/lowering/<kind>.py, found
+in LOWERINGS by the kind's name) adds its nodes through GraphBuilder, reading the layer's typed
+attributes and the flags they declare (reads_one_hot, reads_padding, each_step).
 
 The spec's graph becomes one ONNX graph: its inputs and outputs carry the spec's names, and the
 chains are lowered in their written (topological) order, each value they bind kept in
@@ -17,6 +19,8 @@ from typing import Mapping
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from .lowering import LOWERINGS
 
 OPSET = 17
 ML_OPSET = 2  # ai.onnx.ml: LabelEncoder with int64 keys and string values
@@ -207,17 +211,15 @@ def _packed_tail(chain) -> int:
     """Where the chain's last run of layers that work on each step alone begins (its index), for
     a chain that ends in a sequence; len(layers) when there is none. A merge ends the run: the
     values it reads are not packed."""
-    from .layers import REGISTRY
-
     start = len(chain.layers)
-    while start > 0 and _packs(REGISTRY, chain.layers[start - 1]):
+    while start > 0 and _packs(chain.layers[start - 1]):
         start -= 1
     return start
 
 
-def _packs(registry, layer) -> bool:
+def _packs(layer) -> bool:
     """Whether a layer may run on the packed words of a batch (see _packed_tail)."""
-    return registry[layer.kind].each_step and len(layer.out_shape) == 3 and not layer.operands
+    return layer.attrs.each_step and len(layer.out_shape) == 3 and not layer.attrs.reads_operands
 
 
 def _pack_words(g: GraphBuilder, x: str, width: int) -> tuple[str, str]:
@@ -320,8 +322,6 @@ def _lower_chain(g: GraphBuilder, chain) -> tuple[str, str | None]:
     """Lower one chain's layers from the tensor of its source value. Returns its result (packed
     rows (R, F) if its tail was packed) and where each step finds its packed row ((N, T) int64;
     None when not packed)."""
-    from .layers import REGISTRY
-
     x = g.values[chain.source]
     # the layers after the last one that mixes steps run on the words only, packed together (a
     # batch's padding can be most of it); their result is gathered back at the output, zero on
@@ -329,17 +329,17 @@ def _lower_chain(g: GraphBuilder, chain) -> tuple[str, str | None]:
     pack_at = _packed_tail(chain) if g.mask is not None and chain.output is not None else len(chain.layers)
     row_of_step = None
     for position, layer in enumerate(chain.layers):
-        kind = REGISTRY[layer.kind]
+        flags = layer.attrs
         if position == pack_at and x not in g.lookups:
             x, row_of_step = _pack_words(g, x, layer.in_shape[-1])
-        if (x in g.lookups and not kind.reads_one_hot) or x in g.time_major_of:
+        if (x in g.lookups and not flags.reads_one_hot) or x in g.time_major_of:
             g.write_out(x)
         for operand in layer.operands:  # a merge reads its operands as plain tensors
             if g.pending(g.values[operand]):
                 g.write_out(g.values[operand])
-        if g.mask is not None and kind.reads_padding:
+        if g.mask is not None and flags.reads_padding:
             x = g.node("Mul", [x, g.mask], layer, suffix="padding_zeroed")
-        x = kind.lower(g, layer, x)
+        x = LOWERINGS[layer.kind](g, layer, x)
     if chain.output is not None and g.pending(x):
         g.write_out(x)
     return x, row_of_step

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .budget import summary_line
 from .shapes import BYTES_PER_FLOAT, fmt, sample_elements
+from .signature import describe_value
 
 
 def _table(rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
@@ -15,6 +16,21 @@ def _table(rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return lines
+
+
+def spelled_out(layer) -> str:
+    """A layer's call with every argument spelled out, defaults included: `conv size=3x3 filters=16 ...`."""
+    parts = [layer.kind, *layer.operands]  # a merge's value names, as written: add h
+    derived = layer.attrs.written()  # what the shape rule found for an argument left out (filters from weights ...)
+    for name, value in layer.args.values.items():
+        if name == "operands":
+            continue
+        if value is None:
+            value = derived.get(name)
+        if value is None or (name == "init" and layer.args.values.get("weights") is not None):
+            continue
+        parts.append(f"{name}={describe_value(value)}")
+    return " ".join(parts)
 
 
 def conv_comparisons(model) -> list[str]:
@@ -56,7 +72,7 @@ def _chain_rows(model, chain, graph: bool) -> list[tuple[str, ...]]:
     for layer in chain.layers:
         reads = "; ".join(f"{name} {fmt(model.value_shape(name))} from {_origin(model, name)[1]}"
                           for name in layer.operands)
-        rows.append((layer.full_text(), str(layer.coord.line), fmt(layer.out_shape), f"{layer.param_count:,}"))
+        rows.append((spelled_out(layer), str(layer.coord.line), fmt(layer.out_shape), f"{layer.param_count:,}"))
         if graph:
             rows[-1] += (reads,)
     if graph:

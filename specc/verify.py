@@ -53,7 +53,7 @@ CASE_WORDS = (
 def word_pool(model) -> list[str]:
     """The words verification sentences are made of: the model's vocabularies' words (200 of
     them), 20 of those capitalised and 20 upper-cased, UNSEEN_WORDS and CASE_WORDS."""
-    known = [w for layer in model.layers if layer.kind == "onehot" for w in layer.attrs["vocabulary"]]
+    known = [w for layer in model.layers if layer.kind == "onehot" for w in layer.attrs.vocabulary]
     return list(dict.fromkeys(known[:200] + [w.capitalize() for w in known[:20]] + [w.upper() for w in known[:20]]
                               + list(UNSEEN_WORDS) + list(CASE_WORDS)))
 

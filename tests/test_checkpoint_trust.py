@@ -415,4 +415,4 @@ def test_the_checkpoint_vocabulary_is_used_when_it_is_sound(word_checkpoint, tmp
     checkpoint.write_bytes(raw)
     net = specc.load(spec, data="atis", weights=checkpoint)
     with np.load(checkpoint) as archive:
-        assert net.model.layers[0].attrs["vocabulary"] == tuple(archive["vocabulary/onehot@4"])
+        assert net.model.layers[0].attrs.vocabulary == tuple(archive["vocabulary/onehot@4"])

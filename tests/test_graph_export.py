@@ -162,7 +162,7 @@ def test_concat_joins_images_along_channels_and_vectors_along_features():
     for text, axis, width in ((CONCAT_IMAGES, 1, 7), (CONCAT_VECTORS, 1, 5), (WORDS_AND_NUMBERS, 2, 6)):
         net = specc.loads(text, "graph.nn")
         concat = next(layer for layer in net.model.layers if layer.kind == "concat")
-        assert concat.out_shape[concat.attrs["axis"]] == width
+        assert concat.out_shape[concat.attrs.axis] == width
         node = next(n for n in net.to_onnx().graph.node if n.name == concat.id)
         assert (node.op_type, node.attribute[0].i) == ("Concat", axis)
 

@@ -10,6 +10,7 @@ import pytest
 
 import specc
 from specc.cli import main
+from specc.summary import spelled_out
 from tests.test_errors import expect_error, spec
 
 RESIDUAL = spec("input image: 1x8x8",
@@ -60,7 +61,7 @@ def test_two_input_model():
     assert layers_of(m.chains[1]) == [("dense", ("N", 4), 16), ("concat", ("N", 22), 0), ("dense", ("N", 2), 46),
                                       ("softmax", ("N", 2), 0)]
     assert m.param_count == 20 + 16 + 46
-    assert m.chains[1].layers[1].attrs["axis"] == 1
+    assert m.chains[1].layers[1].attrs.axis == 1
 
 
 def test_shared_trunk_with_two_heads():
@@ -85,7 +86,7 @@ def test_concat_of_two_branches_of_different_depth():
                    "image -> conv 3x3 filters=2 padding=same -> relu -> conv 3x3 filters=2 padding=same -> concat a",
                    "  -> flatten -> dense -> softmax -> label"))
     concat = m.chains[1].layers[3]
-    assert (concat.kind, concat.in_shape, concat.out_shape, concat.attrs["axis"]) == (
+    assert (concat.kind, concat.in_shape, concat.out_shape, concat.attrs.axis) == (
         "concat", ("N", 2, 8, 8), ("N", 6, 8, 8), 1)
     # convs 1->4: 36 + 4, 1->2: 18 + 2, 2->2: 36 + 2; dense 384->2: 768 + 2
     assert m.param_count == 40 + 20 + 38 + 770
@@ -112,7 +113,7 @@ def test_word_features_concatenated_with_per_word_numbers():
                    "w = words -> onehot vocab=[a, b] -> dense 3",
                    "w -> concat numbers -> dense -> softmax -> tag"))
     assert layers_of(m.chains[1])[0] == ("concat", ("N", "T", 5), 0)
-    assert m.chains[1].layers[0].attrs["axis"] == 2
+    assert m.chains[1].layers[0].attrs.axis == 2
     assert [c.mask_source for c in m.chains] == ["words", "words"]
     assert m.uses("numbers") == [(1, 0)]
 
@@ -124,7 +125,7 @@ def test_a_merge_reads_several_values_in_order():
                    "x -> concat a b -> dense 4 -> add x x"))
     concat, _, add = m.chains[2].layers[:3]
     assert (concat.operands, concat.out_shape) == (("a", "b"), ("N", 9))
-    assert (add.operands, add.out_shape, add.full_text()) == (("x", "x"), ("N", 4), "add x x")
+    assert (add.operands, add.out_shape, spelled_out(add)) == (("x", "x"), ("N", 4), "add x x")
 
 
 def test_sentence_summaries_of_two_token_inputs_may_merge():

@@ -52,12 +52,12 @@ def test_argument_forms_bind_the_same():
              "conv size=3x3 filters 2 same stride=2x2"]
     attrs = [specc.loads(f"input i: 1x8x8\ni -> {f}", "f.nn").model.layers[0].attrs for f in forms]
     assert attrs[0] == attrs[1] == attrs[2]
-    assert attrs[0]["stride"] == (2, 2) and attrs[0]["filters"] == 2
+    assert attrs[0].stride == (2, 2) and attrs[0].filters == 2
 
 
 def test_flags_and_words():
     layer = specc.loads("input x: seq 2\nx -> rnn elman hidden=3 bidirectional", "f.nn").model.layers[0]
-    assert layer.attrs["directions"] == 2 and layer.out_shape == ("N", "T", 6)
+    assert layer.attrs.directions == 2 and layer.out_shape == ("N", "T", 6)
 
 
 def test_literal_lists_span_lines_and_take_negative_and_float_numbers():

@@ -73,13 +73,13 @@ def test_the_checkpoint_keeps_the_vocabulary(trained_elman, tmp_path):
     net, result = trained_elman
     # loaded against other data, the spec's vocabulary differs: its network refuses the weights
     other = specc.load(spec_path("slots_elman"), data="atis")
-    assert other.model.layers[0].attrs["vocabulary"] != net.model.layers[0].attrs["vocabulary"]
+    assert other.model.layers[0].attrs.vocabulary != net.model.layers[0].attrs.vocabulary
     assert result.kept_epoch is not None  # the specs keep the epoch best on validation: best.npz
     with pytest.raises(specc.SpecError, match=r"other vocabularies or classes than this network took from atis"):
         other.load_weights(result.out_dir / "best.npz")
     # loaded with the checkpoint, the spec takes its vocabulary: the checkpoint's wins
     other = specc.load(spec_path("slots_elman"), data="atis", weights=result.out_dir / "best.npz")
-    assert other.model.layers[0].attrs["vocabulary"] == net.model.layers[0].attrs["vocabulary"]
+    assert other.model.layers[0].attrs.vocabulary == net.model.layers[0].attrs.vocabulary
     np.testing.assert_array_equal(other.run(words=list(LECTURE))["slots"], net.run(words=list(LECTURE))["slots"])
     compiled = specc_cli("compile", spec_path("slots_elman"), "--weights", result.out_dir / "best.npz",
                          "-o", tmp_path / "again.onnx", "--data", "atis")
@@ -175,14 +175,14 @@ def test_lowercase_and_the_vocabulary_from_data():
 output slots: from data
 words -> onehot lowercase min_count=5 -> rnn 4 -> dense -> slots""")
     onehot = net.model.layers[0]
-    vocabulary = onehot.attrs["vocabulary"]
+    vocabulary = onehot.attrs.vocabulary
     assert list(vocabulary) == sorted(vocabulary) and "beijing" in vocabulary and "Beijing" not in vocabulary
     assert net.model.outputs[0].classes == ("other", "depart", "dest", "time")
     assert onehot.out_shape == ("N", "T", len(vocabulary) + 1)
     capped = specc.loads("""input words: seq token
 output slots: from data
 words -> onehot max=10 -> rnn 4 -> dense -> slots""").model.layers[0]
-    assert len(capped.attrs["vocabulary"]) == 10 and "to" in capped.attrs["vocabulary"]
+    assert len(capped.attrs.vocabulary) == 10 and "to" in capped.attrs.vocabulary
 
 
 # ---- NumPy against onnxruntime on sentences of different lengths ----
@@ -335,7 +335,7 @@ def test_training_on_other_data_takes_a_network_loaded_with_it_and_reads_the_dat
     monkeypatch.setattr(sentences, "load_sentences", lambda *args: reads.append(args) or real(*args))
     text = "input words: seq token\noutput tags: from data\nwords -> onehot -> rnn 4 -> dense -> softmax -> tags\n"
     net = specc.loads(text, file="t.nn")
-    assert "Beijing" in net.model.layers[0].attrs["vocabulary"]  # flights, the default
+    assert "Beijing" in net.model.layers[0].attrs.vocabulary  # flights, the default
     data = conll_file(tmp_path / "people.conll")
     with pytest.raises(specc.SpecError, match=re.escape(f"load the spec with the run's data: specc.load(spec, "
                                                         f"data={str(data)!r}, seed=0)")):
@@ -343,7 +343,7 @@ def test_training_on_other_data_takes_a_network_loaded_with_it_and_reads_the_dat
     reads.clear()
     net = specc.loads(text, file="t.nn", data=str(data))
     result = net.train(epochs=1, out=tmp_path / "run")
-    assert net.model.layers[0].attrs["vocabulary"] == ("Alice", "Bob", "Carol", "Lima", "Paris", "to", "went")
+    assert net.model.layers[0].attrs.vocabulary == ("Alice", "Bob", "Carol", "Lima", "Paris", "to", "went")
     assert net.model.outputs[0].classes == ("O", "B-LOC", "B-PER") and result.export.ok
     assert len(reads) == 1  # the vocabulary's sentences are the training data's
 

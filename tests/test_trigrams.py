@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from specc.trigrams import (TRIGRAM_ONNX_OPSETS, lower_trigram_counts, trigram_counts, trigram_ids,
-                            trigram_vocabulary, word_trigrams)
+from specc.onnx_trigrams import TRIGRAM_ONNX_OPSETS, lower_trigram_counts
+from specc.trigrams import trigram_counts, trigram_ids, trigram_vocabulary, word_trigrams
 
 CORPUS = ["apple", "apples", "banana", "to", "a", "Zürich", "北京", "a#b", "mississippi"]
 

@@ -90,7 +90,7 @@ def test_words_lowercase_as_the_unicode_character_database_says():
 def test_onehot_lowercase_with_a_literal_vocabulary_agrees_on_every_word():
     vocabulary = list(dict.fromkeys(map(ucd_lower, WORDS)))
     net = onehot_net(vocabulary)
-    assert len(WORDS) >= 50 and net.model.layers[0].attrs["vocabulary"] == tuple(vocabulary)
+    assert len(WORDS) >= 50 and net.model.layers[0].attrs.vocabulary == tuple(vocabulary)
     words = WORDS + [w.upper() for w in WORDS] + [w.lower() for w in WORDS] + ["unseen", "ΣΑΣ!"]
     numpy_ids, onnx_ids = word_ids(net, words)
     np.testing.assert_array_equal(numpy_ids, onnx_ids)
@@ -101,9 +101,9 @@ def test_onehot_lowercase_with_a_literal_vocabulary_agrees_on_every_word():
 
 def test_a_literal_vocabulary_is_lowercased_by_the_same_rule():
     net = specc.loads('input words: seq token\nwords -> onehot vocab=["ΟΔΟΣ", "İSTANBUL", "οδοσ", "ẞ"] lowercase\n')
-    assert net.model.layers[0].attrs["vocabulary"] == ("οδοσ", "istanbul", "ß")
+    assert net.model.layers[0].attrs.vocabulary == ("οδοσ", "istanbul", "ß")
     hashed = specc.loads('input words: seq token\nwords -> wordhash vocab=["#İS", "#is", "ΟΣ#"] lowercase\n')
-    assert hashed.model.layers[0].attrs["vocabulary"] == ("#is", "οσ#")
+    assert hashed.model.layers[0].attrs.vocabulary == ("#is", "οσ#")
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def conll(tmp_path_factory):
 def test_onehot_lowercase_with_a_vocabulary_from_data_agrees_on_every_word(conll):
     net = specc.loads("input words: seq token\noutput tags: from data\n"
                       "words -> onehot lowercase -> dense -> softmax -> tags\n", data=str(conll))
-    vocabulary = net.model.layers[0].attrs["vocabulary"]
+    vocabulary = net.model.layers[0].attrs.vocabulary
     assert all(ucd_lower(w) == w for w in vocabulary)  # (the validation tenth of the data is not in it)
     assert {"οδοσ", "οδος", "istanbul", "i̇stanbul"} <= set(vocabulary)  # Python's lower cases are words too
     words = WORDS + [w.upper() for w in WORDS] + [w.lower() for w in WORDS] + [w.title() for w in WORDS]
@@ -136,7 +136,7 @@ def test_onehot_lowercase_with_a_vocabulary_from_data_agrees_on_every_word(conll
 @pytest.mark.parametrize("after", ["", " -> dense 8 bias=false"])
 def test_wordhash_lowercase_counts_agree_on_every_word(conll, after):
     net = specc.loads(f"input words: seq token\nwords -> wordhash lowercase{after}\n", data=str(conll))
-    vocabulary = net.model.layers[0].attrs["vocabulary"]
+    vocabulary = net.model.layers[0].attrs.vocabulary
     assert "οσ#" in vocabulary and "#is" in vocabulary and "#İs" not in vocabulary
     words = WORDS + [w.upper() for w in WORDS] + [w.title() for w in WORDS]
     numpy_out, onnx_out = run_both(net, {"words": [words]})

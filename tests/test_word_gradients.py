@@ -274,16 +274,16 @@ def test_bidirectional_elman_on_words_matches_torch_packed_sequences(options):
     rng = np.random.default_rng(8)
     rnn, x, y, dy, grads, leaves = word_network(f"rnn elman {options}", rng)
     a = rnn.attrs
-    module = torch.nn.RNN(len(VOCAB) + 1, a["hidden"], num_layers=a["layers"], nonlinearity=a["activation"],
-                          bias=a["bias"], batch_first=True, bidirectional=True)
+    module = torch.nn.RNN(len(VOCAB) + 1, a.hidden, num_layers=a.layers, nonlinearity=a.activation,
+                          bias=a.bias, batch_first=True, bidirectional=True)
     params = {}
-    for k in range(a["layers"]):
+    for k in range(a.layers):
         for d, suffix in enumerate((f"_l{k}", f"_l{k}_reverse")):
             params["weight_ih" + suffix] = leaves[f"layer{k + 1}.W"][d]
             params["weight_hh" + suffix] = leaves[f"layer{k + 1}.R"][d]
-            if a["bias"]:
+            if a.bias:
                 params["bias_ih" + suffix] = leaves[f"layer{k + 1}.b"][d]
-                params["bias_hh" + suffix] = torch.zeros(a["hidden"])
+                params["bias_hh" + suffix] = torch.zeros(a.hidden)
     assert set(params) == {name for name, _ in module.named_parameters()}
     lengths = torch.tensor([len(s) for s in SENTENCES])
     packed = pack_padded_sequence(torch.from_numpy(one_hot(x, VOCAB)), lengths, batch_first=True,
@@ -310,9 +310,9 @@ def test_jordan_on_words_matches_a_torch_loop_over_each_sentence_alone(options):
     vectors = torch.from_numpy(one_hot(x, VOCAB))
     y_torch = torch.zeros(y.shape)
     for i, sentence in enumerate(SENTENCES):
-        y_torch[i, :len(sentence)] = torch_jordan(vectors[i:i + 1, :len(sentence)], leaves, layers=a["layers"],
-                                                  bidirectional=a["directions"] == 2, activation=a["activation"],
-                                                  bias=a["bias"])[0]
+        y_torch[i, :len(sentence)] = torch_jordan(vectors[i:i + 1, :len(sentence)], leaves, layers=a.layers,
+                                                  bidirectional=a.directions == 2, activation=a.activation,
+                                                  bias=a.bias)[0]
     (y_torch * torch.from_numpy(dy)).sum().backward()
     check_against_torch(rnn, y, grads, y_torch, leaves)
 

@@ -80,13 +80,13 @@ class Conv(Kernel):
     def forward(self, layer, w, x, cache=None):
         a = layer.attrs
         out_hw = layer.out_shape[2:]
-        cols = im2col(x, a["size"], a["stride"], a["pads"], out_hw)
-        y = w["weight"].reshape(a["filters"], -1) @ cols
+        cols = im2col(x, a.kernel, a.stride, a.pads, out_hw)
+        y = w["weight"].reshape(a.filters, -1) @ cols
         if "bias" in w:
             y += w["bias"][:, None]
         if cache is not None:
             cache.update(cols=cols, x_shape=x.shape)
-        return y.reshape((a["filters"], x.shape[1]) + tuple(out_hw))
+        return y.reshape((a.filters, x.shape[1]) + tuple(out_hw))
 
     def backward(self, layer, w, cache, dy, need_dx=True):
         a = layer.attrs
@@ -98,6 +98,6 @@ class Conv(Kernel):
         if not need_dx:
             return None, grads
         c = cache["x_shape"][0]
-        kh, kw = a["size"]
+        kh, kw = a.kernel
         dcols = (w["weight"].reshape(f, -1).T @ dy_rows).reshape(c, kh, kw, n, oh, ow)
-        return col2im(dcols, cache["x_shape"], a["size"], a["stride"], a["pads"]), grads
+        return col2im(dcols, cache["x_shape"], a.kernel, a.stride, a.pads), grads

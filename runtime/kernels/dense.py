@@ -11,8 +11,6 @@ from .sparse import SparseRows
 
 @kernel("dense")
 class Dense(Kernel):
-    reads_sparse = True
-
     def forward(self, layer, w, x, cache=None):
         if isinstance(x, SparseRows):  # one-hot input: rows of W^T looked up, not multiplied
             y = x.project(w["weight"])

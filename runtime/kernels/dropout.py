@@ -9,10 +9,8 @@ from .base import Kernel, kernel
 
 @kernel("dropout")
 class Dropout(Kernel):
-    random = True
-
     def forward(self, layer, w, x, cache=None):
-        p = layer.attrs["p"]
+        p = layer.attrs.p
         if cache is None or p == 0:
             return x
         rng = cache.get("rng") or np.random.default_rng()

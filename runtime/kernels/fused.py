@@ -28,6 +28,11 @@ class ConvMaxPool:
     def weights(self):
         return self.conv.weights
 
+    @property
+    def attrs(self):
+        """The pair's flags are the conv's (neither conv nor maxpool sets any)."""
+        return self.conv.attrs
+
     def weight_name(self, local: str) -> str:
         return self.conv.weight_name(local)
 
@@ -43,9 +48,9 @@ class ConvMaxPool:
 def fuse(conv, pool) -> ConvMaxPool | None:
     """The fused pair, if the pool's windows tile the conv's output exactly; else None."""
     a = pool.attrs
-    if conv.kind != "conv" or pool.kind != "maxpool" or a["ceil"] or tuple(a["stride"]) != tuple(a["size"]):
+    if conv.kind != "conv" or pool.kind != "maxpool" or a.ceil or tuple(a.stride) != tuple(a.window):
         return None
-    if any(size % window for size, window in zip(conv.out_shape[2:], a["size"])):
+    if any(size % window for size, window in zip(conv.out_shape[2:], a.window)):
         return None
     return ConvMaxPool(conv, pool)
 
@@ -55,10 +60,10 @@ class ConvMaxPoolKernel(Kernel):
 
     def forward(self, layer, w, x, cache=None):
         conv = layer.conv.attrs
-        (ph, pw), (qh, qw) = layer.pool.attrs["size"], layer.pool.out_shape[2:]
+        (ph, pw), (qh, qw) = layer.pool.attrs.window, layer.pool.out_shape[2:]
         n = x.shape[1]
-        cols = im2col(x, conv["size"], conv["stride"], conv["pads"], layer.conv.out_shape[2:], blocks=(ph, pw))
-        planes = (w["weight"].reshape(conv["filters"], -1) @ cols).reshape(conv["filters"], ph, pw, -1)
+        cols = im2col(x, conv.kernel, conv.stride, conv.pads, layer.conv.out_shape[2:], blocks=(ph, pw))
+        planes = (w["weight"].reshape(conv.filters, -1) @ cols).reshape(conv.filters, ph, pw, -1)
         keep = cache is not None
         # along each window row first, then across rows: the first maximum in row-major order
         columns, column_masks = first_max([planes[:, :, bj] for bj in range(pw)], keep)
@@ -67,12 +72,12 @@ class ConvMaxPoolKernel(Kernel):
             y += w["bias"][:, None]
         if keep:
             cache.update(cols=cols, x_shape=x.shape, column_masks=column_masks, row_masks=row_masks)
-        return y.reshape(conv["filters"], n, qh, qw)
+        return y.reshape(conv.filters, n, qh, qw)
 
     def backward(self, layer, w, cache, dy, need_dx=True):
         conv = layer.conv.attrs
-        f = conv["filters"]
-        (kh, kw), (ph, pw), (qh, qw) = conv["size"], layer.pool.attrs["size"], layer.pool.out_shape[2:]
+        f = conv.filters
+        (kh, kw), (ph, pw), (qh, qw) = conv.kernel, layer.pool.attrs.window, layer.pool.out_shape[2:]
         dy_rows = dy.reshape(f, -1)
         d_columns = np.empty((f, ph, dy_rows.shape[1]), dtype=dy.dtype)
         route_to_first_max(dy_rows, cache["row_masks"], [d_columns[:, bi] for bi in range(ph)])
@@ -87,6 +92,6 @@ class ConvMaxPoolKernel(Kernel):
         c, n = cache["x_shape"][:2]
         dcols = (w["weight"].reshape(f, -1).T @ dz).reshape(c, kh, kw, ph, pw, n, qh, qw)
         dcols = dcols.transpose(0, 1, 2, 5, 6, 3, 7, 4).reshape(c, kh, kw, n, qh * ph, qw * pw)
-        return col2im(dcols, cache["x_shape"], conv["size"], conv["stride"], conv["pads"]), grads
+        return col2im(dcols, cache["x_shape"], conv.kernel, conv.stride, conv.pads), grads
 
 KERNEL = ConvMaxPoolKernel()

@@ -12,7 +12,7 @@ from .base import Kernel, kernel
 
 
 class Merge(Kernel):
-    reads_operands = True
+    """A merge's kernel: its layer's attrs declare reads_operands (forward takes operands=)."""
 
 
 @kernel("add")

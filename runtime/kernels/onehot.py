@@ -45,8 +45,8 @@ def word_ids(words: np.ndarray, vocabulary: tuple[str, ...], lowercase: bool) ->
 class OneHot(Kernel):
     def forward(self, layer, w, x, cache=None):
         a = layer.attrs
-        ids = word_ids(x, a["vocabulary"], a["lowercase"])
-        return SparseRows(ids[..., None], len(a["vocabulary"]) + 1)
+        ids = word_ids(x, a.vocabulary, a.lowercase)
+        return SparseRows(ids[..., None], len(a.vocabulary) + 1)
 
     def backward(self, layer, w, cache, dy, need_dx=True):
         return None, {}  # words have no gradient

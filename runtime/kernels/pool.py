@@ -15,8 +15,8 @@ def _ceil_pads(layer, x_shape) -> tuple[int, int, int, int]:
     """Extra rows/columns after the image that a ceil-mode last window reaches past."""
     a = layer.attrs
     out_h, out_w = layer.out_shape[2:]
-    extra_h = max((out_h - 1) * a["stride"][0] + a["size"][0] - x_shape[2], 0)
-    extra_w = max((out_w - 1) * a["stride"][1] + a["size"][1] - x_shape[3], 0)
+    extra_h = max((out_h - 1) * a.stride[0] + a.window[0] - x_shape[2], 0)
+    extra_w = max((out_w - 1) * a.stride[1] + a.window[1] - x_shape[3], 0)
     return (0, 0, extra_h, extra_w)
 
 
@@ -24,7 +24,7 @@ def _views(layer, x: np.ndarray, fill: float):
     """Each window position's strided view of the (ceil-padded) input, in row-major order."""
     a = layer.attrs
     xp = padded(x, _ceil_pads(layer, x.shape), fill)
-    return [xp[:, :, rows, cols] for _, (rows, cols) in window_slices(a["size"], a["stride"], layer.out_shape[2:])]
+    return [xp[:, :, rows, cols] for _, (rows, cols) in window_slices(a.window, a.stride, layer.out_shape[2:])]
 
 
 def _scatter(layer, x_shape, dtype, parts) -> np.ndarray:
@@ -32,7 +32,7 @@ def _scatter(layer, x_shape, dtype, parts) -> np.ndarray:
     a = layer.attrs
     pads = _ceil_pads(layer, x_shape)
     dx = np.zeros((x_shape[0], x_shape[1], x_shape[2] + pads[2], x_shape[3] + pads[3]), dtype=dtype)
-    for part, (_, (rows, cols)) in zip(parts, window_slices(a["size"], a["stride"], layer.out_shape[2:])):
+    for part, (_, (rows, cols)) in zip(parts, window_slices(a.window, a.stride, layer.out_shape[2:])):
         dx[:, :, rows, cols] += part
     return dx[:, :, :x_shape[2], :x_shape[3]]
 
@@ -95,7 +95,7 @@ def _unmax_along(d_best: np.ndarray, masks: list, size: int, axis: int, length: 
 def _tiles(layer) -> bool:
     """Windows side by side (stride = size) with no ceil padding: the separable fast path."""
     a = layer.attrs
-    return tuple(a["stride"]) == tuple(a["size"]) and not a["ceil"]
+    return tuple(a.stride) == tuple(a.window) and not a.ceil
 
 
 @kernel("maxpool")
@@ -108,7 +108,7 @@ class MaxPool(Kernel):
     def forward(self, layer, w, x, cache=None):
         if not _tiles(layer):
             return self._forward_windows(layer, x, cache)
-        (kh, kw), keep = layer.attrs["size"], cache is not None
+        (kh, kw), keep = layer.attrs.window, cache is not None
         columns, column_masks = _max_along(x, kw, 3, keep)
         y, row_masks = _max_along(columns, kh, 2, keep)
         if keep:
@@ -118,7 +118,7 @@ class MaxPool(Kernel):
     def backward(self, layer, w, cache, dy, need_dx=True):
         if not _tiles(layer):
             return self._backward_windows(layer, cache, dy), {}
-        (kh, kw), (height, width) = layer.attrs["size"], cache["x_shape"][2:]
+        (kh, kw), (height, width) = layer.attrs.window, cache["x_shape"][2:]
         d_columns = _unmax_along(dy, cache["row_masks"], kh, 2, height)
         return _unmax_along(d_columns, cache["column_masks"], kw, 3, width), {}
 
@@ -149,7 +149,7 @@ def _counts(layer, x_shape, dtype) -> np.ndarray | float:
     """How many real pixels each window covers: a constant unless ceil windows hang over."""
     a = layer.attrs
     if not any(_ceil_pads(layer, x_shape)):
-        return float(a["size"][0] * a["size"][1])
+        return float(a.window[0] * a.window[1])
     ones = np.ones((1, 1) + tuple(x_shape[2:]), dtype=dtype)
     return sum(_views(layer, ones, 0.0))
 
@@ -166,4 +166,4 @@ class AvgPool(Kernel):
     def backward(self, layer, w, cache, dy, need_dx=True):
         a = layer.attrs
         share = dy / _counts(layer, cache["x_shape"], dy.dtype)
-        return _scatter(layer, cache["x_shape"], dy.dtype, [share] * (a["size"][0] * a["size"][1])), {}
+        return _scatter(layer, cache["x_shape"], dy.dtype, [share] * (a.window[0] * a.window[1])), {}

@@ -29,8 +29,6 @@ class Flatten(Kernel):
 class Last(Kernel):
     """The last step of each sequence; for a batch of sentences, each sentence's last word."""
 
-    takes_mask = True
-
     def forward(self, layer, w, x, cache=None, mask=None):
         n, steps = x.shape[:2]
         last = np.full(n, steps - 1) if mask is None else np.maximum(mask.sum(axis=1).astype(np.int64) - 1, 0)

@@ -153,25 +153,22 @@ def jordan_direction_backward(states, outputs, fed_back, out, d_outputs, slope, 
 
 @kernel("rnn")
 class Rnn(Kernel):
-    reads_sparse = True
-    takes_mask = True
-
     def forward(self, layer, w, x, cache=None, mask=None):
         a = layer.attrs
-        f = IN_PLACE[a["activation"]]
+        f = IN_PLACE[a.activation]
         # time-major inside
         x = x.swap_batch_and_time() if isinstance(x, SparseRows) else np.ascontiguousarray(x.transpose(1, 0, 2))
         mask = step_masks(mask)
         if cache is not None:
             cache["mask"] = mask
-        for k in range(1, a["layers"] + 1):
+        for k in range(1, a.layers + 1):
             runs = []
-            for d in range(a["directions"]):
+            for d in range(a.directions):
                 xw = _project(x, w[f"layer{k}.W"][d])
-                if a["bias"]:
+                if a.bias:
                     xw += w[f"layer{k}.b"][d]
-                if a["cell"] == "jordan":
-                    c = w[f"layer{k}.c"][d] if a["bias"] else None
+                if a.jordan:
+                    c = w[f"layer{k}.c"][d] if a.bias else None
                     runs.append(jordan_direction(xw, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d], c, f, reverse=d == 1,
                                                  mask=mask))
                 else:
@@ -185,18 +182,18 @@ class Rnn(Kernel):
 
     def backward(self, layer, w, cache, dy, need_dx=True):
         a = layer.attrs
-        slope = ELEMENTWISE[a["activation"]][1]
-        hidden, size, jordan = a["hidden"], a["size"], a["cell"] == "jordan"
+        slope = ELEMENTWISE[a.activation][1]
+        hidden, size, jordan = a.hidden, a.out, a.jordan
         dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
         mask = cache["mask"]
         grads = {}
-        for k in range(a["layers"], 0, -1):
+        for k in range(a.layers, 0, -1):
             x, runs = cache[k]
             sparse = isinstance(x, SparseRows)  # words below: no input gradient
             rows_x = x if sparse else x.reshape(-1, x.shape[-1])
             local = {name: np.empty_like(w[f"layer{k}.{name}"]) for name in (("W", "U", "V") if jordan else ("W", "R"))}
-            db = np.empty((a["directions"], hidden), dtype=dy.dtype)
-            dc = np.empty((a["directions"], size), dtype=dy.dtype)
+            db = np.empty((a.directions, hidden), dtype=dy.dtype)
+            dc = np.empty((a.directions, size), dtype=dy.dtype)
             dx = None
             for d, (states, outputs) in enumerate(runs):
                 d_outputs = dy[..., d * size:(d + 1) * size]
@@ -214,7 +211,7 @@ class Rnn(Kernel):
                     dx_d = (rows @ w[f"layer{k}.W"][d]).reshape(x.shape)
                     dx = dx_d if dx is None else dx + dx_d
             grads.update({f"layer{k}.{name}": g for name, g in local.items()})
-            if a["bias"]:
+            if a.bias:
                 grads[f"layer{k}.b"] = db
                 if jordan:
                     grads[f"layer{k}.c"] = dc

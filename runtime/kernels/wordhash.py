@@ -14,8 +14,8 @@ from .sparse import SparseRows
 class WordHash(Kernel):
     def forward(self, layer, w, x, cache=None):
         a = layer.attrs
-        words = np.frompyfunc(lowercase, 1, 1)(x) if a["lowercase"] else x
-        return SparseRows(trigram_ids(words, a["vocabulary"]), len(a["vocabulary"]))
+        words = np.frompyfunc(lowercase, 1, 1)(x) if a.lowercase else x
+        return SparseRows(trigram_ids(words, a.vocabulary), len(a.vocabulary))
 
     def backward(self, layer, w, cache, dy, need_dx=True):
         return None, {}  # words have no gradient

@@ -1,10 +1,12 @@
 """conv: 2-D convolution of an image (N, C, H, W) -> (N, filters, H', W')."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from ..shapes import BYTES_PER_FLOAT, ShapeError, require
 from ..signature import (Arg, ArgTypeError, Literal, Value, literal, literal_or_flag, one_of,
                          positive_int, size_pair)
-from .base import Inferred, LayerKind, Scratch, WeightSpec, register
+from .base import Inferred, LayerAttrs, LayerKind, Scratch, WeightSpec, register
 from .geometry import check_fits, output_size, same_pads
 
 INITS = one_of("xavier", "he", "normal", "ones", "zeros")
@@ -38,9 +40,21 @@ def bias_values(spec, units: int, layer: str) -> tuple[WeightSpec, ...]:
     return (WeightSpec("bias", (units,), "zeros", 1, units),)
 
 
+@dataclass(frozen=True)
+class ConvAttrs(LayerAttrs):
+    """kernel (kh, kw); stride (sh, sw); pads (top, left, bottom, right) in pixels, explicit
+    whatever `padding` said; filters: output channels."""
+
+    kernel: tuple[int, int] = field(metadata={"written": "size"})
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    filters: int
+
+
 @register
 class Conv(LayerKind):
     name = "conv"
+    attrs_type = ConvAttrs
     doc = "2-D convolution (cross-correlation, as in the lecture and ONNX) of an image"
     signature = (
         Arg("size", size_pair, None, "kernel size HxW like 3x3; default from weights", positional=True),
@@ -89,19 +103,13 @@ class Conv(LayerKind):
         weights = (WeightSpec("weight", (filters, channels) + tuple(kernel), args["init"], fan_in,
                               filters * kernel[0] * kernel[1], given),)
         weights += bias_values(args["bias"], filters, "conv")
-        attrs = dict(size=tuple(kernel), stride=strides, pads=pads, filters=filters)
+        attrs = ConvAttrs(kernel=tuple(kernel), stride=strides, pads=pads, filters=filters)
         return Inferred(("N", filters, out_h, out_w), attrs, weights)
 
     def scratch(self, layer, steps):
         """im2col: each sample's columns (C*kh*kw, H'*W'), float32, kept for backward, and their
         int64 gather index (runtime/kernels/conv.py); onnxruntime's Conv makes such columns too."""
-        kh, kw = layer.attrs["size"]
+        kh, kw = layer.attrs.kernel
         rows, columns = layer.in_shape[1] * kh * kw, layer.out_shape[2] * layer.out_shape[3]
         return Scratch(rows * columns * (BYTES_PER_FLOAT + INDEX_BYTES),
                        f"its im2col columns ({rows:,} x {columns:,}, with their int64 index)")
-
-    def lower(self, g, layer, x):
-        a = layer.attrs
-        inputs = [x] + [g.weight(layer, w.name) for w in layer.weights]
-        return g.node("Conv", inputs, layer, kernel_shape=list(a["size"]), strides=list(a["stride"]),
-                      pads=list(a["pads"]))

@@ -1,19 +1,31 @@
 """dense: a fully connected layer on vectors (N, F), or on each step of a sequence (N, T, F)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..shapes import ShapeError, form, require
 from ..signature import Arg, literal, literal_or_flag, positive_int
-from .base import Inferred, LayerKind, WeightSpec, register
+from .base import Inferred, LayerAttrs, LayerKind, WeightSpec, register
 from .conv import INITS, bias_values
+
+
+@dataclass(frozen=True)
+class DenseAttrs(LayerAttrs):
+    """units: outputs; per_step: the input is a sequence (N, T, F), each step mapped alike."""
+
+    reads_one_hot = True
+    each_step = True
+
+    units: int
+    per_step: bool
 
 
 @register
 class Dense(LayerKind):
     name = "dense"
     doc = "y = x W^T + b, with W of shape (units, inputs)"
+    attrs_type = DenseAttrs
     size_arg = "units"
-    reads_one_hot = True
-    each_step = True
     signature = (
         Arg("units", positive_int, None, "how many outputs; the last dense may take it from the output's classes",
             positional=True),
@@ -32,13 +44,4 @@ class Dense(LayerKind):
                              arg="weights", hint=f"this dense maps {inputs} inputs to {units} units")
         weights = (WeightSpec("weight", (units, inputs), args["init"], inputs, units, given),)
         weights += bias_values(args["bias"], units, "dense")
-        return Inferred(shape[:-1] + (units,), dict(units=units, per_step=form(shape) == "seq"), weights)
-
-    def lower(self, g, layer, x):
-        bias = "bias" if len(layer.weights) > 1 else None
-        if not layer.attrs["per_step"]:
-            return g.node("Gemm", [x, g.weight(layer, "weight")] + ([g.weight(layer, bias)] if bias else []), layer,
-                          transB=1)
-        # on words held as a lookup (after onehot) the layer becomes a table of every possible row
-        # (GraphBuilder.fold); otherwise MatMul broadcasts over (N, T) with the weight transposed
-        return g.fold(x, layer, "weight", bias) or g.project(x, layer, "weight", "project", bias=bias)
+        return Inferred(shape[:-1] + (units,), DenseAttrs(units=units, per_step=form(shape) == "seq"), weights)

@@ -1,15 +1,15 @@
 """Merges: add, concat and multiply join the flowing value with named values (`-> add h`).
 
 A merge names its other operands, values bound earlier with `NAME = SOURCE -> ...`; the
-builder (specc/build.py) resolves them and hands their shapes to the shape rule. attrs:
-`operands` (the names, in order) and, for concat, `axis` (1 for the channels of an image
-(N, C, H, W) or the features of a vector (N, F), 2 for the features of a sequence (N, T, F)).
+builder (specc/build.py) resolves them and hands their shapes to the shape rule.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..shapes import FORM_WORDS, Shape, ShapeError, fmt, form
 from ..signature import Arg, ArgTypeError
-from .base import Inferred, LayerKind, register
+from .base import Inferred, LayerAttrs, LayerKind, register
 
 MERGEABLE = ("image", "vector", "seq")
 
@@ -86,37 +86,37 @@ def merged_shape(op: str, shape: Shape, others: tuple[Shape, ...]) -> Shape:
     return shape[:axis] + (shape[axis] + joined,) + shape[axis + 1:]
 
 
+@dataclass(frozen=True)
+class MergeAttrs(LayerAttrs):
+    """operands: the named values, in order; axis: the axis concat joins along (1 for the
+    channels of an image (N, C, H, W) or the features of a vector (N, F), 2 for the features of
+    a sequence (N, T, F); None for add and multiply)."""
+
+    reads_operands = True
+
+    operands: tuple[str, ...]
+    axis: int | None = None
+
+
 class Merge(LayerKind):
     """A layer reading, besides the flowing value, the values its arguments name."""
 
-    onnx_op = ""
+    attrs_type = MergeAttrs
     signature = (Arg("operands", value_name, (), "the values to merge with the flowing one, by name: a b ...",
                      positional=True, any_word=True, variadic=True),)
 
     def infer(self, args, shape, others: tuple[Shape, ...] = ()):
         """`others`: the named operands' shapes, in the order of args["operands"]."""
         merged = merged_shape(self.name, shape, others)
-        attrs = dict(operands=tuple(args["operands"]))
-        if self.name == "concat":
-            attrs["axis"] = concat_axis(shape)
-        return Inferred(merged, attrs)
-
-    def lower(self, g, layer, x):
-        """One node of `onnx_op` for every named operand, left to right (Concat: one node)."""
-        tensors = [x] + [g.values[name] for name in layer.operands]
-        if self.name == "concat":
-            return g.node("Concat", tensors, layer, axis=layer.attrs["axis"])
-        out = tensors[0]
-        for n, tensor in enumerate(tensors[1:], 1):
-            out = g.node(self.onnx_op, [out, tensor], layer, suffix=None if n == len(tensors) - 1 else f"step{n}")
-        return out
+        axis = concat_axis(shape) if self.name == "concat" else None
+        return Inferred(merged, MergeAttrs(operands=tuple(args["operands"]), axis=axis))
 
 
-def _merge(name: str, onnx_op: str, doc: str) -> type[Merge]:
-    return register(type(name.capitalize(), (Merge,), {"name": name, "onnx_op": onnx_op, "doc": doc}))
+def _merge(name: str, doc: str) -> type[Merge]:
+    return register(type(name.capitalize(), (Merge,), {"name": name, "doc": doc}))
 
 
-Add = _merge("add", "Add", "the flowing value plus the named values, elementwise (equal shapes: a residual connection)")
-Concat = _merge("concat", "Concat", "the flowing value and the named values joined along channels (images) "
-                                    "or features (vectors, sequences), in that order")
-Multiply = _merge("multiply", "Mul", "the flowing value times the named values, elementwise (gates)")
+Add = _merge("add", "the flowing value plus the named values, elementwise (equal shapes: a residual connection)")
+Concat = _merge("concat", "the flowing value and the named values joined along channels (images) "
+                          "or features (vectors, sequences), in that order")
+Multiply = _merge("multiply", "the flowing value times the named values, elementwise (gates)")

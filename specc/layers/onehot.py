@@ -9,17 +9,19 @@ the vocabulary's and the input's, before the lookup, by specc's rule (specc/lowe
 
 A one-hot vector times a weight matrix picks one of its rows, so the layer after onehot (dense,
 rnn) looks rows up instead of multiplying: in NumPy with runtime/kernels/sparse.py, in ONNX with
-Gather. The lowering maps words to ids with an ai.onnx.ml LabelEncoder (default: the other id);
+Gather. The lowering (specc/lowering/onehot.py) maps words to ids with an ai.onnx.ml LabelEncoder (default: the other id);
 with `lowercase` it reads the words character by character (specc/onnx_words.py), so the model
 lower-cases exactly as NumPy does and needs onnxruntime's contrib Tokenizer (its metadata says so).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..shapes import ShapeError, require
 from ..signature import Arg, FromData, boolean, positive_int, word_list
 from ..lowercase import lowercase
 from ..vocabulary import word_vocabulary
-from .base import Inferred, LayerKind, register
+from .base import Inferred, LayerAttrs, LayerKind, register
 
 
 def vocabulary_signature(items: str, example: str) -> tuple[Arg, ...]:
@@ -33,9 +35,24 @@ def vocabulary_signature(items: str, example: str) -> tuple[Arg, ...]:
     )
 
 
+@dataclass(frozen=True)
+class WordsAttrs(LayerAttrs):
+    """vocabulary: the words (onehot) or trigrams (wordhash), lower-cased already when
+    `lowercase`; lowercase: lower-case each input word first (specc/lowercase.py)."""
+
+    vocabulary: tuple[str, ...]
+    lowercase: bool
+
+
+@dataclass(frozen=True)
+class OneHotAttrs(WordsAttrs):
+    """Word v of `vocabulary` is the vector with a 1 at v; any other word the extra last one."""
+
+
 @register
 class OneHot(LayerKind):
     name = "onehot"
+    attrs_type = OneHotAttrs
     doc = "1-of-N encoding of words over a vocabulary, plus one 'other' dimension for the rest"
     vocabulary_arg = "vocab"
     signature = vocabulary_signature("words", "[apple, bag, cat]")
@@ -53,17 +70,4 @@ class OneHot(LayerKind):
         if not vocab:
             raise ShapeError("has an empty vocabulary", expected="at least one word",
                              hint="lower min_count, or give the words: onehot vocab=[apple, bag, cat]")
-        return Inferred(shape + (len(vocab) + 1,), dict(vocabulary=tuple(vocab), lowercase=args["lowercase"]))
-
-    def lower(self, g, layer, x):
-        vocabulary = layer.attrs["vocabulary"]
-        if layer.attrs["lowercase"]:
-            from ..onnx_words import lower_word_ids, require_character_ops
-
-            require_character_ops(g, lowercase_first=True)
-            ids = lower_word_ids(g, x, vocabulary, layer.id)
-        else:
-            ids = g.node("LabelEncoder", [x], layer, suffix="ids", domain="ai.onnx.ml",
-                         keys_strings=list(vocabulary), values_int64s=list(range(len(vocabulary))),
-                         default_int64=len(vocabulary))
-        return g.one_hot_ids(ids, len(vocabulary) + 1, layer)
+        return Inferred(shape + (len(vocab) + 1,), OneHotAttrs(vocabulary=tuple(vocab), lowercase=args["lowercase"]))

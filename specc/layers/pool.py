@@ -1,15 +1,26 @@
-"""maxpool and avgpool: one shape rule and lowering, the reduction as a parameter."""
+"""maxpool and avgpool: one shape rule, the reduction as the kind."""
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from ..shapes import ShapeError, require
 from ..signature import Arg, one_of, size_pair
-from .base import Inferred, LayerKind, register
+from .base import Inferred, LayerAttrs, LayerKind, register
 from .geometry import check_fits, output_size
 
 
 def _size_text(pair: tuple[int, int]) -> str:
     """(2, 2) -> '2', (2, 3) -> '2x3': a size as a user would write it."""
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+@dataclass(frozen=True)
+class PoolAttrs(LayerAttrs):
+    """window (kh, kw); stride (sh, sw); ceil: a last partial window is pooled (ONNX ceil_mode)."""
+
+    window: tuple[int, int] = field(metadata={"written": "size"})
+    stride: tuple[int, int]
+    ceil: bool
 
 
 class Pool(LayerKind):
@@ -19,7 +30,7 @@ class Pool(LayerKind):
     rest: `floor` drops it, `ceil` pools a last partial window.
     """
 
-    onnx_op = ""
+    attrs_type = PoolAttrs
     signature = (
         Arg("size", size_pair, None, "window size, like 2 or 2x2", positional=True),
         Arg("stride", size_pair, None, "step between windows; default the window size"),
@@ -49,24 +60,16 @@ class Pool(LayerKind):
         ceil = mode == "ceil"
         out_h = output_size(height, kernel[0], strides[0], 0, 0, ceil)
         out_w = output_size(width, kernel[1], strides[1], 0, 0, ceil)
-        return Inferred(("N", channels, out_h, out_w), dict(size=kernel, stride=strides, ceil=ceil))
-
-    def lower(self, g, layer, x):
-        a = layer.attrs
-        extra = {"count_include_pad": 0} if self.onnx_op == "AveragePool" else {}
-        return g.node(self.onnx_op, [x], layer, kernel_shape=list(a["size"]), strides=list(a["stride"]),
-                      ceil_mode=int(a["ceil"]), **extra)
+        return Inferred(("N", channels, out_h, out_w), PoolAttrs(window=kernel, stride=strides, ceil=ceil))
 
 
 @register
 class MaxPool(Pool):
     name = "maxpool"
     doc = "the largest value of each window, per channel"
-    onnx_op = "MaxPool"
 
 
 @register
 class AvgPool(Pool):
     name = "avgpool"
     doc = "the mean of each window, per channel (a partial ceil window averages what it covers)"
-    onnx_op = "AveragePool"

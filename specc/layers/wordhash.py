@@ -10,22 +10,30 @@ by default case is kept: a capital is a strong hint of a name.
 Trigrams outside the vocabulary are left out; padding ("") is the zero vector.
 
 The vector is kept as trigram ids in NumPy, so the next layer sums rows of its weights
-(runtime/kernels/sparse.py). The lowering computes the counts in the graph with onnxruntime's
+(runtime/kernels/sparse.py). The lowering (specc/lowering/wordhash.py) computes the counts in the graph with onnxruntime's
 contrib Tokenizer (domain com.microsoft) and TfIdfVectorizer (specc/trigrams.py), so a model with
 wordhash runs in onnxruntime (which ships that op), not in every ONNX runtime; its metadata says so.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..lowercase import lowercase
 from ..shapes import ShapeError, require
 from ..signature import FromData
 from .base import Inferred, LayerKind, register
-from .onehot import vocabulary_signature
+from .onehot import WordsAttrs, vocabulary_signature
+
+
+@dataclass(frozen=True)
+class WordHashAttrs(WordsAttrs):
+    """`vocabulary` holds trigrams; a word's vector counts each one's occurrences in it."""
 
 
 @register
 class WordHash(LayerKind):
     name = "wordhash"
+    attrs_type = WordHashAttrs
     doc = "letter-trigram counts of each word (#ap app ppl ple le#), which also cover unseen words"
     vocabulary_arg = "vocab"
     signature = vocabulary_signature("trigrams", '["#ap", app]')
@@ -46,12 +54,4 @@ class WordHash(LayerKind):
         if not vocab:
             raise ShapeError("has an empty vocabulary", expected="at least one trigram",
                              hint='lower min_count, or give the trigrams: wordhash vocab=["#ap", app]')
-        return Inferred(shape + (len(vocab),), dict(vocabulary=vocab, lowercase=args["lowercase"]))
-
-    def lower(self, g, layer, x):
-        from ..onnx_words import require_character_ops
-        from ..trigrams import TRIGRAM_ONNX_OPSETS, lower_trigram_counts
-
-        g.opsets.update(TRIGRAM_ONNX_OPSETS)
-        require_character_ops(g, layer.attrs["lowercase"])
-        return lower_trigram_counts(g, x, layer.attrs["vocabulary"], layer, lowercase_first=layer.attrs["lowercase"])
+        return Inferred(shape + (len(vocab),), WordHashAttrs(vocabulary=vocab, lowercase=args["lowercase"]))

@@ -1,0 +1,16 @@
+"""Activations -> one ONNX node each: Relu, Sigmoid, Tanh, Identity (linear), Softmax (last axis)."""
+from __future__ import annotations
+
+from .base import lowering
+
+ELEMENTWISE_OPS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "linear": "Identity"}
+
+
+@lowering(*ELEMENTWISE_OPS)
+def lower_elementwise(g, layer, x):
+    return g.node(ELEMENTWISE_OPS[layer.kind], [x], layer)
+
+
+@lowering("softmax")
+def lower_softmax(g, layer, x):
+    return g.node("Softmax", [x], layer, axis=-1)

@@ -1,0 +1,19 @@
+"""onehot -> word ids (a LabelEncoder, or character by character with `lowercase`:
+specc/onnx_words.py), held as a one-hot lookup that the next layer may fold (GraphBuilder)."""
+from __future__ import annotations
+
+from ..onnx_words import lower_word_ids, require_character_ops
+from .base import lowering
+
+
+@lowering("onehot")
+def lower_onehot(g, layer, x):
+    vocabulary = layer.attrs.vocabulary
+    if layer.attrs.lowercase:
+        require_character_ops(g, lowercase_first=True)
+        ids = lower_word_ids(g, x, vocabulary, layer.id)
+    else:
+        ids = g.node("LabelEncoder", [x], layer, suffix="ids", domain="ai.onnx.ml",
+                     keys_strings=list(vocabulary), values_int64s=list(range(len(vocabulary))),
+                     default_int64=len(vocabulary))
+    return g.one_hot_ids(ids, len(vocabulary) + 1, layer)

@@ -1,0 +1,24 @@
+"""window K -> Pad the time axis with (K-1)/2 zero steps on either side, then Concat K Slices
+whose ends count from the end of the padded sequence, so the graph runs at any length."""
+from __future__ import annotations
+
+from .base import lowering
+
+LAST = 2**62  # a Slice end past any length
+
+
+@lowering("window")
+def lower_window(g, layer, x):
+    steps = layer.attrs.steps
+    side = steps // 2
+    if steps == 1:
+        return g.node("Identity", [x], layer)
+    pads = g.constant(layer, "pads", [0, side, 0, 0, side, 0], "int64")
+    padded = g.node("Pad", [x, pads], layer, suffix="pad")
+    axis = g.constant(layer, "time_axis", [1], "int64")
+    pieces = []
+    for offset in range(steps):
+        start = g.constant(layer, f"start{offset}", [offset], "int64")
+        end = g.constant(layer, f"end{offset}", [offset - (steps - 1) if offset < steps - 1 else LAST], "int64")
+        pieces.append(g.node("Slice", [padded, start, end, axis], layer, suffix=f"step{offset - side:+d}"))
+    return g.node("Concat", pieces, layer, axis=-1)
