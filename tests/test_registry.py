@@ -87,3 +87,12 @@ def test_every_part_has_a_kind():
     files = {side: {p.stem for p in folder.glob("*.py")} - {"__init__", "base"} for side, folder in FOLDERS.items()}
     # besides the kinds' files: the pools' and conv's geometry, the fused conv+maxpool, one-hot rows
     assert files["layers"] - {"geometry"} == files["lowering"] == files["kernels"] - {"fused", "sparse"}
+
+
+def test_every_package_of_the_three_sides_is_installed():
+    """A wheel holds only the packages pyproject lists: a kinds' folder left out would install a
+    specc without its kernels or lowerings."""
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert {"specc.layers", "specc.lowering", "specc.runtime.kernels"} <= set(pyproject["tool"]["setuptools"]["packages"])
