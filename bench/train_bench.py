@@ -273,9 +273,10 @@ def trainers(case: Case) -> dict[str, Step]:
 
 # --- measurements ---------------------------------------------------------------------------
 
-def check_agreement(case: Case) -> dict:
-    """The first AGREEMENT_STEPS losses of both sides on the same batches; exits if they differ."""
-    steps = trainers(case)
+def check_agreement(case: Case, steps: dict[str, Step] | None = None) -> dict:
+    """The first AGREEMENT_STEPS losses of both sides (`steps`, default trainers(case)) on the
+    same batches; exits if they differ."""
+    steps = steps or trainers(case)
     losses = {name: [] for name in steps}
     for i in range(AGREEMENT_STEPS):
         rows = slice(i * BATCH, (i + 1) * BATCH)
@@ -313,9 +314,10 @@ def epoch_order(epoch: int) -> np.ndarray:
     return np.random.default_rng([SEED, epoch]).permutation(SAMPLES)
 
 
-def measure_speed(case: Case, rounds: int) -> dict:
-    """Median epoch time of each side over `rounds` rounds in shuffled order -> samples/s."""
-    steps = trainers(case)
+def measure_speed(case: Case, rounds: int, steps: dict[str, Step] | None = None) -> dict:
+    """Median epoch time of each side (`steps`, default trainers(case)) over `rounds` rounds in
+    shuffled order -> samples/s."""
+    steps = steps or trainers(case)
     for step in steps.values():  # first-touch allocations, lazy initialisation
         run_epoch(step, case, epoch_order(0))
     names = list(steps)
