@@ -139,7 +139,7 @@ class Network:
         with CTRL_C:
             flags = {"data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed}
             settings, out_dir, resume_state = self._run_settings(flags, out, resume, reporter)
-            settings = self._data_for(settings)
+            settings = self._data_for(settings, resumed=resume is not None)
             model = self.model
             if settings.data is None:
                 raise SpecError("no training data given", hint="add 'data xo' (or digits, or \"file.npz\") under a "
@@ -188,12 +188,13 @@ class Network:
         self.seed = settings.seed  # the run's, as the exported model's metadata says
         return settings, out_dir, state
 
-    def _data_for(self, settings):
+    def _data_for(self, settings, resumed: bool):
         """Settings whose data names where the vocabularies came from: the network's tables
-        were drawn from data before it was made, and a run must draw the same sentences
-        (SpecError, saying how to load the spec for the run's data, otherwise). Tables of
-        loaded weights (a checkpoint's) stay, with the words' default data set."""
-        if isinstance(self.tables, TablesFromData):
+        were drawn from data before it was made, and a new run must draw the same sentences
+        (SpecError, saying how to load the spec for the run's data, otherwise); a resumed run's
+        checkpoint holds the same tables (checked as it was read). Tables of loaded weights (a
+        checkpoint's) stay, with the words' default data set."""
+        if isinstance(self.tables, TablesFromData) and not resumed:
             settings = replace(settings, data=settings.data or self.tables.source)
             wanted = (settings.data, settings.seed, settings.validation)
             if wanted != self.tables.drawn:

@@ -122,6 +122,8 @@ def test_a_network_never_rebuilds_its_model(tmp_path):
     assert net.model is model and result.export.ok
     net.load_weights(result.out_dir / "checkpoint.npz")
     assert net.model is model
+    assert net.train(epochs=2, resume=result.out_dir / "checkpoint.npz").history[-1]["epoch"] == 2
+    assert net.model is model
     flights = specc.loads(TAGGER, "t.nn")  # the words of flights, not of people.conll
     flights_model = flights.model
     with pytest.raises(specc.SpecError, match=r"other vocabularies or classes than this network took from flights"
