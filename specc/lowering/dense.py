@@ -7,6 +7,7 @@ from .base import lowering
 
 @lowering("dense")
 def lower_dense(g, layer, x):
+    """x (N, F) -> (N, units) by Gemm; (N, T, F) -> (N, T, units) per step."""
     bias = "bias" if len(layer.weights) > 1 else None
     if not layer.attrs.per_step:
         return g.node("Gemm", [x, g.weight(layer, "weight")] + ([g.weight(layer, bias)] if bias else []), layer,

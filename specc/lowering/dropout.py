@@ -6,4 +6,5 @@ from .base import lowering
 
 @lowering("dropout")
 def lower_dropout(g, layer, x):
+    """The identity: x unchanged."""
     return g.node("Identity", [x], layer)

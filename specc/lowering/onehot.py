@@ -8,6 +8,7 @@ from .base import lowering
 
 @lowering("onehot")
 def lower_onehot(g, layer, x):
+    """words (N, T) -> one-hot (N, T, V + 1), held as its ids until a layer reads it."""
     vocabulary = layer.attrs.vocabulary
     if layer.attrs.lowercase:
         require_character_ops(g, lowercase_first=True)

@@ -8,6 +8,7 @@ POOL_OPS = {"maxpool": ("MaxPool", {}), "avgpool": ("AveragePool", {"count_inclu
 
 @lowering(*POOL_OPS)
 def lower_pool(g, layer, x):
+    """x (N, C, H, W) -> (N, C, H', W'); avgpool leaves padding out of its means."""
     a = layer.attrs
     op, extra = POOL_OPS[layer.kind]
     return g.node(op, [x], layer, kernel_shape=list(a.window), strides=list(a.stride), ceil_mode=int(a.ceil), **extra)

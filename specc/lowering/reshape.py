@@ -7,11 +7,13 @@ from .base import lowering
 
 @lowering("flatten")
 def lower_flatten(g, layer, x):
+    """(N, C, H, W) -> (N, C*H*W), channel-major."""
     return g.node("Flatten", [x], layer, axis=1)
 
 
 @lowering("last")
 def lower_last(g, layer, x):
+    """(N, T, F) -> (N, F): each sentence's last word."""
     if g.mask is None:
         index = g.constant(layer, "index", -1, "int64")
         return g.node("Gather", [x, index], layer, axis=1)

@@ -9,6 +9,7 @@ LAST = 2**62  # a Slice end past any length
 
 @lowering("window")
 def lower_window(g, layer, x):
+    """(N, T, F) -> (N, T, steps*F), the earliest neighbour first."""
     steps = layer.attrs.steps
     side = steps // 2
     if steps == 1:

@@ -9,6 +9,7 @@ from .base import lowering
 
 @lowering("wordhash")
 def lower_wordhash(g, layer, x):
+    """words (N, T) -> trigram counts (N, T, V)."""
     g.opsets.update(TRIGRAM_ONNX_OPSETS)
     require_character_ops(g, layer.attrs.lowercase)
     return lower_trigram_counts(g, x, layer.attrs.vocabulary, layer, lowercase_first=layer.attrs.lowercase)
