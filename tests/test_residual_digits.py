@@ -73,13 +73,14 @@ def test_a_training_step_agrees_with_pytorch_on_a_batch_of_digits():
 
 
 def test_a_short_training_run_scores_on_the_held_out_digits_in_onnxruntime(tmp_path, capsys):
-    """4 epochs at seed 0 (a few seconds): the exported model, run by onnxruntime itself on the
-    359 held-out digits, gets the accuracy specc train prints, at least 95%."""
+    """3 epochs at seed 0 (a few seconds idle; 98.3% when written): the exported model, run by
+    onnxruntime itself on the 359 held-out digits, gets the accuracy specc train prints, at
+    least 97%."""
     import onnxruntime
 
     from specc.runtime.data import load_data
 
-    assert main(["train", str(SPEC), "--epochs", "4", "--seed", "0", "--out", str(tmp_path)]) == 0
+    assert main(["train", str(SPEC), "--epochs", "3", "--seed", "0", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     printed = float(out.split("held-out accuracy in onnxruntime (test split, 359 samples): ")[1].split("%")[0])
     test = load_data("digits", input_name="image", input_shape=(1, 8, 8), output_name="digit",
@@ -88,4 +89,4 @@ def test_a_short_training_run_scores_on_the_held_out_digits_in_onnxruntime(tmp_p
     probabilities = session.run(["digit"], {"image": test.x})[0]
     accuracy = 100 * float((probabilities.argmax(axis=1) == test.y).mean())
     assert accuracy == pytest.approx(printed, abs=0.05)
-    assert accuracy >= 95.0, out
+    assert accuracy >= 97.0, out
