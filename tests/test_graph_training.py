@@ -224,3 +224,40 @@ train
     assert "training g: 54 train, 6 validation" in out and " words/s " in out
     assert "held-out accuracy in onnxruntime (validation split, 6 sentences): " in out
     assert "held-out slot F1 in onnxruntime (conlleval): " in out
+
+
+BRANCHES_OF_DIFFERENT_DEPTH = """input image: 1x6x6
+output label: A | B
+shallow = image -> conv 3x3 filters=2 padding=same
+image -> conv 3x3 filters=3 padding=same -> relu -> conv 3x3 filters=3 padding=same -> concat shallow
+  -> relu -> maxpool 2 -> flatten -> dense -> softmax -> label
+train
+  data "graphs.npz"
+  epochs 2
+  batch 16
+"""
+
+GATED_SEQUENCE = """input s: seq 3
+output label: A | B
+gate = s -> dense 4 -> sigmoid
+s -> dense 4 -> multiply gate -> rnn elman hidden=4 -> last -> dense -> softmax -> label
+train
+  data "graphs.npz"
+  epochs 2
+  batch 16
+"""
+
+
+@pytest.mark.parametrize("text", [BRANCHES_OF_DIFFERENT_DEPTH, GATED_SEQUENCE], ids=["concat-depths", "gated-sequence"])
+def test_the_issues_other_graphs_train_and_export_a_verified_model(tmp_path, monkeypatch, capsys, text):
+    """The issue's concat of two branches of different depth and its gated sequence model train
+    with `specc train` from an .npz and export a model verified against NumPy."""
+    rng = np.random.default_rng(1)
+    image, s = rng.random((120, 1, 6, 6), dtype=np.float32), rng.standard_normal((120, 5, 3)).astype(np.float32)
+    label = np.where(image.mean(axis=(1, 2, 3)) + s[:, :, 0].mean(axis=1) > 0.5, "A", "B")
+    np.savez(tmp_path / "graphs.npz", image=image, s=s, label=label)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.nn").write_text(text)
+    assert main(["train", "g.nn", "--out", "run", "--json"]) == 0
+    end = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert end["verified"] and end["max_diff"] <= 1e-5 and (tmp_path / "run" / "g.onnx").exists()
