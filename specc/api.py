@@ -182,8 +182,9 @@ class Network:
             return with_flags(self.model.train, flags), Path(out or Path("runs") / self.model.name), None
         state = self._read_checkpoint(resume)  # its weights, all checked against this network's tables
         out_dir = run_folder(resume, out)
-        settings = continued_settings(saved_settings(state[2].get("settings"), resume), flags, resume)
-        for note in spec_differences(self.model.train, settings):
+        saved = saved_settings(state[2].get("settings"), resume)
+        settings = continued_settings(saved, flags, resume)
+        for note in spec_differences(self.model.train, saved, settings):
             reporter.note(note)
         self.seed = settings.seed  # the run's, as the exported model's metadata says
         return settings, out_dir, state

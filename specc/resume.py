@@ -83,14 +83,15 @@ def continued_settings(saved: TrainSettings, flags: dict, checkpoint) -> TrainSe
     return with_flags(saved, {"epochs": given.get("epochs")})
 
 
-def spec_differences(spec: TrainSettings, settings: TrainSettings) -> list[str]:
+def spec_differences(spec: TrainSettings, saved: TrainSettings, continued: TrainSettings) -> list[str]:
     """A note for each setting the spec's train section (Model.train) now gives otherwise than
-    the run."""
+    the run was started with (`saved`) and goes on with (`continued`); a setting a flag changes
+    for this resumption (a larger --epochs) is the user's choice, and gets no note."""
     notes = []
     for field, where in spec.origin:
-        if where != "spec":
+        if where != "spec" or getattr(continued, field) != getattr(saved, field):
             continue
-        value, kept = getattr(spec, field), getattr(settings, field)
+        value, kept = getattr(spec, field), getattr(saved, field)
         if value == kept or field == "data" and _same_data(value, kept):
             continue
         longer = " (pass --epochs to train longer)" if field == "epochs" and value > kept else ""

@@ -233,6 +233,7 @@ def test_a_resumed_run_may_repeat_its_settings_and_train_longer(tmp_path, tiny, 
     assert main(["train", tiny, "--resume", str(checkpoint), *same]) == 0
     out = capsys.readouterr().out
     assert "note: the spec says batch 8; this run was started with batch 4 and goes on with it\n" in out
+    assert "the spec says epochs" not in out  # --epochs 5 extends the run: the user's choice, no note
     assert "resuming at epoch 2, batch 3\n" in out and "epoch 5/5" in out
 
 
