@@ -65,6 +65,16 @@ def _export_failure(report) -> str:
     return f"the exported model disagrees with the NumPy interpreter: {describe(report.max_diff)}; nothing was written"
 
 
+def _print_warnings(model, args=None) -> None:
+    """The spec's warnings (an input or value never used) on stderr, each located like an
+    error; the spec still builds and the exit status stays 0. Not with --quiet or --json
+    (check prints them always: finding them is its job)."""
+    if args is not None and (getattr(args, "quiet", False) or getattr(args, "json", False)):
+        return
+    for warning in model.warnings:
+        print(warning.render("warning"), file=sys.stderr)
+
+
 def cmd_check(args) -> int:
     # parse, build and summary need no NumPy: this path stays cheap
     from .parse import parse_file
@@ -72,8 +82,7 @@ def cmd_check(args) -> int:
     from .summary import spelled_out, summary
 
     model, _ = build_model(parse_file(args.spec), getattr(args, "data", None))
-    for warning in model.warnings:  # the spec still builds: said on stderr, and the exit stays 0
-        print(warning.render("warning"), file=sys.stderr)
+    _print_warnings(model)
     if args.json:
         print(json.dumps({
             "model": model.name, "params": model.param_count,
@@ -96,6 +105,7 @@ def cmd_compile(args) -> int:
 
     _check_seed(args.seed)
     net = load(args.spec, seed=args.seed, data=args.data, weights=args.weights)
+    _print_warnings(net.model, args)
     report = net.export(args.output)
     cases = ", ".join(f"N={n}" + (f" T={t}" if t else "") for n, t in report.cases)
     if args.json:
@@ -281,6 +291,7 @@ def _train(args) -> int:
     # a resumed run takes the checkpoint's vocabularies and classes; a new one draws them with the run's seed
     model, tables = build_model(parse_file(args.spec), args.data, args.seed, args.resume)
     # the seed of the initial weights is the run's seed: flag, then spec, then 0
+    _print_warnings(model, args)
     net = Network(model, model.train.seed if args.seed is None else args.seed, tables)
     mode = "json" if args.json else "quiet" if args.quiet else "text"
     try:

@@ -260,6 +260,15 @@ def test_a_value_never_used_is_a_warning_and_check_exits_0(tmp_path, capsys):
     assert "Total params: 10" in captured.out
 
 
+def test_compile_says_the_warnings_too_unless_quiet(tmp_path, capsys):
+    path = tmp_path / "w.nn"
+    path.write_text(spec("input x: 4", "output y", "h = x -> relu", "g = x -> tanh", "h -> dense 2 -> y"))
+    assert main(["compile", str(path), "-o", str(tmp_path / "w.onnx")]) == 0
+    assert f"{path}:4:1: warning: value 'g' is never used\n" in capsys.readouterr().err
+    assert main(["compile", str(path), "-o", str(tmp_path / "w.onnx"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_check_prints_the_graph_in_order(tmp_path, capsys):
     path = tmp_path / "residual.nn"
     path.write_text(RESIDUAL)
