@@ -1,4 +1,4 @@
-"""The `specc` command line: check, compile, run, train, demo.
+"""The `specc` command line: check, compile, run, train, demo, triton, serve.
 
 Exit status: 0 on success, 2 on a mistake in the spec, its inputs or the command line,
 1 on a runtime failure (an export that does not verify, onnxruntime failing).
@@ -338,11 +338,40 @@ def cmd_demo(args) -> int:
     return EXIT_OK if run_demo(quiet=args.quiet) else EXIT_RUNTIME
 
 
+def cmd_triton(args) -> int:
+    from .triton import write_repository
+
+    written = write_repository(args.model, args.repo, name=args.name, max_batch=args.max_batch,
+                               instances=args.instances, gpu=args.gpu, force=args.force)
+    if not args.quiet:
+        print(f"wrote {written.config} and {written.model}")
+        if written.contrib_ops:
+            print("the model uses onnxruntime's contrib ops: Triton's onnxruntime backend runs them as they are")
+        print(f"serve it with: docker run --rm -p 8000:8000 -p 8001:8001 -v \"$(realpath {args.repo})\":/models "
+              "nvcr.io/nvidia/tritonserver:<YY.MM>-py3 tritonserver --model-repository=/models")
+    return EXIT_OK
+
+
+def cmd_serve(args) -> int:
+    from .serve import listen, load_served, make_app, make_server, require_server
+
+    require_server()
+    _check_seed(args.seed)
+    served = load_served(args.model, is_onnx_file(args.model), args.weights, args.data, args.seed)
+    sock = listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    print(f"serving {served.name} at http://{host}:{port}/v2/models/{served.name} (Ctrl-C stops)", flush=True)
+    make_server(make_app(served)).run(sockets=[sock])
+    return EXIT_OK
+
+
 WEIGHTS_SEED_HELP = ("seed of the random initial weights (default 0) and, for a spec that takes its vocabulary "
                      "from data, of its split (default: the spec's)")
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from .triton import DEFAULT_MAX_BATCH  # no onnx: the module imports it where it reads a model
+
     parser = argparse.ArgumentParser(prog="specc", description="Compile .nn model specs to a NumPy "
                                      "interpreter and verified ONNX models.")
     parser.add_argument("--version", action="version", version=f"specc {__version__}")
@@ -399,6 +428,27 @@ def make_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the lecture's worked examples through both back ends")
     demo.add_argument("--quiet", action="store_true", help="print only failures")
     demo.set_defaults(func=cmd_demo)
+    triton = sub.add_parser("triton", help="write a Triton Inference Server model repository for an .onnx model")
+    triton.add_argument("model", help="an exported .onnx model")
+    triton.add_argument("--repo", required=True, metavar="DIR", help="the model repository folder (made if missing)")
+    triton.add_argument("--name", help="the model's name in Triton (default: the file name without .onnx)")
+    triton.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, metavar="N",
+                        help=f"Triton's max_batch_size, with dynamic batching (default {DEFAULT_MAX_BATCH}; 0: none)")
+    triton.add_argument("--instances", type=int, default=1, metavar="K", help="copies of the model to run (default 1)")
+    triton.add_argument("--gpu", action="store_true", help="run the instances on GPUs (KIND_GPU; default KIND_CPU)")
+    triton.add_argument("--force", action="store_true", help="replace the model's folder files if it exists")
+    triton.add_argument("--quiet", action="store_true", help="print nothing on success")
+    triton.set_defaults(func=cmd_triton)
+
+    serve = sub.add_parser("serve", help="serve a model over HTTP with the Open Inference Protocol (KServe v2)")
+    serve.add_argument("model", help="an exported .onnx model, or a .nn spec compiled on the fly")
+    serve.add_argument("--weights", metavar="CKPT", help="for a spec: trained weights from a checkpoint.npz")
+    serve.add_argument("--data", help="for a spec that takes its vocabulary from data: the data set (default: the spec's)")
+    serve.add_argument("--seed", type=int, help=WEIGHTS_SEED_HELP)
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="the port to listen on (default 8000)")
+    serve.set_defaults(func=cmd_serve)
+
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true",
                              help="on an internal error, print where it happened (as does SPECC_DEBUG=1)")

@@ -35,6 +35,8 @@ MODULES = {
     "specc": API, "specc.api": API, "specc.prepare": API, "specc.feed": API, "specc.verify": API,
     "specc.run_folder": API, "specc.resume": API, "specc.run_lock": API, "specc.demo": API, "specc.display": API,
     "specc.specs": API,  # the example specs: data that `specc demo` runs
+    "specc.serve": API,  # deployment: the Open Inference Protocol server
+    "specc.triton": API,  # deployment: Triton model repositories
     "specc.cli": CLI,
 }
 # every module in these packages belongs to the package's layer
