@@ -1,4 +1,4 @@
-"""The `specc` command line: check, compile, run, train, demo, triton, serve.
+"""The `specc` command line: check, compile, run, train, demo, triton, serve, predict.
 
 Exit status: 0 on success, 2 on a mistake in the spec, its inputs or the command line,
 1 on a runtime failure (an export that does not verify, onnxruntime failing).
@@ -365,12 +365,28 @@ def cmd_serve(args) -> int:
     return EXIT_OK
 
 
+def cmd_predict(args) -> int:
+    import time
+
+    from .predict import predict
+
+    started = time.perf_counter()
+    scored = predict(args.model, args.data, args.out, args.batch)
+    seconds = time.perf_counter() - started
+    if not args.quiet:
+        print(f"scored {scored.rows:,} rows in {scored.batches:,} batches ({scored.rows / seconds:,.0f} rows/s): "
+              f"wrote {', '.join(scored.outputs)} to {scored.path}")
+    return EXIT_OK
+
+
 WEIGHTS_SEED_HELP = ("seed of the random initial weights (default 0) and, for a spec that takes its vocabulary "
                      "from data, of its split (default: the spec's)")
 
 
 def make_parser() -> argparse.ArgumentParser:
-    from .triton import DEFAULT_MAX_BATCH  # no onnx: the module imports it where it reads a model
+    # neither imports NumPy nor onnx at the top: `specc --help` stays cheap
+    from .predict import DEFAULT_BATCH
+    from .triton import DEFAULT_MAX_BATCH
 
     parser = argparse.ArgumentParser(prog="specc", description="Compile .nn model specs to a NumPy "
                                      "interpreter and verified ONNX models.")
@@ -448,6 +464,17 @@ def make_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="the port to listen on (default 8000)")
     serve.set_defaults(func=cmd_serve)
+
+    predict = sub.add_parser("predict", help="score a .npz data set with an .onnx model, in batches, into a .npz")
+    predict.add_argument("model", help="an exported .onnx model")
+    predict.add_argument("--data", required=True, metavar="DATA.npz", help="one array per model input, named after it")
+    predict.add_argument("--out", required=True, metavar="PREDICTIONS.npz", help="where to write every output")
+    predict.add_argument("--batch", type=int, default=DEFAULT_BATCH, metavar="N",
+                         help=f"rows per onnxruntime call (default {DEFAULT_BATCH})")
+    predict.add_argument("--engine", choices=["local"], default="local",
+                         help="local: this process (the only engine so far; Ray Data is not built yet)")
+    predict.add_argument("--quiet", action="store_true", help="print nothing on success")
+    predict.set_defaults(func=cmd_predict)
 
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true",

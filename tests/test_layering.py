@@ -37,6 +37,7 @@ MODULES = {
     "specc.specs": API,  # the example specs: data that `specc demo` runs
     "specc.serve": API,  # deployment: the Open Inference Protocol server
     "specc.triton": API,  # deployment: Triton model repositories
+    "specc.predict": API,  # deployment: batch scoring
     "specc.cli": CLI,
 }
 # every module in these packages belongs to the package's layer
