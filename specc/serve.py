@@ -1,0 +1,342 @@
+"""`specc serve`: one model over HTTP with the Open Inference Protocol (KServe v2, the protocol
+Triton, KServe and Seldon/MLServer speak), so that any client of that protocol works unchanged.
+
+    GET  /v2/health/live, /v2/health/ready, /v2/models/NAME/ready   200 once the model is loaded
+    GET  /v2/models/NAME                 inputs and outputs: name, datatype (FP32, BYTES), shape (-1: dynamic)
+    POST /v2/models/NAME/infer           tensors as JSON, or with the binary tensor extension
+
+Every refused request is answered with the protocol's error object {"error": "..."} and a 4xx
+status; the server keeps serving. The model runs in specc's onnxruntime runner, so an answer is
+exactly what a direct onnxruntime call on the same tensors gives.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from math import prod
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SpecError
+
+DEFAULT_MAX_BODY = 16 << 20  # bytes of one request body; a larger one is refused before it is read whole
+EXTRA_HINT = 'install the server with: python -m pip install -e ".[serve]" (starlette and uvicorn)'
+# onnxruntime's element types as the protocol names them, and their little-endian binary layout
+DATATYPES = {"tensor(float)": "FP32", "tensor(string)": "BYTES", "tensor(int64)": "INT64", "tensor(bool)": "BOOL"}
+BINARY = {"FP32": "<f4", "INT64": "<i8", "BOOL": "?"}
+HEADER_LENGTH = "Inference-Header-Content-Length"  # the binary tensor extension: JSON, then raw tensors
+
+
+class BadRequest(Exception):
+    """A request the server refuses: answered with {"error": message} and `status`."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def require_server() -> None:
+    """Raise SpecError naming the extra to install if starlette or uvicorn is missing."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as error:
+        raise SpecError(f"specc serve needs {error.name}, which is not installed", hint=EXTRA_HINT) from None
+
+
+# ---- the model and its tensors ----
+
+def _declared(node) -> dict:
+    """One input or output of the ONNX session as the protocol declares it; a symbolic dim is -1."""
+    return {"name": node.name, "datatype": DATATYPES.get(node.type, node.type),
+            "shape": [d if isinstance(d, int) else -1 for d in node.shape]}
+
+
+class ServedModel:
+    """An ONNX model in specc's onnxruntime runner (specc.runtime.onnx_runner.OnnxModel), under `name`."""
+
+    def __init__(self, name: str, runner):
+        self.name = name
+        self.runner = runner
+        self.inputs = {n.name: _declared(n) for n in runner.session.get_inputs()}
+        self.outputs = {n.name: _declared(n) for n in runner.session.get_outputs()}
+
+    def metadata(self) -> dict:
+        """The model metadata response: name, versions, platform, inputs and outputs."""
+        return {"name": self.name, "versions": ["1"], "platform": "onnxruntime_onnx",
+                "inputs": list(self.inputs.values()), "outputs": list(self.outputs.values())}
+
+    def infer(self, request: dict, blobs: bytes) -> tuple[dict, bytes]:
+        """Answer one inference request (its JSON object and the binary data after it): the
+        response object and the binary output data that follows it. Raises BadRequest."""
+        if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
+            raise BadRequest('the request must be a JSON object with a list "inputs"')
+        feeds, offset = {}, 0
+        for tensor in request["inputs"]:
+            name, array, offset = self._input(tensor, blobs, offset)
+            if name in feeds:
+                raise BadRequest(f"input {name} is given twice")
+            feeds[name] = array
+        missing = [n for n in self.inputs if n not in feeds]
+        if missing:
+            raise BadRequest(f"missing input {', '.join(missing)} of model {self.name}")
+        if offset != len(blobs):
+            raise BadRequest(f"the request holds {len(blobs) - offset} bytes after its tensors")
+        wanted = self._requested(request)
+        values = self.runner.run(feeds)
+        return self._response(request, values, wanted)
+
+    def _input(self, tensor, blobs: bytes, offset: int) -> tuple[str, np.ndarray, int]:
+        """One request input checked against the model's declaration, as the array to feed;
+        `offset` is where its binary data starts in `blobs` (returned past it)."""
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+            raise BadRequest('each input must be a JSON object with a "name"')
+        name = tensor["name"]
+        if name not in self.inputs:
+            raise BadRequest(f"model {self.name} has no input {name}: its inputs are {', '.join(self.inputs)}")
+        declared = self.inputs[name]
+        if tensor.get("datatype") != declared["datatype"]:
+            raise BadRequest(f"input {name} must be {declared['datatype']}, not {tensor.get('datatype')}")
+        shape = tensor.get("shape")
+        if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)
+                and len(shape) == len(declared["shape"])
+                and all(d == want for d, want in zip(shape, declared["shape"]) if want != -1)):
+            raise BadRequest(f"input {name} has shape {shape}, which does not fit {declared['shape']} (-1: any size)")
+        parameters = tensor.get("parameters") or {}
+        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+        if size is not None:
+            if type(size) is not int or not 0 <= size <= len(blobs) - offset:
+                raise BadRequest(f"input {name}: binary_data_size {size} does not fit the {len(blobs) - offset} "
+                                 "bytes left in the request")
+            flat = _from_binary(name, declared["datatype"], blobs[offset:offset + size])
+            offset += size
+        else:
+            flat = _from_json(name, declared["datatype"], tensor.get("data"))
+        if flat.size != prod(shape):
+            raise BadRequest(f"input {name} holds {flat.size} values, but its shape {shape} needs {prod(shape)}")
+        array = flat.reshape(shape)
+        _check_values(name, array)
+        return name, array, offset
+
+    def _requested(self, request: dict) -> dict[str, bool]:
+        """The outputs asked for (all when none are named), each with whether it goes as binary data."""
+        binary = _flag(request.get("parameters"), "binary_data_output")
+        asked = request.get("outputs")
+        if asked is None:
+            return {name: binary for name in self.outputs}
+        if not isinstance(asked, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in asked):
+            raise BadRequest('"outputs" must be a list of objects with a "name"')
+        unknown = [o["name"] for o in asked if o["name"] not in self.outputs]
+        if unknown:
+            raise BadRequest(f"model {self.name} has no output {', '.join(unknown)}: its outputs are "
+                             f"{', '.join(self.outputs)}")
+        return {o["name"]: _flag(o.get("parameters"), "binary_data", binary) for o in asked}
+
+    def _response(self, request: dict, values: dict, wanted: dict[str, bool]) -> tuple[dict, bytes]:
+        """The inference response: the outputs in `wanted` as JSON data or binary data after it."""
+        outputs, blobs = [], []
+        for name, binary in wanted.items():
+            value = values[name]
+            entry = {"name": name, "datatype": self.outputs[name]["datatype"], "shape": list(value.shape)}
+            if binary:
+                blob = _to_binary(entry["datatype"], value)
+                entry["parameters"] = {"binary_data_size": len(blob)}
+                blobs.append(blob)
+            else:
+                entry["data"] = value.reshape(-1).tolist()
+            outputs.append(entry)
+        response = {"model_name": self.name, "model_version": "1", "outputs": outputs}
+        if "id" in request:
+            response["id"] = request["id"]
+        return response, b"".join(blobs)
+
+
+def _flag(parameters, key: str, default: bool = False) -> bool:
+    """A boolean request parameter (absent: `default`)."""
+    value = parameters.get(key, default) if isinstance(parameters, dict) else default
+    if not isinstance(value, bool):
+        raise BadRequest(f"parameter {key} must be true or false")
+    return value
+
+
+def _from_json(name: str, datatype: str, data) -> np.ndarray:
+    """The flat array of an input's JSON "data" (flat or nested lists, row-major)."""
+    if not isinstance(data, list):
+        raise BadRequest(f'input {name} needs "data" (a list) or binary data')
+    flat = np.asarray(data, dtype=object).reshape(-1) if data else np.empty(0, object)
+    if datatype == "BYTES":
+        if not all(isinstance(w, str) for w in flat):
+            raise BadRequest(f"input {name} is BYTES: its data must be strings (words)")
+        return flat
+    if not all(type(v) in (int, float) for v in flat):  # bool is an int in Python, not a number here
+        raise BadRequest(f"input {name} is {datatype}: its data must be numbers")
+    return flat.astype(BINARY[datatype])
+
+
+def _from_binary(name: str, datatype: str, blob: bytes) -> np.ndarray:
+    """The flat array of an input's binary data: raw little-endian values, or for BYTES each
+    element as a 4-byte little-endian length and that many bytes of UTF-8."""
+    if datatype != "BYTES":
+        width = np.dtype(BINARY[datatype]).itemsize
+        if len(blob) % width:
+            raise BadRequest(f"input {name}: {len(blob)} bytes of binary data is not a whole number of {datatype}")
+        return np.frombuffer(blob, BINARY[datatype])
+    words, at = [], 0
+    while at < len(blob):
+        if at + 4 > len(blob) or at + 4 + struct.unpack_from("<I", blob, at)[0] > len(blob):
+            raise BadRequest(f"input {name}: its binary BYTES data is cut off")
+        length = struct.unpack_from("<I", blob, at)[0]
+        try:
+            words.append(blob[at + 4:at + 4 + length].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadRequest(f"input {name}: word {len(words) + 1} is not UTF-8") from None
+        at += 4 + length
+    return np.array(words, dtype=object)
+
+
+def _check_values(name: str, array: np.ndarray) -> None:
+    """Refuse what the model cannot take: NaN or infinities in numbers, misplaced padding in words."""
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise BadRequest(f"input {name} holds {int(np.count_nonzero(~np.isfinite(array)))} values that are not "
+                         "finite numbers")
+    if array.dtype == object and array.ndim == 2 and array.size:
+        from .feed import as_sentences
+
+        try:
+            as_sentences(name, array)
+        except SpecError as error:
+            raise BadRequest(str(error).splitlines()[0]) from None
+
+
+def _to_binary(datatype: str, value: np.ndarray) -> bytes:
+    """An output's binary data (the layout _from_binary reads)."""
+    if datatype != "BYTES":
+        return np.ascontiguousarray(value, BINARY[datatype]).tobytes()
+    words = [str(w).encode("utf-8") for w in value.reshape(-1)]
+    return b"".join(struct.pack("<I", len(w)) + w for w in words)
+
+
+def load_served(path: str | Path, onnx: bool, weights=None, data=None, seed=None) -> ServedModel:
+    """The model to serve: an exported model if `onnx` (named by its file name), else a .nn spec
+    compiled on the fly (named by its `model` line) with the weights of checkpoint `weights`."""
+    from specc.runtime.onnx_runner import OnnxModel
+
+    from .api import load, load_onnx
+
+    if onnx:
+        if weights is not None:
+            raise SpecError(f"{path} is an exported model: it holds its weights already", hint="drop --weights")
+        return ServedModel(Path(path).stem, load_onnx(path).session)
+    net = load(path, seed=seed, data=data, weights=weights)
+    return ServedModel(net.name, OnnxModel(net.to_onnx().SerializeToString()))
+
+
+# ---- the HTTP app ----
+
+async def _body(request, limit: int) -> bytes:
+    """The request body, refused (413) past `limit` bytes: by its Content-Length before reading, and
+    while reading a body sent without one."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise BadRequest(f"the request body of {declared} bytes is larger than the server's limit of {limit} "
+                         "bytes" if declared.isdigit() else "the Content-Length header is not a number",
+                         413 if declared.isdigit() else 400)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(f"the request body is larger than the server's limit of {limit} bytes", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _split(request, body: bytes) -> tuple[dict, bytes]:
+    """The JSON object of an inference request and the binary tensor data after it."""
+    header = request.headers.get(HEADER_LENGTH.lower())
+    if header is not None and (not header.isdigit() or int(header) > len(body)):
+        raise BadRequest(f"{HEADER_LENGTH} {header} does not fit the body of {len(body)} bytes")
+    cut = len(body) if header is None else int(header)
+    try:
+        return json.loads(body[:cut]), body[cut:]
+    except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
+        raise BadRequest(f"the request is not valid JSON: {error}") from None
+
+
+def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY):
+    """The Starlette app serving `served` with the Open Inference Protocol."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from specc.runtime.onnx_runner import OnnxRunError
+
+    def model_of(request) -> ServedModel:
+        name = request.path_params["name"]
+        if name != served.name:
+            raise BadRequest(f"unknown model {name}: this server serves {served.name}", 404)
+        return served
+
+    async def live(request):
+        return JSONResponse({"live": True})
+
+    async def ready(request):
+        return JSONResponse({"ready": True})
+
+    async def model_ready(request):
+        model_of(request)
+        return JSONResponse({"name": served.name, "ready": True})
+
+    async def metadata(request):
+        return JSONResponse(model_of(request).metadata())
+
+    async def infer(request):
+        model = model_of(request)
+        parsed, blobs = _split(request, await _body(request, max_body))
+        try:  # onnxruntime releases the GIL: other requests are served meanwhile
+            answer, binary = await run_in_threadpool(model.infer, parsed, blobs)
+        except SpecError as error:
+            raise BadRequest(str(error).splitlines()[0]) from None
+        except OnnxRunError as error:
+            return JSONResponse({"error": str(error)}, status_code=500)
+        text = json.dumps(answer).encode("utf-8")
+        headers = {HEADER_LENGTH: str(len(text))} if binary else {}
+        return Response(text + binary, media_type="application/json" if not binary else "application/octet-stream",
+                        headers=headers)
+
+    async def refused(request, error: BadRequest):
+        return JSONResponse({"error": str(error)}, status_code=error.status)
+
+    async def http_error(request, error: HTTPException):  # unknown paths and methods, as protocol errors
+        return JSONResponse({"error": error.detail}, status_code=error.status_code)
+
+    routes = [Route("/v2/health/live", live), Route("/v2/health/ready", ready),
+              Route("/v2/models/{name}", metadata), Route("/v2/models/{name}/ready", model_ready),
+              Route("/v2/models/{name}/versions/1", metadata), Route("/v2/models/{name}/versions/1/ready", model_ready),
+              Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+              Route("/v2/models/{name}/versions/1/infer", infer, methods=["POST"])]
+    return Starlette(routes=routes, exception_handlers={BadRequest: refused, HTTPException: http_error})
+
+
+def listen(host: str, port: int):
+    """A socket bound to host:port (port 0: a free one), or SpecError saying why it cannot be."""
+    import socket
+
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except (OSError, OverflowError) as error:
+        raise SpecError(f"cannot listen on {host}:{port}: {getattr(error, 'strerror', None) or error}",
+                        hint="choose another --port, or stop the program using it") from None
+    return sock
+
+
+def make_server(app, log_level: str = "warning"):
+    """A uvicorn server for `app`; run it with server.run(sockets=[listen(host, port)])."""
+    import uvicorn
+
+    return uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="off"))
