@@ -361,7 +361,11 @@ def cmd_serve(args) -> int:
     sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     print(f"serving {served.name} at http://{host}:{port}/v2/models/{served.name} (Ctrl-C stops)", flush=True)
-    make_server(make_app(served)).run(sockets=[sock])
+    try:
+        make_server(make_app(served)).run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: uvicorn has finished the open requests
+        pass
+    print(f"stopped serving {served.name}", flush=True)
     return EXIT_OK
 
 

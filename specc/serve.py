@@ -164,14 +164,22 @@ def _from_json(name: str, datatype: str, data) -> np.ndarray:
     """The flat array of an input's JSON "data" (flat or nested lists, row-major)."""
     if not isinstance(data, list):
         raise BadRequest(f'input {name} needs "data" (a list) or binary data')
-    flat = np.asarray(data, dtype=object).reshape(-1) if data else np.empty(0, object)
+    try:  # nested lists of unequal lengths cannot be read row-major
+        flat = np.asarray(data, dtype=object).reshape(-1)
+        if any(isinstance(v, list) for v in flat):
+            raise ValueError("ragged")
+    except ValueError:
+        raise BadRequest(f'input {name}: its "data" lists are of unequal lengths') from None
     if datatype == "BYTES":
         if not all(isinstance(w, str) for w in flat):
             raise BadRequest(f"input {name} is BYTES: its data must be strings (words)")
         return flat
     if not all(type(v) in (int, float) for v in flat):  # bool is an int in Python, not a number here
         raise BadRequest(f"input {name} is {datatype}: its data must be numbers")
-    return flat.astype(BINARY[datatype])
+    try:
+        return flat.astype(BINARY[datatype])
+    except OverflowError:  # a whole number too large for any float; a large float becomes inf, refused later
+        raise BadRequest(f"input {name} holds a number too large for {datatype}") from None
 
 
 def _from_binary(name: str, datatype: str, blob: bytes) -> np.ndarray:
@@ -197,6 +205,8 @@ def _from_binary(name: str, datatype: str, blob: bytes) -> np.ndarray:
 
 def _check_values(name: str, array: np.ndarray) -> None:
     """Refuse what the model cannot take: NaN or infinities in numbers, misplaced padding in words."""
+    if array.size == 0:
+        raise BadRequest(f"input {name} holds no values: its shape is {list(array.shape)}")
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise BadRequest(f"input {name} holds {int(np.count_nonzero(~np.isfinite(array)))} values that are not "
                          "finite numbers")
@@ -321,7 +331,7 @@ def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY):
 
 
 def listen(host: str, port: int):
-    """A socket bound to host:port (port 0: a free one), or SpecError saying why it cannot be."""
+    """A listening socket on host:port (port 0: a free one), or SpecError saying why it cannot be."""
     import socket
 
     try:
@@ -329,6 +339,7 @@ def listen(host: str, port: int):
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(2048)  # now: a client may connect as soon as the address is printed, before uvicorn runs
     except (OSError, OverflowError) as error:
         raise SpecError(f"cannot listen on {host}:{port}: {getattr(error, 'strerror', None) or error}",
                         hint="choose another --port, or stop the program using it") from None

@@ -164,6 +164,11 @@ def test_bad_requests_are_refused(xo, model, name, array, datatype, status, erro
     assert infer(url, "xo", "image", IMAGE, "FP32").as_numpy("label").shape == (1, 2)
 
 
+def tensor(data: bytes, shape: bytes = b"[1, 1, 12, 12]") -> bytes:
+    """A request body with one JSON input image holding `data`."""
+    return b'{"inputs": [{"name": "image", "datatype": "FP32", "shape": ' + shape + b', "data": ' + data + b"}]}"
+
+
 # an input whose binary data should follow the JSON, but the body ends there
 NO_BINARY = (b'{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 1, 12, 12], '
              b'"parameters": {"binary_data_size": 576}}]}')
@@ -174,11 +179,16 @@ NO_BINARY = (b'{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 1,
     (b'[1, 2]', {}, 400, 'the request must be a JSON object with a list "inputs"'),
     (b"x" * (LIMIT + 1), {}, 413, f"the request body of {LIMIT + 1} bytes is larger than the server's limit of "
                                   f"{LIMIT} bytes"),
-    (b'{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 1, 12, 12], "data": [1]}]}', {}, 400,
+    (tensor(b"[1]"), {}, 400,
      "input image holds 1 values, but its shape [1, 1, 12, 12] needs 144"),
     (NO_BINARY, {"Inference-Header-Content-Length": str(len(NO_BINARY))}, 400,
      "input image: binary_data_size 576 does not fit the 0 bytes left in the request"),
-], ids=["malformed", "not-object", "too-large", "too-few-values", "missing-binary"])
+    (tensor(b"[[1, 2], [3]]"), {}, 400, 'input image: its "data" lists are of unequal lengths'),
+    (tensor(b"[1" + b"0" * 400 + b"]"), {}, 400, "input image holds a number too large for FP32"),
+    (tensor(b'["1"]'), {}, 400, "input image is FP32: its data must be numbers"),
+    (tensor(b"[]", b"[0, 1, 12, 12]"), {}, 400, "input image holds no values: its shape is [0, 1, 12, 12]"),
+], ids=["malformed", "not-object", "too-large", "too-few-values", "missing-binary", "ragged", "huge-int",
+        "string-for-number", "empty"])
 def test_malformed_bodies_are_refused(xo, body, headers, status, error):
     url, _ = xo
     assert raw(url, "POST", "/v2/models/xo/infer", body, headers) == (status, {"error": error})
@@ -209,7 +219,6 @@ def test_serve_refuses_weights_for_an_exported_model(models, capsys):
 
 def test_serve_names_a_port_it_cannot_take(models, capsys):
     taken = listen("127.0.0.1", 0)
-    taken.listen()  # as a running server's: two sockets may share a port before either listens
     port = taken.getsockname()[1]
     try:
         assert main(["serve", str(models / "xo.onnx"), "--port", str(port)]) == 2
@@ -226,3 +235,21 @@ def test_serve_without_the_extra_names_it(models, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "specc serve needs uvicorn, which is not installed" in err
     assert 'python -m pip install -e ".[serve]"' in err
+
+
+def test_serve_command_serves_until_ctrl_c(models):
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "specc.cli", "serve", str(models / "xo.onnx"), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        first = process.stdout.readline()
+        url = re.fullmatch(r"serving xo at http://(127\.0\.0\.1:\d+)/v2/models/xo \(Ctrl-C stops\)\n", first).group(1)
+        assert infer(url, "xo", "image", IMAGE, "FP32").as_numpy("label").shape == (1, 2)
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    assert (process.returncode, out, err) == (0, "stopped serving xo\n", "")
