@@ -147,7 +147,7 @@ def _read_json(file: Path):
         raise SpecError("holds a whole number too large for float32") from None
 
 
-def _check_size(size: int, what: str) -> None:
+def check_input_size(size: int, what: str) -> None:
     """Refuse an input whose array would not fit in the memory available, before reading it."""
     from .budget import available_memory, human
 
@@ -171,7 +171,7 @@ def _read_npy(file: Path) -> np.ndarray:
         if held != size:
             raise SpecError(f"is damaged: its header declares an array {shape} of {dtype.name} ({size:,} bytes), "
                             f"but it holds {held:,} bytes of data")
-        _check_size(size, f"its array {shape} of {dtype.name}")
+        check_input_size(size, f"its array {shape} of {dtype.name}")
         stream.seek(0)  # read_array reads the header again, from the start
         return np.lib.format.read_array(stream, allow_pickle=False)
 
@@ -189,7 +189,7 @@ def read_array(path: str):
             raise SpecError(f"it is {kind_of(mode)}, not a file", hint=INPUT_HINT)
         if file.suffix.lower() == ".json":
             # parsed JSON takes several times its text in memory: a number is a Python float
-            _check_size(JSON_EXPANSION * file.stat().st_size, "its JSON text")
+            check_input_size(JSON_EXPANSION * file.stat().st_size, "its JSON text")
             return _read_json(file)
         return _read_npy(file)
     except FileNotFoundError:

@@ -35,20 +35,13 @@ class Scored:
     outputs: tuple[str, ...]
 
 
-def _array_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(shape, dtype, bytes) of one array of the archive, read from its .npy header only."""
-    from .npy import read_npy_header
-
-    with archive.open(member) as stream:
-        return read_npy_header(stream)
-
-
 def read_data(path: str | Path, names: list[str]) -> dict[str, np.ndarray]:
     """The arrays named `names` of the .npz at `path`; nothing else may be in it. Each array's
     header is read first: no Python objects, and a size the memory can take."""
     import numpy as np
 
-    from .feed import _check_size  # the one memory check of inputs, shared with specc run
+    from .feed import check_input_size  # the one memory check of inputs, shared with specc run
+    from .npy import read_npy_header
 
     path = Path(path)
     try:
@@ -63,8 +56,9 @@ def read_data(path: str | Path, names: list[str]) -> dict[str, np.ndarray]:
                                 expected="arrays " + ", ".join(names), received="arrays " + (", ".join(found) or "none"),
                                 hint=DATA_HINT)
             for name in names:
-                shape, dtype, size = _array_header(archive, f"{name}.npy")
-                _check_size(size, f"array {name} {shape} of {dtype.name}")
+                with archive.open(f"{name}.npy") as stream:
+                    shape, dtype, size = read_npy_header(stream)
+                check_input_size(size, f"array {name} {shape} of {dtype.name}")
         with np.load(path, allow_pickle=False) as arrays:
             return {name: arrays[name] for name in names}
     except FileNotFoundError:
