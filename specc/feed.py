@@ -149,12 +149,9 @@ def _read_json(file: Path):
 
 def check_input_size(size: int, what: str) -> None:
     """Refuse an input whose array would not fit in the memory available, before reading it."""
-    from .budget import available_memory, human
+    from .memory import check_fits
 
-    memory = available_memory()
-    if size > memory.bytes:
-        raise SpecError(f"{what} needs {human(size)}, more than {memory.phrase()}",
-                        hint="give a smaller batch, in several runs")
+    check_fits(size, what, hint="give a smaller batch, in several runs")
 
 
 def _read_npy(file: Path) -> np.ndarray:

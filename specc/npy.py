@@ -26,3 +26,33 @@ def read_npy_header(stream) -> tuple[tuple[int, ...], "np.dtype", int]:
     if dtype.hasobject:
         raise PickledArray("holds Python objects, which specc never loads (loading them would run code from the file)")
     return shape, dtype, math.prod(shape) * dtype.itemsize
+
+
+def npz_headers(path) -> dict[str, tuple[tuple[int, ...], "np.dtype", int]]:
+    """(shape, dtype, data bytes) of every array of the .npz archive at `path`, by name, read from
+    the headers alone. Raises ValueError (zipfile.BadZipFile is one) for a member that is not a
+    .npy array, a name given twice, an array of Python objects (PickledArray), or a header that
+    disagrees with the size the zip directory gives its member (data cut short, or padded)."""
+    import zipfile
+
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            if name == info.filename:
+                raise ValueError(f"it holds {info.filename!r}, which is not a .npy array")
+            if name in arrays:
+                raise ValueError(f"the array {name!r} appears twice")
+            with archive.open(info) as stream:
+                try:
+                    shape, dtype, size = read_npy_header(stream)
+                except PickledArray as error:
+                    raise PickledArray(f"its array {name!r} {error}") from None
+                except ValueError:
+                    raise ValueError(f"its array {name!r} is not a valid .npy array") from None
+                offset = stream.tell()
+            if info.file_size != offset + size:
+                raise ValueError(f"its array {name!r} declares {shape} of {dtype.name} ({size:,} bytes) but holds "
+                                 f"{info.file_size - offset:,} bytes of data")
+            arrays[name] = (shape, dtype, size)
+    return arrays

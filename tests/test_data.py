@@ -304,7 +304,37 @@ def test_unreadable_files(tmp_path):
 def test_npz_with_pickled_objects_is_refused(tmp_path):
     path = tmp_path / "objects.npz"
     np.savez(path, x=np.array([{"a": 1}, None], dtype=object), y=np.array([0, 1]))
-    data_error(path, "cannot read", "allow_pickle=False", "pickled objects are refused")
+    data_error(path, "cannot read", "holds Python objects", "pickled objects are refused")
+
+
+def _npz_with_header(path, shape, data_bytes: int) -> None:
+    """An .npz whose one array 'x' declares `shape` of float64 but holds `data_bytes` bytes, and a
+    good 'y': the kind of file a truncated copy or a crafted attack leaves."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    labels = io.BytesIO()
+    np.save(labels, np.array([0, 1]))
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x.npy", header.getvalue() + bytes(data_bytes))
+        archive.writestr("y.npy", labels.getvalue())
+
+
+def test_npz_headers_are_checked_before_any_array_is_read(tmp_path, monkeypatch):
+    cut = tmp_path / "cut.npz"
+    _npz_with_header(cut, (2, 1, 12, 12), 100)  # 2,304 bytes declared
+    data_error(cut, "cannot read", "cut.npz", "its array 'x' declares (2, 1, 12, 12) of float64 (2,304 bytes) "
+               "but holds 100 bytes of data")
+    # 10^12 numbers: refused from the header alone, not allocated (the file holds them, compressed)
+    huge = tmp_path / "huge.npz"
+    _npz_with_header(huge, (10**6, 1, 1000, 1000), 0)
+    data_error(huge, "cannot read", "declares (1000000, 1, 1000, 1000)")
+    monkeypatch.setenv("SPECC_MEMORY_LIMIT", "1KiB")
+    fits = tmp_path / "fits.npz"
+    np.savez(fits, x=random_images(2), y=np.array([0, 1]))
+    data_error(fits, "the arrays of", "a part of the data", "(x, y) needs 1.1 KiB, more than the 1.0 KiB that SPECC_MEMORY_LIMIT allows")
 
 
 def test_empty_files(tmp_path):

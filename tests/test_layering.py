@@ -7,7 +7,7 @@ and checked against the layers below. README.md ("Layout of the code") draws the
     back ends    NumPy (specc.runtime.*) | ONNX (onnx_export, onnx_words, onnx_trigrams, onnx_check,
                  lowering.*), beside each other: neither imports the other, nor the front end
     front end    grammar, parse, build, layers, training, tables, ...: imports no back end
-    core         errors, ir, shapes, atomic, npy, lowercase, identity, trigrams: imports nothing above
+    core         errors, ir, shapes, atomic, npy, memory, lowercase, identity, trigrams: imports nothing above
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ CORE, FRONT, NUMPY, ONNX, API, CLI = "core", "front end", "NumPy back end", "ONN
 HEIGHT = {CORE: 0, FRONT: 1, NUMPY: 2, ONNX: 2, API: 3, CLI: 4}
 
 MODULES = {
-    "specc.errors": CORE, "specc.ir": CORE, "specc.shapes": CORE, "specc.atomic": CORE, "specc.npy": CORE,
+    "specc.errors": CORE, "specc.ir": CORE, "specc.shapes": CORE, "specc.atomic": CORE, "specc.npy": CORE, "specc.memory": CORE,
     "specc.lowercase": CORE, "specc.identity": CORE, "specc.trigrams": CORE,
     "specc.grammar": FRONT, "specc.parse": FRONT, "specc.lists": FRONT, "specc.syntax": FRONT,
     "specc.signature": FRONT, "specc.build": FRONT, "specc.training": FRONT, "specc.vocabulary": FRONT,

@@ -77,15 +77,30 @@ def fit_table(table: Table, spec: SpecSide) -> Split:
 
 # ---- .npz ----
 
+def check_npz(path: str, hint: str) -> None:
+    """Refuse, from the zip directory and the arrays' headers alone, before any array is read: a
+    file that is not an .npz archive, an array of Python objects, a header that disagrees with
+    the size of its data, and arrays that together would not fit in the memory available.
+    Raises SpecError, or ValueError for the caller to name the file."""
+    from specc.memory import check_fits
+    from specc.npy import NPY_MAGIC, npz_headers
+
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as stream:
+            if stream.read(len(NPY_MAGIC)) == NPY_MAGIC:
+                raise SpecError(f"{path} is not a .npz archive: it holds one array", hint=hint)
+        raise ValueError("it is not an .npz archive (a zip of .npy arrays)")
+    sizes = {name: size for name, (_, _, size) in npz_headers(path).items()}
+    check_fits(sum(sizes.values()), f"the arrays of {path} ({', '.join(sizes)})",
+               hint="train on a part of the data, or on a machine with more memory")
+
+
 def read_npz(path: str, spec: SpecSide) -> tuple[Table, Table | None]:
     """The training arrays (named after the spec's input and output, or x and y) and the
     optional test arrays (<input>_test and <output>_test, or x_test and y_test)."""
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise SpecError(f"{path} is not a .npz archive: it holds one array",
-                            hint="save the samples and labels with numpy.savez(path, x=..., y=...)")
-        with archive:
+        check_npz(path, hint="save the samples and labels with numpy.savez(path, x=..., y=...)")
+        with np.load(path, allow_pickle=False) as archive:
             names = list(archive.files)
             if not names:
                 raise SpecError(f"the data file {path} holds no arrays", hint=HINT)
@@ -138,10 +153,8 @@ def load_arrays(path: str, inputs: list[SpecSide], outputs: list[SpecSide], seed
                              + ", ".join(f"{s.output_name}=..." for s in outputs) + ")")
     names = [s.input_name for s in inputs] + [s.output_name for s in outputs]
     try:
+        check_npz(path, hint="numpy.savez(path, " + ", ".join(f"{name}=..." for name in names) + ")")
         with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise SpecError(f"{path} is not a .npz archive: it holds one array",
-                                hint="numpy.savez(path, " + ", ".join(f"{name}=..." for name in names) + ")")
             present = set(archive.files)
             missing = [name for name in names if name not in present]
             if missing:
