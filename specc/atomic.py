@@ -1,5 +1,6 @@
 """Writing files so that nothing the user had is lost: a temporary file beside the destination,
-then a rename.
+synced to the disk, then a rename, and the folder synced: after a crash or a power cut the path
+holds the old file or the new one, whole.
 
 What may be written: a new path or a regular file. A directory, a device node (/dev/null,
 /dev/full), a FIFO or a socket is refused, never replaced. A symbolic link is written through:
@@ -92,6 +93,21 @@ def _create_temporary(target: Path) -> tuple[int, Path]:
     raise FileExistsError(f"no free temporary name beside {target}")
 
 
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in `folder` survive a power cut (the folder's entry is data too); a file
+    system that cannot sync a folder is left to its own ordering."""
+    try:
+        handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
 def write_atomically(path: str | Path, data: bytes) -> None:
     """Write bytes to `path` through a temporary file and a rename, so a crash leaves no half
     file; SpecError (naming the path) if it cannot be written."""
@@ -107,7 +123,10 @@ def write_atomically(path: str | Path, data: bytes) -> None:
             if kept_mode is not None:
                 os.fchmod(file.fileno(), kept_mode)
             file.write(data)
+            file.flush()
+            os.fsync(file.fileno())  # the data reaches the disk before the name does
         os.replace(temporary, target)
+        _sync_folder(target.parent)
     except BaseException as error:
         temporary.unlink(missing_ok=True)
         if isinstance(error, OSError):  # a full disk, a folder made read-only meanwhile

@@ -163,6 +163,26 @@ def test_new_outputs_follow_the_umask_and_replaced_ones_keep_their_mode(tmp_path
     assert mode_of(shared) == 0o664 and shared.stat().st_size > 0
 
 
+def test_an_output_reaches_the_disk_before_its_name_and_the_rename_is_synced(tmp_path, capsys, monkeypatch):
+    """After a power cut the path holds the old file or the new one, whole: the temporary's data
+    is synced before the rename, and the folder after it."""
+    synced, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(handle):
+        synced.append(("folder" if stat.S_ISDIR(os.fstat(handle).st_mode) else "file", os.fstat(handle).st_size))
+        real_fsync(handle)
+
+    def replace(source, target):
+        synced.append(("rename", Path(target).name))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    model = tmp_path / "neuron.onnx"
+    assert main(["compile", NEURON, "-o", str(model), "--quiet"]) == 0
+    assert synced == [("file", model.stat().st_size), ("rename", "neuron.onnx"), ("folder", synced[2][1])]
+
+
 def test_the_last_line_of_a_run_names_every_file_it_wrote(tmp_path, tiny, capsys):
     pytest.importorskip("matplotlib")
     assert main(["train", tiny, "--out", str(tmp_path / "run"), "--epochs", "1"]) == 0
