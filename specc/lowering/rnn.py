@@ -8,14 +8,18 @@ sequence (T, N, F):
     W^T when the input is one-hot words (GraphBuilder.project);
   - one Scan over time whose body runs one step of every direction: state h_{t-1} (Jordan:
     y_{t-1}) and x_t W^T + b in, the new state out; the backward direction reads a time-reversed
-    copy of its projection (a Slice with step -1; Scan's own reverse direction is not in ONNX's
-    reference evaluator) and its outputs are reversed back;
+    copy of its projection and its outputs are reversed back (a Gather of the steps T-1..0; Scan's
+    own reverse direction is not in ONNX's reference evaluator);
   - for sentences of different lengths, the backward direction's step multiplies its new state
     by the step's mask (1 on words, 0 on padding), so it starts from 0 at each sentence's last
     word, as in the NumPy kernel (the forward direction meets padding only after the words);
   - the directions joined by Concat on the last axis.
-The weights stay in one layout for both back ends; each direction's slices and transposes are
-Gather/Transpose nodes of initializers, which onnxruntime folds into constants when it loads.
+The weights stay in one layout for both back ends. The Scan body reads them as the graph's
+initializers, picking its direction and transposing inside the body (Gather and Transpose of an
+initializer, which onnxruntime folds into constants when it loads): a body that read tensors
+computed by outer nodes is refused by OpenVINO. For the same other runtimes the body names no
+symbolic size, and time is reversed by a Gather rather than a Slice with step -1 (see
+_backwards). bench/RESULTS.md times this portable form against the earlier one.
 """
 from __future__ import annotations
 
@@ -26,28 +30,46 @@ from .activation import ELEMENTWISE_OPS
 from .base import lowering
 
 
-def _direction_step(layer, k: int, d: int, names: dict, masked: bool):
+def _body_weight(g, layer, k: int, d: int, local: str, transpose: bool) -> tuple[list, str]:
+    """Direction d's slice of stacked layer k's weight `local` (dirs, ...), transposed for a
+    matrix, as nodes of the Scan body reading the initializer itself (the direction's index is
+    the body's Constant `{p}.index`, see _direction_step). Returns (nodes, name)."""
+    p = f"{layer.id}.layer{k}.dir{d}"
+    picked = f"{p}.{local}"
+    nodes = [helper.make_node("Gather", [g.weight(layer, f"layer{k}.{local}"), f"{p}.index"], [picked],
+                              name=picked, axis=0)]
+    if transpose:
+        nodes.append(helper.make_node("Transpose", [picked], [f"{picked}T"], name=f"{picked}T", perm=[1, 0]))
+    return nodes, nodes[-1].output[0]
+
+
+def _direction_step(g, layer, k: int, d: int, masked: bool):
     """One step of stacked layer k, direction d, as nodes of the Scan body.
 
     Reads the state `{p}.prev` (Elman h_{t-1} (N, H), Jordan y_{t-1} (N, M)), `{p}.xw_t`
     (x_t W^T + b) and, for sentences, `{p}.m_t` (N, 1). Elman: h_t = f(xw_t + h_{t-1} R^T);
     Jordan: y_t = f(f(xw_t + y_{t-1} U^T) V^T + c); times m_t. Writes `{p}.state` and the same
     value as `{p}.out` (Scan's state and scanned outputs need names of their own).
-    Returns (nodes, input value infos, output value infos).
+    Returns (nodes, state value info, scanned input value infos, state out, scanned out).
     """
     a = layer.attrs
     op = ELEMENTWISE_OPS[a.activation]
     width = a.fed_back
     p = f"{layer.id}.layer{k}.dir{d}"
-    nodes = [helper.make_node("MatMul", [f"{p}.prev", names["UT" if a.jordan else "RT"]], [f"{p}.fed_back"]),
-             helper.make_node("Add", [f"{p}.xw_t", f"{p}.fed_back"], [f"{p}.a"]),
-             helper.make_node(op, [f"{p}.a"], [f"{p}.h"])]
+    index = helper.make_node("Constant", [], [f"{p}.index"], name=f"{p}.index",
+                             value=numpy_helper.from_array(np.asarray(d, np.int64)))
+    weight, fed_back = _body_weight(g, layer, k, d, "U" if a.jordan else "R", True)
+    nodes = [index] + weight + [helper.make_node("MatMul", [f"{p}.prev", fed_back], [f"{p}.fed_back"]),
+              helper.make_node("Add", [f"{p}.xw_t", f"{p}.fed_back"], [f"{p}.a"]),
+              helper.make_node(op, [f"{p}.a"], [f"{p}.h"])]
     value = f"{p}.h"
     if a.jordan:
-        nodes.append(helper.make_node("MatMul", [value, names["VT"]], [f"{p}.hv"]))
+        weight, VT = _body_weight(g, layer, k, d, "V", True)
+        nodes += weight + [helper.make_node("MatMul", [value, VT], [f"{p}.hv"])]
         value = f"{p}.hv"
         if a.bias:
-            nodes.append(helper.make_node("Add", [value, names["c"]], [f"{p}.hvc"]))
+            weight, c = _body_weight(g, layer, k, d, "c", False)
+            nodes += weight + [helper.make_node("Add", [value, c], [f"{p}.hvc"])]
             value = f"{p}.hvc"
         nodes.append(helper.make_node(op, [value], [f"{p}.y"]))
         value = f"{p}.y"
@@ -56,16 +78,29 @@ def _direction_step(layer, k: int, d: int, names: dict, masked: bool):
     else:
         nodes[-1].output[0] = f"{p}.state"  # the activation writes the state itself
     nodes.append(helper.make_node("Identity", [f"{p}.state"], [f"{p}.out"]))
-    info = lambda name, cols: helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", cols])  # noqa: E731
+    # the batch is left unnamed: a size named inside the body (even the outer graph's N) is
+    # refused by tract
+    info = lambda name, cols: helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, cols])  # noqa: E731
     scanned = [info(f"{p}.xw_t", a.hidden)] + ([info(f"{p}.m_t", 1)] if masked else [])
     return nodes, info(f"{p}.prev", width), scanned, info(f"{p}.state", width), info(f"{p}.out", width)
 
 
-def _reverse_time(g, layer, x, suffix: str) -> str:
-    """x (T, ...) with its steps in reverse order: a Slice with step -1, at any length."""
-    return g.node("Slice", [x, g.constant(layer, "last", [-1], "int64"), g.constant(layer, "before_first", [-2**62], "int64"),
-                            g.constant(layer, "time_axis", [0], "int64"), g.constant(layer, "backwards", [-1], "int64")],
-                  layer, suffix=suffix)
+def _reverse_time(g, layer, x, backwards: str, suffix: str) -> str:
+    """x (T, ...) with its steps in reverse order: a Gather of steps `backwards` (see _backwards)."""
+    return g.node("Gather", [x, backwards], layer, suffix=suffix, axis=0)
+
+
+def _backwards(g, layer, time_major: str) -> str:
+    """The step indices T-1, ..., 1, 0 (int64 (T,)) for the time-major (T, ...) tensor.
+
+    The steps are gathered because tract takes none of the other ways to reverse a dynamic T:
+    a Slice with step -1, ReverseSequence, a Range counting down; so (T-1) - (0, 1, ..., T-1).
+    """
+    steps = g.node("Gather", [g.node("Shape", [time_major], layer, suffix="shape"),
+                              g.constant(layer, "time_axis", 0, "int64")], layer, suffix="steps", axis=0)
+    one = g.constant(layer, "one", 1, "int64")
+    ramp = g.node("Range", [g.constant(layer, "zero", 0, "int64"), steps, one], layer, suffix="ramp")
+    return g.node("Sub", [g.node("Sub", [steps, one], layer, suffix="last_step"), ramp], layer, suffix="backwards")
 
 
 @lowering("rnn")
@@ -74,40 +109,30 @@ def lower_rnn(g, layer, x):
     a = layer.attrs
     width = a.fed_back
     x = g.time_major(x, layer)  # Scan runs over axis 0
+    # every stacked layer's sequence has the input's length and batch: read from its ids or values
+    sized = g.lookups[x][0] if x in g.lookups else x
+    backwards = _backwards(g, layer, sized) if a.directions == 2 else None
     # Only the backward direction needs the mask: the forward one meets padding after a sentence's
     # words, where what it computes is zeroed at the chain's end and read by nothing before it.
     backward_mask = None
     if g.mask is not None and a.directions == 2:
         backward_mask = _reverse_time(g, layer, g.node("Transpose", [g.mask], layer, suffix="mask_time_major",
-                                                       perm=[1, 0, 2]), "mask_reversed")
+                                                       perm=[1, 0, 2]), backwards, "mask_reversed")
+    batch = g.node("Shape", [sized], layer, suffix="batch", start=1, end=2)
+    state_shape = g.node("Concat", [batch, g.constant(layer, f"width{width}", [width], "int64")], layer,
+                         suffix="state_shape", axis=0)
+    start = g.node("ConstantOfShape", [state_shape], layer, suffix="start",
+                   value=numpy_helper.from_array(np.zeros(1, np.float32)))
     for k in range(1, a.layers + 1):
-        shape = g.node("Shape", [g.lookups[x][0] if x in g.lookups else x], layer, suffix=f"layer{k}.shape")
-        batch = g.node("Slice", [shape, g.constant(layer, "one", [1], "int64"), g.constant(layer, "two", [2], "int64")],
-                       layer, suffix=f"layer{k}.batch")
-        state_shape = g.node("Concat", [batch, g.constant(layer, f"width{width}", [width], "int64")], layer,
-                             suffix=f"layer{k}.state_shape", axis=0)
-        start = g.node("ConstantOfShape", [state_shape], layer, suffix=f"layer{k}.start",
-                       value=numpy_helper.from_array(np.zeros(1, np.float32)))
         body = {"nodes": [], "states": [], "scanned": [], "state_out": [], "out": []}
         scanned = []
         for d in range(a.directions):
-            def direction_of(local: str, transpose: bool) -> str:
-                picked = g.node("Gather", [g.weight(layer, f"layer{k}.{local}"), g.constant(layer, f"dir{d}", d, "int64")],
-                                layer, suffix=f"layer{k}.{local}[{d}]", axis=0)
-                if not transpose:
-                    return picked
-                return g.node("Transpose", [picked], layer, suffix=f"layer{k}.{local}[{d}]T", perm=[1, 0])
-
             xw = g.project(x, layer, f"layer{k}.W", f"layer{k}.xw[{d}]", direction=d,
                            bias=f"layer{k}.b" if a.bias else None)
             if d == 1:
-                xw = _reverse_time(g, layer, xw, f"layer{k}.reversed")
-            names = {"UT": direction_of("U", True), "VT": direction_of("V", True)} if a.jordan else {
-                "RT": direction_of("R", True)}
-            if a.jordan and a.bias:
-                names["c"] = direction_of("c", False)
+                xw = _reverse_time(g, layer, xw, backwards, f"layer{k}.reversed")
             masked = d == 1 and backward_mask is not None
-            nodes, state, step_inputs, state_out, out = _direction_step(layer, k, d, names, masked)
+            nodes, state, step_inputs, state_out, out = _direction_step(g, layer, k, d, masked)
             for key, value in (("nodes", nodes), ("scanned", step_inputs)):
                 body[key] += value
             for key, value in (("states", state), ("state_out", state_out), ("out", out)):
@@ -121,6 +146,6 @@ def lower_rnn(g, layer, x):
                       body=graph, num_scan_inputs=len(scanned))
         outputs = [f"{last.rpartition(':')[0]}:{dirs + d}" for d in range(dirs)]
         if dirs == 2:
-            outputs[1] = _reverse_time(g, layer, outputs[1], f"layer{k}.unreversed")
+            outputs[1] = _reverse_time(g, layer, outputs[1], backwards, f"layer{k}.unreversed")
         x = outputs[0] if dirs == 1 else g.node("Concat", outputs, layer, suffix=f"layer{k}.join", axis=-1)
     return g.batch_major(x, layer)
