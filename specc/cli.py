@@ -1,4 +1,4 @@
-"""The `specc` command line: check, compile, run, train, demo, triton, serve, predict.
+"""The `specc` command line: check, compile, run, train, demo, triton, serve, predict, quantize.
 
 Exit status: 0 on success, 2 on a mistake in the spec, its inputs or the command line,
 1 on a runtime failure (an export that does not verify, onnxruntime failing).
@@ -357,15 +357,43 @@ def cmd_serve(args) -> int:
 
     require_server()
     _check_seed(args.seed)
-    served = load_served(args.model, is_onnx_file(args.model), args.weights, args.data, args.seed)
+    if (args.replicas, args.min_replicas, args.max_replicas) != (None, None, None):
+        return _serve_on_ray(args)
+    served = load_served(args.model, is_onnx_file(args.model), args.weights, args.data, args.seed, args.threads)
+    app = make_app(served, max_batch=args.max_batch, max_delay_ms=args.max_delay_ms)
+    if app.state.batcher.note:
+        print(f"note: each request runs alone: {app.state.batcher.note}", file=sys.stderr)
     sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     print(f"serving {served.name} at http://{host}:{port}/v2/models/{served.name} (Ctrl-C stops)", flush=True)
     try:
-        make_server(make_app(served)).run(sockets=[sock])
+        make_server(app).run(sockets=[sock])
     except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: uvicorn has finished the open requests
         pass
     print(f"stopped serving {served.name}", flush=True)
+    return EXIT_OK
+
+
+def _serve_on_ray(args) -> int:
+    """specc serve --replicas: the same app as a Ray Serve deployment, until Ctrl-C."""
+    import time
+
+    from .serve_ray import RayServing, Scale, free_port, model_to_serve, require_ray
+
+    require_ray("specc serve --replicas", "serve")
+    scale = Scale.of(args.replicas, args.min_replicas, args.max_replicas)
+    name, model = model_to_serve(args.model, is_onnx_file(args.model), args.weights, args.data, args.seed)
+    port = free_port(args.host, args.port)
+    try:
+        with RayServing(args.host, port) as serving:
+            serving.run(name, model, scale, args.threads, {"max_batch": args.max_batch, "max_delay_ms": args.max_delay_ms})
+            print(f"serving {name} at http://{args.host}:{port}/v2/models/{name} with {scale.describe()} on Ray "
+                  "(Ctrl-C stops)", flush=True)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped; leaving RayServing stopped Ray
+        pass
+    print(f"stopped serving {name}", flush=True)
     return EXIT_OK
 
 
@@ -383,6 +411,28 @@ def cmd_predict(args) -> int:
     return EXIT_OK
 
 
+def cmd_quantize(args) -> int:
+    from .quantize import describe_report, quantize
+
+    report = quantize(args.model, args.output or _int8_name(args.model), args.data, args.max_drop)
+    if not args.quiet or not report.written:
+        print(describe_report(report))
+    if not report.written:
+        worst = max(report.scores, key=lambda score: score.drop)
+        raise SpecError(f"the int8 model loses {worst.drop:.1f} points of {worst.metric} on {worst.output}, more "
+                        f"than --max-drop {args.max_drop:g}; nothing was written",
+                        hint="keep the float model, or allow a larger loss with --max-drop")
+    return EXIT_OK
+
+
+def _int8_name(model: str) -> str:
+    """MODEL.onnx -> MODEL.int8.onnx, beside it."""
+    from pathlib import Path
+
+    path = Path(model)
+    return str(path.with_name(f"{path.name[:-len(path.suffix)] if path.suffix else path.name}.int8.onnx"))
+
+
 WEIGHTS_SEED_HELP = ("seed of the random initial weights (default 0) and, for a spec that takes its vocabulary "
                      "from data, of its split (default: the spec's)")
 
@@ -390,6 +440,7 @@ WEIGHTS_SEED_HELP = ("seed of the random initial weights (default 0) and, for a 
 def make_parser() -> argparse.ArgumentParser:
     # neither imports NumPy nor onnx at the top: `specc --help` stays cheap
     from .predict import DEFAULT_BATCH
+    from .batching import DEFAULT_MAX_BATCH as SERVE_MAX_BATCH, DEFAULT_MAX_DELAY_MS as SERVE_MAX_DELAY_MS
     from .triton import DEFAULT_MAX_BATCH
 
     parser = argparse.ArgumentParser(prog="specc", description="Compile .nn model specs to a NumPy "
@@ -467,6 +518,17 @@ def make_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, help=WEIGHTS_SEED_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="the port to listen on (default 8000)")
+    serve.add_argument("--max-batch", type=int, default=SERVE_MAX_BATCH, metavar="N",
+                       help=f"join concurrent requests into onnxruntime calls of up to N rows (default "
+                            f"{SERVE_MAX_BATCH}; 1: each runs alone); answers stay those of each request alone")
+    serve.add_argument("--max-delay-ms", type=float, default=SERVE_MAX_DELAY_MS, metavar="D",
+                       help=f"how long a request waits for others to join it (default {SERVE_MAX_DELAY_MS:g} ms)")
+    serve.add_argument("--threads", type=int, help="onnxruntime's threads (default: one per core)")
+    serve.add_argument("--replicas", type=int, metavar="K",
+                       help="run K copies of the model as a Ray Serve deployment (extra [ray]; a local Ray cluster, "
+                            "or the one RAY_ADDRESS names)")
+    serve.add_argument("--min-replicas", type=int, metavar="K", help="with Ray: let Ray Serve scale down to K replicas")
+    serve.add_argument("--max-replicas", type=int, metavar="K", help="with Ray: let Ray Serve scale up to K replicas")
     serve.set_defaults(func=cmd_serve)
 
     predict = sub.add_parser("predict", help="score a .npz data set with an .onnx model, in batches, into a .npz")
@@ -479,6 +541,15 @@ def make_parser() -> argparse.ArgumentParser:
                          help="local: this process (the only engine so far; Ray Data is not built yet)")
     predict.add_argument("--quiet", action="store_true", help="print nothing on success")
     predict.set_defaults(func=cmd_predict)
+
+    quantize = sub.add_parser("quantize", help="quantize an exported .onnx model to int8, checked on held-out data")
+    quantize.add_argument("model", help="an .onnx model exported by specc")
+    quantize.add_argument("-o", "--output", help="where to write the int8 model (default: MODEL.int8.onnx beside it)")
+    quantize.add_argument("--data", help="xo, digits, flights, atis, or a data file (default: the spec's own)")
+    quantize.add_argument("--max-drop", type=float, default=1.0, metavar="POINTS",
+                          help="refuse (exit 2, nothing written) if accuracy or slot F1 drops by more (default 1)")
+    quantize.add_argument("--quiet", action="store_true", help="print nothing on success")
+    quantize.set_defaults(func=cmd_quantize)
 
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true",

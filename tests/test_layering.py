@@ -38,6 +38,7 @@ MODULES = {
     "specc.serve": API,  # deployment: the Open Inference Protocol server
     "specc.triton": API,  # deployment: Triton model repositories
     "specc.predict": API,  # deployment: batch scoring
+    "specc.quantize": API,  # deployment: int8 models, checked on held-out data
     "specc.cli": CLI,
 }
 # every module in these packages belongs to the package's layer
