@@ -20,12 +20,15 @@ class OnnxRunError(RuntimeError):
 class OnnxModel:
     """An onnxruntime session with the model's declared inputs and outputs."""
 
-    def __init__(self, model, providers=None):
-        """`model` is a path or the serialized bytes of an ONNX model."""
+    def __init__(self, model, providers=None, threads: int | None = None):
+        """`model` is a path or the serialized bytes of an ONNX model; `threads`: onnxruntime's
+        intra-op threads (None: its default, one per core)."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
         self.source = model if isinstance(model, str) else "the model"
         self.session = ort.InferenceSession(model if isinstance(model, (bytes, str)) else str(model),
                                             options, providers=providers or ["CPUExecutionProvider"])

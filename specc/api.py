@@ -305,7 +305,7 @@ class TrainResult:
 class OnnxNetwork:
     """An exported model run by onnxruntime, with the same `run` as Network."""
 
-    def __init__(self, path: str | Path, providers=None):
+    def __init__(self, path: str | Path, providers=None, threads: int | None = None):
         import stat
 
         from specc.runtime.onnx_runner import OnnxModel
@@ -319,7 +319,7 @@ class OnnxNetwork:
         if not stat.S_ISREG(mode):  # a FIFO or a device would block onnxruntime or never end
             raise SpecError(f"the model {path} is {kind_of(mode)}, not a file", hint="give an exported .onnx file")
         try:
-            self.session = OnnxModel(str(path), providers)
+            self.session = OnnxModel(str(path), providers, threads)
         except Exception as error:  # onnxruntime raises its own types for unreadable models
             raise SpecError(f"cannot load {path} as an ONNX model: {error}") from None
         self.path = Path(path)
@@ -369,6 +369,7 @@ def _network(syntax, seed: int | None, data: str | None, weights) -> Network:
     return net
 
 
-def load_onnx(path: str | Path, providers=None) -> OnnxNetwork:
-    """Open an exported .onnx model for inference in onnxruntime."""
-    return OnnxNetwork(path, providers)
+def load_onnx(path: str | Path, providers=None, threads: int | None = None) -> OnnxNetwork:
+    """Open an exported .onnx model for inference in onnxruntime (`threads`: its intra-op threads,
+    None: one per core)."""
+    return OnnxNetwork(path, providers, threads)

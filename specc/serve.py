@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from math import prod
 from pathlib import Path
 
 import numpy as np
 
+from .batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY_MS
 from .errors import SpecError
 
 DEFAULT_MAX_BODY = 16 << 20  # bytes of one request body; a larger one is refused before it is read whole
@@ -67,9 +69,10 @@ class ServedModel:
         return {"name": self.name, "versions": ["1"], "platform": "onnxruntime_onnx",
                 "inputs": list(self.inputs.values()), "outputs": list(self.outputs.values())}
 
-    def infer(self, request: dict, blobs: bytes) -> tuple[dict, bytes]:
-        """Answer one inference request (its JSON object and the binary data after it): the
-        response object and the binary output data that follows it. Raises BadRequest."""
+    def read(self, request: dict, blobs: bytes) -> tuple[dict, dict[str, bool]]:
+        """One inference request (its JSON object and the binary data after it), checked: the
+        inputs to feed and the outputs asked for (each with whether it goes as binary data).
+        Raises BadRequest."""
         if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
             raise BadRequest('the request must be a JSON object with a list "inputs"')
         feeds, offset = {}, 0
@@ -83,9 +86,7 @@ class ServedModel:
             raise BadRequest(f"missing input {', '.join(missing)} of model {self.name}")
         if offset != len(blobs):
             raise BadRequest(f"the request holds {len(blobs) - offset} bytes after its tensors")
-        wanted = self._requested(request)
-        values = self.runner.run(feeds)
-        return self._response(request, values, wanted)
+        return feeds, self._requested(request)
 
     def _input(self, tensor, blobs: bytes, offset: int) -> tuple[str, np.ndarray, int]:
         """One request input checked against the model's declaration, as the array to feed;
@@ -133,8 +134,9 @@ class ServedModel:
                              f"{', '.join(self.outputs)}")
         return {o["name"]: _flag(o.get("parameters"), "binary_data", binary) for o in asked}
 
-    def _response(self, request: dict, values: dict, wanted: dict[str, bool]) -> tuple[dict, bytes]:
-        """The inference response: the outputs in `wanted` as JSON data or binary data after it."""
+    def respond(self, request: dict, values: dict, wanted: dict[str, bool]) -> tuple[dict, bytes]:
+        """The inference response to `request`: the outputs in `wanted` (from read) as JSON data, or
+        as binary data that follows the JSON object."""
         outputs, blobs = [], []
         for name, binary in wanted.items():
             value = values[name]
@@ -227,19 +229,23 @@ def _to_binary(datatype: str, value: np.ndarray) -> bytes:
     return b"".join(struct.pack("<I", len(w)) + w for w in words)
 
 
-def load_served(path: str | Path, onnx: bool, weights=None, data=None, seed=None) -> ServedModel:
+def load_served(path: str | Path, onnx: bool, weights=None, data=None, seed=None, threads: int | None = None
+                ) -> ServedModel:
     """The model to serve: an exported model if `onnx` (named by its file name), else a .nn spec
-    compiled on the fly (named by its `model` line) with the weights of checkpoint `weights`."""
+    compiled on the fly (named by its `model` line) with the weights of checkpoint `weights`.
+    `threads`: onnxruntime's intra-op threads (None: one per core)."""
     from specc.runtime.onnx_runner import OnnxModel
 
     from .api import load, load_onnx
 
+    if threads is not None and threads < 1:
+        raise SpecError(f"--threads {threads} must be at least 1", hint="give a number of threads, e.g. 2")
     if onnx:
         if weights is not None:
             raise SpecError(f"{path} is an exported model: it holds its weights already", hint="drop --weights")
-        return ServedModel(Path(path).stem, load_onnx(path).session)
+        return ServedModel(Path(path).stem, load_onnx(path, threads=threads).session)
     net = load(path, seed=seed, data=data, weights=weights)
-    return ServedModel(net.name, OnnxModel(net.to_onnx().SerializeToString()))
+    return ServedModel(net.name, OnnxModel(net.to_onnx().SerializeToString(), threads=threads))
 
 
 # ---- the HTTP app ----
@@ -273,15 +279,21 @@ def _split(request, body: bytes) -> tuple[dict, bytes]:
         raise BadRequest(f"the request is not valid JSON: {error}") from None
 
 
-def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY):
-    """The Starlette app serving `served` with the Open Inference Protocol."""
+def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY, max_batch: int = DEFAULT_MAX_BATCH,
+             max_delay_ms: float = DEFAULT_MAX_DELAY_MS):
+    """The Starlette app serving `served` with the Open Inference Protocol. Requests arriving within
+    `max_delay_ms` of each other are joined into onnxruntime calls of up to `max_batch` rows
+    (specc.batching; 1: each runs alone); app.state.batcher says whether they are, and counts."""
     from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
     from specc.runtime.onnx_runner import OnnxRunError
+
+    from .batching import Batcher
+
+    batcher = Batcher(served.runner, max_batch, max_delay_ms)
 
     def model_of(request) -> ServedModel:
         name = request.path_params["name"]
@@ -302,19 +314,36 @@ def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY):
     async def metadata(request):
         return JSONResponse(model_of(request).metadata())
 
+    async def statistics(request):
+        return JSONResponse(batcher.stats.report(model_of(request).name))
+
     async def infer(request):
-        model = model_of(request)
-        parsed, blobs = _split(request, await _body(request, max_body))
-        try:  # onnxruntime releases the GIL: other requests are served meanwhile
-            answer, binary = await run_in_threadpool(model.infer, parsed, blobs)
-        except SpecError as error:
-            raise BadRequest(str(error).splitlines()[0]) from None
-        except OnnxRunError as error:
+        started = time.perf_counter_ns()
+        try:
+            answer, binary = await answer_of(request)
+        except OnnxRunError as error:  # a runtime failure, not the request's fault
+            batcher.stats.count("fail", time.perf_counter_ns() - started)
             return JSONResponse({"error": str(error)}, status_code=500)
+        except Exception:
+            batcher.stats.count("fail", time.perf_counter_ns() - started)
+            raise
+        batcher.stats.count("success", time.perf_counter_ns() - started)
         text = json.dumps(answer).encode("utf-8")
         headers = {HEADER_LENGTH: str(len(text))} if binary else {}
         return Response(text + binary, media_type="application/json" if not binary else "application/octet-stream",
                         headers=headers)
+
+    async def answer_of(request) -> tuple[dict, bytes]:
+        """The response object to an inference request and the binary data after it."""
+        model = model_of(request)
+        body = await _body(request, max_body)
+        parsed, blobs = _split(request, body)
+        feeds, wanted = model.read(parsed, blobs)
+        try:
+            values = await batcher.run(feeds)
+        except SpecError as error:
+            raise BadRequest(str(error).splitlines()[0]) from None
+        return model.respond(parsed, values, wanted)
 
     async def refused(request, error: BadRequest):
         return JSONResponse({"error": str(error)}, status_code=error.status)
@@ -325,9 +354,12 @@ def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY):
     routes = [Route("/v2/health/live", live), Route("/v2/health/ready", ready),
               Route("/v2/models/{name}", metadata), Route("/v2/models/{name}/ready", model_ready),
               Route("/v2/models/{name}/versions/1", metadata), Route("/v2/models/{name}/versions/1/ready", model_ready),
+              Route("/v2/models/{name}/stats", statistics), Route("/v2/models/{name}/versions/1/stats", statistics),
               Route("/v2/models/{name}/infer", infer, methods=["POST"]),
               Route("/v2/models/{name}/versions/1/infer", infer, methods=["POST"])]
-    return Starlette(routes=routes, exception_handlers={BadRequest: refused, HTTPException: http_error})
+    app = Starlette(routes=routes, exception_handlers={BadRequest: refused, HTTPException: http_error})
+    app.state.batcher = batcher
+    return app
 
 
 def listen(host: str, port: int):

@@ -36,6 +36,7 @@ MODULES = {
     "specc.run_folder": API, "specc.resume": API, "specc.run_lock": API, "specc.demo": API, "specc.display": API,
     "specc.specs": API,  # the example specs: data that `specc demo` runs
     "specc.serve": API,  # deployment: the Open Inference Protocol server
+    "specc.batching": API,  # deployment: the server's dynamic batching
     "specc.triton": API,  # deployment: Triton model repositories
     "specc.predict": API,  # deployment: batch scoring
     "specc.quantize": API,  # deployment: int8 models, checked on held-out data

@@ -37,10 +37,11 @@ def models(tmp_path_factory):
 
 
 @contextmanager
-def serving(served, limit=LIMIT):
-    """Serve `served` on a free loopback port in a thread; yields its host:port, then stops it."""
+def serving(served, limit=LIMIT, **batching):
+    """Serve `served` on a free loopback port in a thread (`batching`: make_app's max_batch and
+    max_delay_ms); yields its host:port, then stops it."""
     sock = listen("127.0.0.1", 0)
-    server = make_server(make_app(served, max_body=limit), log_level="error")
+    server = make_server(make_app(served, max_body=limit, **batching), log_level="error")
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(500):
