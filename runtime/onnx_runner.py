@@ -1,12 +1,37 @@
 """Running an ONNX model in onnxruntime (CPU unless another provider is asked for)."""
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Mapping
 
 from specc.errors import SpecError
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+DEVICES = ("cpu", "cuda")  # --device: where onnxruntime runs a model
+CUDA = "CUDAExecutionProvider"
+# onnxruntime-gpu replaces onnxruntime: both install the module onnxruntime, and one overwrites the other's files
+GPU_HINT = ("install onnxruntime-gpu in place of onnxruntime (the [gpu] extra): python -m pip uninstall -y "
+            "onnxruntime onnxruntime-gpu && python -m pip install onnxruntime-gpu")
+
+
+def providers_for(device: str) -> list[str]:
+    """onnxruntime's execution providers for a --device: the CPU's, or CUDA's first with the CPU's
+    for the operators CUDA lacks (strings, the class-name LabelEncoder). SpecError, naming the
+    package to install, where this onnxruntime has no CUDA provider."""
+    import onnxruntime as ort
+
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device != "cuda":
+        raise SpecError(f"unknown device {device!r}", hint=f"choose one of {', '.join(DEVICES)}")
+    available = ort.get_available_providers()
+    if CUDA not in available:
+        raise SpecError(f"--device cuda needs onnxruntime's {CUDA}; the installed onnxruntime {ort.__version__} "
+                        f"has only {', '.join(available)}", hint=GPU_HINT)
+    return [CUDA, "CPUExecutionProvider"]
 
 
 def _dim(d):
@@ -30,8 +55,15 @@ class OnnxModel:
         if threads:
             options.intra_op_num_threads = threads
         self.source = model if isinstance(model, str) else "the model"
-        self.session = ort.InferenceSession(model if isinstance(model, (bytes, str)) else str(model),
-                                            options, providers=providers or ["CPUExecutionProvider"])
+        with warnings.catch_warnings():  # a provider that cannot start is reported below, in specc's words
+            warnings.simplefilter("ignore")
+            self.session = ort.InferenceSession(model if isinstance(model, (bytes, str)) else str(model),
+                                                options, providers=providers or ["CPUExecutionProvider"])
+        if providers and CUDA in providers and CUDA not in self.session.get_providers():
+            raise SpecError(f"--device cuda: onnxruntime could not start its {CUDA} (no NVIDIA GPU or driver, or "
+                            "CUDA and cuDNN libraries it cannot load), so the model would run on the CPU",
+                            hint="check nvidia-smi, and that the CUDA and cuDNN versions match onnxruntime-gpu's "
+                                 "(onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html)")
         self.inputs = {i.name: tuple(_dim(d) for d in i.shape) for i in self.session.get_inputs()}
         self.word_inputs = {i.name for i in self.session.get_inputs() if i.type == "tensor(string)"}
         self.outputs = [o.name for o in self.session.get_outputs()]

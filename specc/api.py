@@ -320,6 +320,8 @@ class OnnxNetwork:
             raise SpecError(f"the model {path} is {kind_of(mode)}, not a file", hint="give an exported .onnx file")
         try:
             self.session = OnnxModel(str(path), providers, threads)
+        except SpecError:  # a provider asked for (--device cuda) that could not start
+            raise
         except Exception as error:  # onnxruntime raises its own types for unreadable models
             raise SpecError(f"cannot load {path} as an ONNX model: {error}") from None
         self.path = Path(path)

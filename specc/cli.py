@@ -207,16 +207,21 @@ def _run_model(args, given: dict, tagging: bool):
     Returns (the inputs as run, the outputs, the spec's Model or None, a note for stderr or None)."""
     import numpy as np
 
+    from specc.runtime.onnx_runner import providers_for
+
     from .api import load, load_onnx
     from .feed import as_sentences
 
+    if args.backend == "numpy" and args.device == "cuda":
+        raise SpecError("the numpy backend runs on the CPU; --device cuda runs a model in onnxruntime",
+                        hint="drop --backend numpy (or give --backend onnxruntime)")
     # NaN or huge inputs (with --allow-nonfinite) give NaN or inf outputs, not NumPy warnings
     with np.errstate(all="ignore"):
         if is_onnx_file(args.model):
             if args.backend == "numpy":
                 raise SpecError("the numpy backend runs specs (.nn); a .onnx model runs in onnxruntime",
                                 hint="drop --backend, or run the .nn spec")
-            onnx_net = load_onnx(args.model)
+            onnx_net = load_onnx(args.model, providers_for(args.device))
             if tagging:
                 name = _word_input(list(onnx_net.session.inputs), onnx_net.session.word_inputs, args.model)
                 given = {name: as_sentences(name, _sentences(args))}
@@ -226,10 +231,10 @@ def _run_model(args, given: dict, tagging: bool):
             names = [i.name for i in net.model.inputs]
             name = _word_input(names, {i.name for i in net.model.inputs if i.form == "tokens"}, args.model)
             given = {name: as_sentences(name, _sentences(args))}
-        if args.backend == "onnxruntime":
+        if args.backend == "onnxruntime" or args.device == "cuda":
             from specc.runtime.onnx_runner import OnnxModel
 
-            outputs = OnnxModel(net.to_onnx().SerializeToString()).run(net.prepare(given))
+            outputs = OnnxModel(net.to_onnx().SerializeToString(), providers_for(args.device)).run(net.prepare(given))
         else:
             outputs = net.run(given)
         return given, outputs, net.model, _untrained_note(net, args)
@@ -359,7 +364,8 @@ def cmd_serve(args) -> int:
     _check_seed(args.seed)
     if (args.replicas, args.min_replicas, args.max_replicas) != (None, None, None):
         return _serve_on_ray(args)
-    served = load_served(args.model, is_onnx_file(args.model), args.weights, args.data, args.seed, args.threads)
+    served = load_served(args.model, is_onnx_file(args.model), args.weights, args.data, args.seed, args.threads,
+                         device=args.device)
     app = make_app(served, max_batch=args.max_batch, max_delay_ms=args.max_delay_ms)
     if app.state.batcher.note:
         print(f"note: each request runs alone: {app.state.batcher.note}", file=sys.stderr)
@@ -403,7 +409,7 @@ def cmd_predict(args) -> int:
     from .predict import predict
 
     started = time.perf_counter()
-    scored = predict(args.model, args.data, args.out, args.batch)
+    scored = predict(args.model, args.data, args.out, args.batch, device=args.device)
     seconds = time.perf_counter() - started
     if not args.quiet:
         print(f"scored {scored.rows:,} rows in {scored.batches:,} batches ({scored.rows / seconds:,.0f} rows/s): "
@@ -435,6 +441,15 @@ def _int8_name(model: str) -> str:
 
 WEIGHTS_SEED_HELP = ("seed of the random initial weights (default 0) and, for a spec that takes its vocabulary "
                      "from data, of its split (default: the spec's)")
+
+
+def _add_device(command, more: str = "") -> None:
+    """--device cpu|cuda: where onnxruntime runs the model."""
+    from specc.runtime.onnx_runner import DEVICES
+
+    command.add_argument("--device", choices=DEVICES, default="cpu",
+                         help=f"where onnxruntime runs the model: cpu (default) or cuda (onnxruntime-gpu, the [gpu] "
+                              f"extra){more}")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -475,6 +490,7 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=["numpy", "onnxruntime"], default=None,
                      help="for a spec: numpy (default) or onnxruntime; a .onnx model always runs in onnxruntime")
     run.add_argument("--weights", metavar="CKPT", help="for a spec: trained weights from a checkpoint.npz")
+    _add_device(run, "; a spec then runs in onnxruntime")
     run.add_argument("--output", help="also save every output to this .npz file")
     run.add_argument("--seed", type=int, help=WEIGHTS_SEED_HELP)
     run.add_argument("--allow-nonfinite", action="store_true",
@@ -529,6 +545,7 @@ def make_parser() -> argparse.ArgumentParser:
                             "or the one RAY_ADDRESS names)")
     serve.add_argument("--min-replicas", type=int, metavar="K", help="with Ray: let Ray Serve scale down to K replicas")
     serve.add_argument("--max-replicas", type=int, metavar="K", help="with Ray: let Ray Serve scale up to K replicas")
+    _add_device(serve)
     serve.set_defaults(func=cmd_serve)
 
     predict = sub.add_parser("predict", help="score a .npz data set with an .onnx model, in batches, into a .npz")
@@ -540,6 +557,7 @@ def make_parser() -> argparse.ArgumentParser:
     predict.add_argument("--engine", choices=["local"], default="local",
                          help="local: this process (the only engine so far; Ray Data is not built yet)")
     predict.add_argument("--quiet", action="store_true", help="print nothing on success")
+    _add_device(predict)
     predict.set_defaults(func=cmd_predict)
 
     quantize = sub.add_parser("quantize", help="quantize an exported .onnx model to int8, checked on held-out data")

@@ -99,10 +99,13 @@ def _feeds(session, data: dict[str, np.ndarray], start: int, stop: int) -> dict[
     return feeds
 
 
-def predict(model: str | Path, data: str | Path, out: str | Path, batch: int = DEFAULT_BATCH) -> Scored:
+def predict(model: str | Path, data: str | Path, out: str | Path, batch: int = DEFAULT_BATCH,
+            device: str = "cpu") -> Scored:
     """Score every row of the .npz `data` with the ONNX `model`, `batch` rows at a time, and
-    write every output to the .npz `out` (class names and tags as strings)."""
+    write every output to the .npz `out` (class names and tags as strings). `device`: cpu or cuda."""
     import numpy as np
+
+    from specc.runtime.onnx_runner import providers_for
 
     from .api import load_onnx
     from .feed import check_finite
@@ -110,7 +113,7 @@ def predict(model: str | Path, data: str | Path, out: str | Path, batch: int = D
     if batch < 1:
         raise SpecError(f"--batch {batch} must be at least 1", hint=f"give rows per batch, e.g. {DEFAULT_BATCH}")
     destination(out)  # a folder or an unwritable place is refused before the work
-    session = load_onnx(model).session
+    session = load_onnx(model, providers_for(device)).session
     arrays = read_data(data, list(session.inputs))
     rows = _rows(arrays, data)
     for name, array in arrays.items():

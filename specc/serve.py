@@ -229,12 +229,12 @@ def _to_binary(datatype: str, value: np.ndarray) -> bytes:
     return b"".join(struct.pack("<I", len(w)) + w for w in words)
 
 
-def load_served(path: str | Path, onnx: bool, weights=None, data=None, seed=None, threads: int | None = None
-                ) -> ServedModel:
+def load_served(path: str | Path, onnx: bool, weights=None, data=None, seed=None, threads: int | None = None,
+                device: str = "cpu") -> ServedModel:
     """The model to serve: an exported model if `onnx` (named by its file name), else a .nn spec
     compiled on the fly (named by its `model` line) with the weights of checkpoint `weights`.
-    `threads`: onnxruntime's intra-op threads (None: one per core)."""
-    from specc.runtime.onnx_runner import OnnxModel
+    `threads`: onnxruntime's intra-op threads (None: one per core); `device`: cpu or cuda."""
+    from specc.runtime.onnx_runner import OnnxModel, providers_for
 
     from .api import load, load_onnx
 
@@ -243,9 +243,9 @@ def load_served(path: str | Path, onnx: bool, weights=None, data=None, seed=None
     if onnx:
         if weights is not None:
             raise SpecError(f"{path} is an exported model: it holds its weights already", hint="drop --weights")
-        return ServedModel(Path(path).stem, load_onnx(path, threads=threads).session)
+        return ServedModel(Path(path).stem, load_onnx(path, providers_for(device), threads=threads).session)
     net = load(path, seed=seed, data=data, weights=weights)
-    return ServedModel(net.name, OnnxModel(net.to_onnx().SerializeToString(), threads=threads))
+    return ServedModel(net.name, OnnxModel(net.to_onnx().SerializeToString(), providers_for(device), threads=threads))
 
 
 # ---- the HTTP app ----
