@@ -1,0 +1,227 @@
+"""The default export holds nothing that other runtimes refuse (issue 10, part 3): Scan bodies
+read initializers, never tensors computed by outer nodes (OpenVINO refused those); no Slice end
+past any length nor a backwards Slice, and no named size inside a body (tract refused those on a
+dynamic batch and length). Numeric rnn and window models, and the numeric core of the word
+specs (after the words, with the padding mask), run in OpenVINO (f32) and tract at two batch
+sizes and lengths with one loaded model, equal to onnxruntime within 1e-5."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from onnx.utils import Extractor
+
+import specc
+from specc.specs import spec_path
+from specc.verify import random_inputs
+
+SPECS = sorted(Path(spec_path("x_or_o")).parent.glob("*.nn"))
+# the rnn and window lowerings' forms on numeric sequences (numbers need no word handling)
+NUMERIC = {
+    "elman_bidirectional_2_layers": "input x: seq 3\nx -> rnn elman hidden=4 bidirectional layers=2",
+    "jordan_bidirectional_2_layers": "input x: seq 3\nx -> rnn jordan hidden=4 out=3 bidirectional layers=2",
+    "jordan_relu_no_bias": "input x: seq 3\nx -> rnn jordan hidden=4 out=2 activation=relu bias=false",
+    "window_rnn_last": "input x: seq 3\nx -> window 5 -> rnn elman hidden=4 bidirectional -> last -> dense 2",
+    "slots_bi_numbers": "input x: seq 6\nx -> window 3 -> rnn elman hidden=5 bidirectional layers=2 -> dense 4 "
+                        "-> softmax",
+}
+WORD_SPECS = ["slots_bi", "slots_elman", "slots_jordan"]  # their words become ids by a table lookup
+SHAPES = [(3, 5), (2, 9)]  # (batch, length): one loaded model runs both
+LARGEST_END = 2**62  # tract refused a Slice end of -2^62 ("through the first step") on a dynamic length
+INSTALL = "python -m pip install -e '.[portable-test]'"
+
+
+def _models():
+    """(id, ModelProto) for every spec in specs/ and every numeric spec above."""
+    return [(p.stem, specc.load(p).to_onnx()) for p in SPECS] + [
+        (name, specc.loads(text, f"{name}.nn").to_onnx()) for name, text in NUMERIC.items()]
+
+
+MODELS = _models()
+
+
+def _graphs(graph: onnx.GraphProto, outer: tuple = ()):
+    """Every graph inside `graph`, itself first, each as (graph, its node if a body, the
+    enclosing graphs from the outermost)."""
+    yield graph, None, outer
+    for node in graph.node:
+        for attribute in node.attribute:
+            for body in [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else attribute.graphs:
+                for inner, owner, enclosing in _graphs(body, outer + (graph,)):
+                    yield inner, owner or node, enclosing
+
+
+def _free_names(graph: onnx.GraphProto) -> set[str]:
+    """The names a graph's nodes (and their bodies) read from enclosing graphs."""
+    own = {v.name for v in graph.input} | {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
+    read = {name for n in graph.node for name in n.input if name}
+    for node in graph.node:
+        for attribute in node.attribute:
+            for body in [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else attribute.graphs:
+                read |= _free_names(body)
+    return read - own
+
+
+def _constants(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Every Constant node's and initializer's value in the model and its bodies, by name."""
+    values = {}
+    for graph, _, _ in _graphs(proto.graph):
+        values.update((t.name, numpy_helper.to_array(t)) for t in graph.initializer)
+        values.update((n.output[0], numpy_helper.to_array(n.attribute[0].t)) for n in graph.node
+                      if n.op_type == "Constant" and n.attribute[0].name == "value")
+    return values
+
+
+@pytest.mark.parametrize("proto", [m for _, m in MODELS], ids=[name for name, _ in MODELS])
+def test_scan_bodies_read_only_initializers_of_the_graphs_around_them(proto):
+    for body, owner, enclosing in _graphs(proto.graph):
+        if owner is None or owner.op_type != "Scan":
+            continue
+        initializers = {t.name for graph in enclosing for t in graph.initializer}
+        assert _free_names(body) <= initializers, f"{owner.name} reads {sorted(_free_names(body) - initializers)}"
+
+
+@pytest.mark.parametrize("proto", [m for _, m in MODELS], ids=[name for name, _ in MODELS])
+def test_slices_run_forwards_and_end_within_reach(proto):
+    values = _constants(proto)
+    for graph, _, _ in _graphs(proto.graph):
+        for node in (n for n in graph.node if n.op_type == "Slice"):
+            starts_ends = [values[name] for name in node.input[1:3] if name in values]
+            assert all(np.all(np.abs(v) < LARGEST_END) for v in starts_ends), node.name
+            if len(node.input) > 4 and node.input[4]:
+                assert np.all(values[node.input[4]] > 0), node.name
+
+
+@pytest.mark.parametrize("proto", [m for _, m in MODELS], ids=[name for name, _ in MODELS])
+def test_no_size_is_named_inside_a_body(proto):
+    for body, owner, _ in _graphs(proto.graph):
+        if owner is not None:
+            infos = list(body.input) + list(body.output) + list(body.value_info)
+            named = [v.name for v in infos if any(d.dim_param for d in v.type.tensor_type.shape.dim)]
+            assert named == [], f"{owner.name}'s body names sizes of {named}"
+
+
+def test_the_checks_above_catch_what_the_earlier_lowering_wrote():
+    """A Scan whose body reads a transposed weight computed outside, with a named batch, after
+    a Slice backwards through -2^62: each check finds its fault."""
+    step = helper.make_graph([helper.make_node("MatMul", ["h", "RT"], ["h2"]), helper.make_node("Identity", ["h2"], ["o"])],
+                             "step", [helper.make_tensor_value_info("h", TensorProto.FLOAT, ["N", 2]),
+                                      helper.make_tensor_value_info("xt", TensorProto.FLOAT, ["N", 2])],
+                             [helper.make_tensor_value_info("h2", TensorProto.FLOAT, ["N", 2]),
+                              helper.make_tensor_value_info("o", TensorProto.FLOAT, ["N", 2])])
+    const = lambda name, v: helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(v)))  # noqa: E731
+    graph = helper.make_graph(
+        [helper.make_node("Transpose", ["R"], ["RT"]), const("a", [-1]), const("b", [-2**62]), const("c", [0]),
+         helper.make_node("Slice", ["x", "a", "b", "c", "a"], ["xr"]),
+         helper.make_node("Scan", ["h0", "xr"], ["hT", "y"], body=step, num_scan_inputs=1)],
+        "old", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in (("x", ["T", "N", 2]), ("h0", ["N", 2]))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["T", "N", 2])],
+        [numpy_helper.from_array(np.eye(2, dtype=np.float32), "R")])
+    old = helper.make_model(graph)
+    for check in (test_scan_bodies_read_only_initializers_of_the_graphs_around_them,
+                  test_slices_run_forwards_and_end_within_reach, test_no_size_is_named_inside_a_body):
+        with pytest.raises(AssertionError):
+            check(old)
+
+
+# ---- other runtimes --------------------------------------------------------------------------
+
+def _openvino(model: bytes):
+    """A function feeds -> outputs (in the model's order) running `model` in OpenVINO in f32
+    (its default on CPUs with bf16 is bf16)."""
+    ov = pytest.importorskip("openvino", reason=f"OpenVINO is not installed: {INSTALL}")
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(model, b""), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return lambda feeds: [np.asarray(v) for v in compiled(feeds).values()]
+
+
+def _tract(model: bytes, folder: Path):
+    """A function feeds -> outputs running `model` in tract, its sizes left symbolic."""
+    tract = pytest.importorskip("tract", reason=f"tract is not installed: {INSTALL}")
+    path = folder / "model.onnx"
+    path.write_bytes(model)
+    runnable = tract.onnx().load(str(path)).into_model().into_runnable()
+    names = [i.name for i in onnx.load_model_from_string(model).graph.input]
+    return lambda feeds: [t.to_numpy() for t in runnable.run([feeds[name] for name in names])]
+
+
+def _load(runtime: str, model: bytes, folder: Path):
+    return _openvino(model) if runtime == "openvino" else _tract(model, folder)
+
+
+def _onnxruntime(model: bytes):
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return lambda feeds: session.run(None, feeds)
+
+
+def _assert_same(run, expected_run, feeds_list):
+    for feeds in feeds_list:
+        for got, want in zip(run(feeds), expected_run(feeds), strict=True):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "tract"])
+@pytest.mark.parametrize("name", ["memory", *NUMERIC])
+def test_numeric_rnn_and_window_models_run_in_other_runtimes(runtime, name, tmp_path):
+    net = specc.load(spec_path(name)) if name == "memory" else specc.loads(NUMERIC[name], f"{name}.nn")
+    model = net.to_onnx().SerializeToString()
+    rng = np.random.default_rng(0)
+    feeds = [random_inputs(net.model, batch, length, rng) for batch, length in SHAPES]
+    _assert_same(_load(runtime, model, tmp_path), _onnxruntime(model), feeds)
+
+
+def _word_core(proto: onnx.ModelProto, packed: bool) -> onnx.ModelProto:
+    """The numeric part of a word model: from the padding mask (N, T) float and the word ids
+    (N, T) int64 that the first layer looks its table rows up by (its inputs, in that order) to
+    the float outputs; or, packed=False, to the sequence that the words' packing reads (tract
+    refuses its Compress, whose size depends on the data)."""
+    nodes = {o: n for n in proto.graph.node for o in n.output}
+    mask = next(n.output[0] for n in proto.graph.node if n.op_type == "LabelEncoder"
+                and n.input[0] in {i.name for i in proto.graph.input})
+    ids = next(n.input[1] for n in proto.graph.node if n.op_type == "Gather" and nodes[n.input[0]].op_type == "Constant"
+               and nodes[n.input[0]].attribute[0].t.data_type == TensorProto.FLOAT)
+    if nodes[ids].op_type == "Transpose":  # the ids made time-major for an rnn: take them batch-major
+        ids = nodes[ids].input[0]
+    if packed:
+        outputs = [o.name for o in proto.graph.output if o.type.tensor_type.elem_type == TensorProto.FLOAT]
+    else:  # Compress(Reshape(sequence, rows), keep)
+        outputs = [nodes[next(n.input[0] for n in proto.graph.node if n.op_type == "Compress")].input[0]]
+    sized = onnx.ModelProto()
+    sized.CopyFrom(proto)
+    sized.graph.value_info.extend([helper.make_tensor_value_info(mask, TensorProto.FLOAT, ["N", "T"]),
+                                   helper.make_tensor_value_info(ids, TensorProto.INT64, ["N", "T"])]
+                                  + [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs])
+    core = Extractor(sized).extract_model([mask, ids], outputs)
+    # the extractor keeps the initializers that the outer graph's nodes read, not the bodies'
+    read = _free_names(core.graph) - {t.name for t in core.graph.initializer}
+    core.graph.initializer.extend(t for t in proto.graph.initializer if t.name in read)
+    del core.graph.value_info[:]  # the whole model's inferred sizes, fixed where the core's are not
+    return core
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "tract"])
+@pytest.mark.parametrize("name", WORD_SPECS)
+def test_the_word_specs_numeric_core_runs_in_other_runtimes(runtime, name, tmp_path):
+    """The masked backward direction (and in OpenVINO the packing of words) on sentences of
+    different lengths, against the whole model in onnxruntime."""
+    net = specc.load(spec_path(name))
+    proto = net.to_onnx()
+    core = _word_core(proto, packed=runtime == "openvino")
+    assert {n.domain for n in core.graph.node} == {""}
+    del proto.graph.output[:]  # the whole model, giving the core's inputs and outputs
+    proto.graph.output.extend(list(core.graph.input) + list(core.graph.output))
+    whole = _onnxruntime(proto.SerializeToString())
+    run = _load(runtime, core.SerializeToString(), tmp_path)
+    rng = np.random.default_rng(0)
+    for batch, length in SHAPES:
+        mask, ids, *expected = whole(random_inputs(net.model, batch, length, rng))
+        assert 0 < mask.sum() < mask.size  # some padding
+        # onnxruntime hands int64 out as NumPy's longlong, a type OpenVINO does not take
+        for got, want in zip(run({core.graph.input[0].name: mask, core.graph.input[1].name: ids.astype(np.int64)}),
+                             expected, strict=True):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
