@@ -17,11 +17,16 @@ axis (`T` in (N, T) words -> (N, T, C) scores). Numeric inputs are joined only w
 the same shape past the batch axis.
 """
 from __future__ import annotations
-# numpy and asyncio are imported where used: the command line reads this module's defaults
 
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: the command line reads this module's defaults on its cheap path
+    import asyncio
+
+    import numpy as np
 
 DEFAULT_MAX_BATCH = 32  # rows in one onnxruntime call
 DEFAULT_MAX_DELAY_MS = 2.0  # how long the first request of a batch waits for others
@@ -214,6 +219,12 @@ class Stats:
 
 # ---- the batcher ----
 
+def _wake(future) -> None:
+    """Complete a wake-up future (the first of the timer and the filling request to come)."""
+    if not future.done():
+        future.set_result(None)
+
+
 @dataclass
 class Pending:
     """A request waiting for its batch: its inputs, what they may join, and its answer to come."""
@@ -250,8 +261,9 @@ class Batcher:
                 self.note = f"the model could not run probe batches: {str(error).splitlines()[0]}"
         self.joins = max_batch > 1 and self.note is None
         self._pending: deque[Pending] = deque()
-        self._arrival: asyncio.Event | None = None
-        self._collecting = False
+        self._queued: dict[tuple, int] = {}  # rows pending, by signature
+        self._filling: tuple[tuple, asyncio.Future] | None = None  # the batch waiting for rows: its signature, wake-up
+        self._collector: asyncio.Task | None = None
 
     async def run(self, feeds: dict) -> dict:
         """The model's outputs for one request's inputs (checked already), exactly as onnxruntime
@@ -266,42 +278,37 @@ class Batcher:
             self.stats.executed(_rows(feeds), 1, time.perf_counter_ns() - started)
             return answer
         loop = asyncio.get_running_loop()
-        if self._arrival is None:  # made here: an Event belongs to the loop that serves
-            self._arrival = asyncio.Event()
         pending = Pending(feeds, self.layout.signature(feeds), loop.time(), loop.create_future())
         self._pending.append(pending)
-        self._arrival.set()
-        if not self._collecting:
-            self._collecting = True
-            loop.create_task(self._collect())
+        self._queued[pending.signature] = self._queued.get(pending.signature, 0) + _rows(feeds)
+        if self._filling and self._filling[0] == pending.signature and self._queued[pending.signature] >= self.max_batch:
+            _wake(self._filling[1])
+        if self._collector is None:
+            self._collector = loop.create_task(self._collect())
         return await pending.answer
 
     async def _collect(self) -> None:
         """Form and run batches, one at a time, until no request is pending. A batch starts from
         the oldest request and waits for more until it holds max_batch rows or that request has
-        waited max_delay_ms (requests that queued while the previous batch ran have, mostly)."""
-        try:
-            while self._pending:
-                first = self._pending[0]
-                await self._wait_for_more(first)
-                await self._execute(self._take(first.signature))
-        finally:
-            self._collecting = False
-
-    async def _wait_for_more(self, first: Pending) -> None:
-        """Return once the requests that can join `first` hold max_batch rows, or at its deadline."""
+        waited max_delay_ms (requests that queued while the previous batch ran have, mostly).
+        One timer a batch, not one a request: the wake-up is a future that the timer or the
+        request filling the batch completes."""
         import asyncio
 
         loop = asyncio.get_running_loop()
-        while sum(_rows(p.feeds) for p in self._pending if p.signature == first.signature) < self.max_batch:
-            left = first.arrived + self.delay - loop.time()
-            if left <= 0:
-                return
-            self._arrival.clear()
-            try:
-                await asyncio.wait_for(self._arrival.wait(), left)
-            except asyncio.TimeoutError:
-                return
+        try:
+            while self._pending:
+                first = self._pending[0]
+                left = first.arrived + self.delay - loop.time()
+                if left > 0 and self._queued[first.signature] < self.max_batch:
+                    self._filling = (first.signature, loop.create_future())
+                    timer = loop.call_later(left, _wake, self._filling[1])
+                    await self._filling[1]
+                    timer.cancel()
+                    self._filling = None
+                await self._execute(self._take(first.signature))
+        finally:
+            self._collector = None
 
     def _take(self, signature: tuple) -> list[Pending]:
         """The pending requests of `signature`, oldest first, up to max_batch rows (at least one);
@@ -314,6 +321,9 @@ class Batcher:
             else:
                 kept.append(pending)
         self._pending = kept
+        self._queued[signature] -= rows
+        if not self._queued[signature]:  # sequences of many lengths must not grow the table for ever
+            del self._queued[signature]
         return taken
 
     async def _execute(self, batch: list[Pending]) -> None:

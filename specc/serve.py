@@ -4,10 +4,12 @@ Triton, KServe and Seldon/MLServer speak), so that any client of that protocol w
     GET  /v2/health/live, /v2/health/ready, /v2/models/NAME/ready   200 once the model is loaded
     GET  /v2/models/NAME                 inputs and outputs: name, datatype (FP32, BYTES), shape (-1: dynamic)
     POST /v2/models/NAME/infer           tensors as JSON, or with the binary tensor extension
+    GET  /v2/models/NAME/stats           the statistics extension: requests, onnxruntime calls by batch size
 
 Every refused request is answered with the protocol's error object {"error": "..."} and a 4xx
-status; the server keeps serving. The model runs in specc's onnxruntime runner, so an answer is
-exactly what a direct onnxruntime call on the same tensors gives.
+status; the server keeps serving. Concurrent requests are joined into one onnxruntime call
+(specc.batching), and an answer is still exactly what a direct onnxruntime call on the request's
+tensors alone gives.
 """
 from __future__ import annotations
 
