@@ -387,12 +387,12 @@ def _serve_on_ray(args) -> int:
     from .serve_ray import RayServing, Scale, free_port, model_to_serve, require_ray
 
     require_ray("specc serve --replicas", "serve")
-    scale = Scale.of(args.replicas, args.min_replicas, args.max_replicas)
+    scale = Scale.of(args.replicas, args.min_replicas, args.max_replicas, args.threads)
     name, model = model_to_serve(args.model, is_onnx_file(args.model), args.weights, args.data, args.seed)
     port = free_port(args.host, args.port)
     try:
         with RayServing(args.host, port) as serving:
-            serving.run(name, model, scale, args.threads, {"max_batch": args.max_batch, "max_delay_ms": args.max_delay_ms})
+            serving.run(name, model, scale, {"max_batch": args.max_batch, "max_delay_ms": args.max_delay_ms})
             print(f"serving {name} at http://{args.host}:{port}/v2/models/{name} with {scale.describe()} on Ray "
                   "(Ctrl-C stops)", flush=True)
             while True:

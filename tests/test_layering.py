@@ -39,6 +39,7 @@ MODULES = {
     "specc.batching": API,  # deployment: the server's dynamic batching
     "specc.triton": API,  # deployment: Triton model repositories
     "specc.predict": API,  # deployment: batch scoring
+    "specc.serve_ray": API,  # deployment: the server as a Ray Serve deployment of replicas
     "specc.quantize": API,  # deployment: int8 models, checked on held-out data
     "specc.cli": CLI,
 }

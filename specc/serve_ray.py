@@ -1,0 +1,181 @@
+"""`specc serve --replicas K`: the Open Inference Protocol app of specc.serve run by Ray Serve, as
+a deployment of K replicas (or of --min-replicas to --max-replicas, scaled by Ray Serve with the
+load) behind Ray Serve's HTTP proxy. Every replica builds the same Starlette app (make_app) around
+its own onnxruntime session, so its answers are those of `specc serve`. The model's ONNX bytes
+travel from this process to the replicas: no replica reads the model file or compiles the spec.
+
+Without RAY_ADDRESS a local Ray cluster is started on this machine and shut down on Ctrl-C; with
+it, the cluster it names is joined and only the application is deleted on Ctrl-C.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SpecError
+
+RAY_HINT = 'install Ray with: python -m pip install -e ".[ray]" (ray[serve,data])'
+
+
+def require_ray(command: str, *parts: str) -> None:
+    """Raise SpecError naming the [ray] extra if Ray (with the parts `command` uses, e.g. 'serve',
+    'data') is not installed."""
+    import importlib
+
+    for module in ("ray", *(f"ray.{part}" for part in parts)):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise SpecError(f"{command} needs {error.name or module}, which is not installed", hint=RAY_HINT) from None
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How many replicas: `replicas` at the start, kept between `least` and `most` (equal to
+    `replicas` both when the deployment does not scale); `threads`: onnxruntime's threads in
+    each (None: its share of the CPUs)."""
+
+    replicas: int
+    least: int
+    most: int
+    threads: int | None = None
+
+    @classmethod
+    def of(cls, replicas: int | None, least: int | None, most: int | None, threads: int | None = None) -> Scale:
+        """The scale the flags ask for (--replicas, --min-replicas, --max-replicas, --threads), checked."""
+        for flag, value in (("--replicas", replicas), ("--max-replicas", most), ("--threads", threads)):
+            if value is not None and value < 1:
+                raise SpecError(f"{flag} {value} must be at least 1", hint="give a whole number, e.g. 2")
+        if least is not None and least < 0:
+            raise SpecError(f"--min-replicas {least} must be at least 0", hint="give a number of replicas, e.g. 1")
+        start = replicas if replicas is not None else least or 1
+        low, high = (least if least is not None else start), (most if most is not None else start)
+        if not low <= start <= high:
+            raise SpecError(f"the replicas must satisfy --min-replicas <= --replicas <= --max-replicas: "
+                            f"received {low} <= {start} <= {high}", hint="widen the bounds or change --replicas")
+        return cls(start, low, high, threads)
+
+    @property
+    def scales(self) -> bool:
+        return self.least != self.most
+
+    def options(self, cpus: float) -> dict:
+        """Ray Serve deployment options on a cluster of `cpus` CPUs: each replica asks for one CPU,
+        or an equal share of the cluster's CPUs when more replicas may run than it has, so that
+        every replica the flags ask for can be placed."""
+        placed = {"ray_actor_options": {"num_cpus": min(1.0, self.share(cpus))}}
+        if not self.scales:
+            return {**placed, "num_replicas": self.replicas}
+        return {**placed, "autoscaling_config": {"min_replicas": self.least, "max_replicas": self.most,
+                                                 "initial_replicas": self.replicas}}
+
+    def share(self, cpus: float) -> float:
+        """The CPUs of a cluster of `cpus` that each replica has when the most replicas run."""
+        return cpus / self.most
+
+    def threads_in_each(self, cpus: float) -> int:
+        """onnxruntime's threads in each replica: --threads, or by default the replica's whole share
+        of the CPUs, so that replicas do not fight over cores."""
+        return self.threads or max(1, int(self.share(cpus)))
+
+    def describe(self) -> str:
+        if not self.scales:
+            return f"{self.replicas} replica{'s' * (self.replicas != 1)}"
+        return f"{self.replicas} replicas (scaled between {self.least} and {self.most})"
+
+
+def model_to_serve(path: str | Path, onnx: bool, weights=None, data=None, seed=None) -> tuple[str, bytes]:
+    """The served model's name and ONNX bytes: an exported model, checked as specc serve checks it,
+    or a .nn spec compiled here once (with the weights of checkpoint `weights`)."""
+    from .api import load
+    from .serve import load_served
+
+    if onnx:
+        return load_served(path, True, weights).name, Path(path).read_bytes()
+    net = load(path, seed=seed, data=data, weights=weights)
+    return net.name, net.to_onnx().SerializeToString()
+
+
+class OpenInference:
+    """One replica: the model in its own onnxruntime session, served by specc.serve's app. Ray
+    Serve calls __serve_build_asgi_app__ once the replica is made, and sends it every request."""
+
+    def __init__(self, name: str, model: bytes, threads: int, app_options: dict):
+        from specc.runtime.onnx_runner import OnnxModel
+
+        from .serve import ServedModel
+
+        self.served = ServedModel(name, OnnxModel(model, threads=threads))
+        self.app_options = app_options
+
+    def __serve_build_asgi_app__(self):
+        from .serve import make_app
+
+        return make_app(self.served, **self.app_options)
+
+
+def application(name: str, model: bytes, scale: Scale, cpus: float, app_options: dict | None = None):
+    """The Ray Serve application on a cluster of `cpus` CPUs: a deployment named `name` whose
+    replicas are OpenInference (`model`: ONNX bytes; `app_options`: make_app's keyword arguments)."""
+    from ray import serve
+
+    deployment = serve.deployment(serve.ingress()(OpenInference), name=name)
+    return deployment.options(**scale.options(cpus)).bind(name, model, scale.threads_in_each(cpus), app_options or {})
+
+
+class RayServing:
+    """Ray Serve running one application on the port `port` of `host`, on a local Ray cluster of
+    `num_cpus` CPUs (default: all) started here, or on the cluster RAY_ADDRESS names or this
+    process is connected to. A context manager: on leaving it (Ctrl-C too) the application is
+    deleted, and Ray shut down if it was started here."""
+
+    APP = "specc"  # the Ray Serve application's name; the model is served at the route "/"
+
+    def __init__(self, host: str, port: int, num_cpus: int | None = None):
+        self.host, self.port, self.num_cpus = host, port, num_cpus
+        self.started_ray = False
+
+    def __enter__(self) -> RayServing:
+        import logging
+
+        import ray
+        from ray import serve
+
+        if not ray.is_initialized():
+            joining = bool(os.environ.get("RAY_ADDRESS"))
+            self.started_ray = not joining
+            ray.init(num_cpus=None if joining else self.num_cpus, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
+        logging.getLogger("ray.serve").setLevel(logging.WARNING)  # no INFO lines about proxies and replicas
+        serve.start(http_options={"host": self.host, "port": self.port}, logging_config={"log_level": "WARNING"})
+        return self
+
+    def run(self, name: str, model: bytes, scale: Scale, app_options: dict | None = None) -> None:
+        """Serve the model (ONNX bytes) under `name`, replacing what was served; return once every
+        replica is ready. `app_options`: make_app's keyword arguments."""
+        import ray
+        from ray import serve
+
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        serve.run(application(name, model, scale, cpus, app_options), name=self.APP, route_prefix="/")
+
+    def __exit__(self, *exc) -> None:
+        import ray
+        from ray import serve
+
+        if self.started_ray:  # ray.shutdown ends every process of the cluster, Serve's too
+            ray.shutdown()
+        elif ray.is_initialized():
+            serve.delete(self.APP)
+
+
+def free_port(host: str, port: int) -> int:
+    """`port` if it can be listened on (0: a free port chosen now), or SpecError as specc serve says it:
+    Ray Serve's proxy would only log that it cannot listen."""
+    from .serve import listen
+
+    sock = listen(host, port)
+    chosen = sock.getsockname()[1]
+    sock.close()
+    return chosen
