@@ -54,6 +54,7 @@ class OnnxModel:
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.source = model if isinstance(model, str) else "the model"
         with warnings.catch_warnings():  # a provider that cannot start is reported below, in specc's words
             warnings.simplefilter("ignore")
@@ -66,6 +67,7 @@ class OnnxModel:
                                  "(onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html)")
         self.inputs = {i.name: tuple(_dim(d) for d in i.shape) for i in self.session.get_inputs()}
         self.word_inputs = {i.name for i in self.session.get_inputs() if i.type == "tensor(string)"}
+        self.id_inputs = {i.name for i in self.session.get_inputs() if i.type == "tensor(int64)"}  # portable words
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
@@ -75,7 +77,8 @@ class OnnxModel:
         import numpy as np  # here: the CLI imports this module for OnnxRunError on its cheap path
         from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
-        feeds = {k: np.asarray(v, object if k in self.word_inputs else np.float32) for k, v in inputs.items()}
+        feeds = {k: np.asarray(v, object if k in self.word_inputs else np.int64 if k in self.id_inputs else np.float32)
+                 for k, v in inputs.items()}
         try:
             values = self.session.run(None, feeds)
         except UnicodeDecodeError:

@@ -250,31 +250,38 @@ class Network:
                 outputs.append(SpecSide("", (), chain.output.name, chain.output.classes))
         return load_graph_data(settings.data, inputs, outputs, settings.seed, settings.validation)
 
-    def to_onnx(self):
-        """The ONNX ModelProto of this network (not yet verified)."""
+    def to_onnx(self, portable: bool = False):
+        """The ONNX ModelProto of this network (not yet verified); `portable`: in the default ONNX
+        domain only, words in as ids and class indices out (specc/portable.py)."""
         from .onnx_export import to_onnx
 
         return to_onnx(self.model, self.weights, {
-            "specc.version": __version__, "specc.spec": self.model.text, "specc.seed": str(self.seed)})
+            "specc.version": __version__, "specc.spec": self.model.text, "specc.seed": str(self.seed)}, portable)
 
-    def export(self, path: str | Path | None = None, *, verify: bool = True) -> ExportReport:
+    def export(self, path: str | Path | None = None, *, verify: bool = True, portable: bool = False) -> ExportReport:
         """Write the ONNX model (atomically), after checking it against the NumPy interpreter.
 
         The largest difference seen (absolute, relative where a value is above 1) is stored in
         the model's metadata (specc.max_diff, and the plain absolute one as specc.max_abs_diff).
         If it exceeds the tolerance (1e-5) nothing is written and the report says so.
+        `portable`: a model that other runtimes (OpenVINO, tract, onnx2torch) run too, in the
+        default ONNX domain only; it takes word ids and gives class indices, the vocabularies and
+        class names in its metadata (specc/portable.py). Default path: SPEC.portable.onnx.
         """
         from .onnx_check import check_model
+        from .portable import encode_words
         from .verify import TOLERANCE, verify as run_verification
 
-        path = Path(path or Path(self.model.file).with_suffix(".onnx").name)
+        path = Path(path or Path(self.model.file).with_suffix(".portable.onnx" if portable else ".onnx").name)
         destination(path)  # a directory, a device or an unwritable folder is refused before the work
-        proto = self.to_onnx()
+        proto = self.to_onnx(portable)
         check_model(proto)
         if not verify:
             write_atomically(path, proto.SerializeToString())
             return ExportReport(path, float("nan"), (), True)
-        result = run_verification(self.model, self.weights, proto.SerializeToString())
+        metadata = {entry.key: entry.value for entry in proto.metadata_props}
+        result = run_verification(self.model, self.weights, proto.SerializeToString(),
+                                  encode=(lambda inputs: encode_words(metadata, inputs)) if portable else None)
         for key, value in (("specc.max_diff", f"{result.max_diff:.3g}"),
                            ("specc.max_abs_diff", f"{result.max_abs_diff:.3g}"), ("specc.tolerance", f"{TOLERANCE:g}")):
             entry = proto.metadata_props.add()
@@ -330,12 +337,28 @@ class OnnxNetwork:
     def metadata(self) -> dict[str, str]:
         return self.session.metadata
 
+    @property
+    def word_inputs(self) -> set[str]:
+        """The inputs that take words: strings, or a portable model's word ids (specc maps the
+        words to them)."""
+        from .portable import word_inputs
+
+        return set(self.session.word_inputs) | set(word_inputs(self.metadata))
+
     def run(self, inputs: Mapping[str, object] | None = None, **named) -> dict[str, np.ndarray]:
-        """Run in onnxruntime; inputs and outputs as in Network.run."""
+        """Run in onnxruntime; inputs and outputs as in Network.run. A portable model
+        (specc compile --portable) takes words too, mapped to ids by its metadata, and gives
+        class names, as the default export."""
+        from .portable import encode_words, is_portable, name_classes
+
         given = {**(inputs or {}), **named}
         check_names(given, list(self.session.inputs))
-        return self.session.run({name: as_sentences(name, given[name]) if name in self.session.word_inputs else
-                                 as_batch(name, given[name], shape) for name, shape in self.session.inputs.items()})
+        words = self.word_inputs
+        feeds = {name: as_sentences(name, given[name]) if name in words else as_batch(name, given[name], shape)
+                 for name, shape in self.session.inputs.items()}
+        if not is_portable(self.metadata):
+            return self.session.run(feeds)
+        return name_classes(self.metadata, self.session.run(encode_words(self.metadata, feeds)))
 
 
 def load(path: str | Path, seed: int | None = None, data: str | None = None,

@@ -106,7 +106,7 @@ def cmd_compile(args) -> int:
     _check_seed(args.seed)
     net = load(args.spec, seed=args.seed, data=args.data, weights=args.weights)
     _print_warnings(net.model, args)
-    report = net.export(args.output)
+    report = net.export(args.output, portable=args.portable)
     cases = ", ".join(f"N={n}" + (f" T={t}" if t else "") for n, t in report.cases)
     if args.json:
         print(json.dumps({"path": str(report.path), "max_diff": report.max_diff, "max_abs_diff": report.max_abs_diff,
@@ -223,7 +223,7 @@ def _run_model(args, given: dict, tagging: bool):
                                 hint="drop --backend, or run the .nn spec")
             onnx_net = load_onnx(args.model, providers_for(args.device))
             if tagging:
-                name = _word_input(list(onnx_net.session.inputs), onnx_net.session.word_inputs, args.model)
+                name = _word_input(list(onnx_net.session.inputs), onnx_net.word_inputs, args.model)
                 given = {name: as_sentences(name, _sentences(args))}
             return given, onnx_net.run(given), None, None
         net = load(args.model, seed=args.seed, data=args.data, weights=args.weights)
@@ -477,6 +477,10 @@ def make_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--data", help="for a spec that takes its vocabulary from data: the data set (default: the spec's)")
     compile_.add_argument("--quiet", action="store_true", help="print nothing on success")
     compile_.add_argument("--json", action="store_true", help="print the result as JSON")
+    compile_.add_argument("--portable", action="store_true",
+                          help="a model for other runtimes too (OpenVINO, tract, onnx2torch): default ONNX domain "
+                               "only, word ids in, class indices out, vocabularies and class names in its metadata "
+                               "(default path: SPEC name with .portable.onnx)")
     compile_.set_defaults(func=cmd_compile)
 
     run = sub.add_parser("run", help="run a spec (NumPy) or an exported .onnx model (onnxruntime)")

@@ -14,30 +14,45 @@ into a lookup table (GraphBuilder.project), which the metadata lists under specc
 """
 from __future__ import annotations
 
-from typing import Mapping
+import json
+from typing import Mapping, NamedTuple
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from .errors import SpecError
 from .lowering import LOWERINGS
+from .portable import CLASSES_KEY, MARKER, MARKER_TEXT, PADDING_ID, WORDS_KEY, WordIds, index_output_name
 
 OPSET = 17
 ML_OPSET = 2  # ai.onnx.ml: LabelEncoder with int64 keys and string values
 IR_VERSION = 8
 
 
-class GraphBuilder:
-    """Collects nodes, initializers and constants while layers lower themselves."""
+class Lookup(NamedTuple):
+    """A tensor held as int64 ids: the rows table[ids] (the one-hot vectors of `width` themselves
+    when table is None); with `bag`, each vector is the sum of the rows of its ids (..., K), as
+    wordhash's trigram counts in a portable model."""
 
-    def __init__(self, weights: Mapping[str, np.ndarray]):
+    ids: str
+    table: np.ndarray | None
+    width: int
+    bag: bool = False
+
+
+class GraphBuilder:
+    """Collects nodes, initializers and constants while layers lower themselves. `portable`: use
+    the default ONNX domain only, words coming in as ids (specc/portable.py)."""
+
+    def __init__(self, weights: Mapping[str, np.ndarray], portable: bool = False):
         self.weights = weights
+        self.portable = portable
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: dict[str, onnx.TensorProto] = {}
         self.used: set[str] = set()
-        # one-hot words kept as ids, and what linear layers made of them: name -> (int64 ids, table),
-        # the tensor being table[ids]; table None: the one-hot vectors themselves (see project)
-        self.lookups: dict[str, tuple[str, np.ndarray | None, int]] = {}
+        # one-hot words (or trigram bags) kept as ids, and what linear layers made of them (see project)
+        self.lookups: dict[str, Lookup] = {}
         self.folded: list[str] = []  # weights folded into lookup tables, so not initializers
         # batch-major tensors not yet transposed from time-major: name -> (time-major name, layer)
         self.time_major_of: dict[str, tuple[str, object]] = {}
@@ -47,7 +62,7 @@ class GraphBuilder:
         # the spec's values (declared inputs, values bound by chains) -> the tensors holding them; a
         # merge's lowering reads its operands here (to_onnx writes them out first)
         self.values: dict[str, str] = {}
-        self.opsets: dict[str, int] = {"": OPSET, "ai.onnx.ml": ML_OPSET}
+        self.opsets: dict[str, int] = {"": OPSET} if portable else {"": OPSET, "ai.onnx.ml": ML_OPSET}
         self.needs_contrib_ops = False  # set by a lowering that uses onnxruntime's com.microsoft ops
         self.metadata: dict[str, str] = {}  # what lowerings note in the model's metadata_props
 
@@ -90,11 +105,22 @@ class GraphBuilder:
     def one_hot_ids(self, ids: str, width: int, layer) -> str:
         """A one-hot tensor (..., width) named after `layer`, held as its int64 `ids` (...): a layer
         that reads it (project) looks rows up; any other layer gets it written out."""
-        return self._lookup(ids, None, width, f"{layer.id}.onehot")
+        return self._lookup(Lookup(ids, None, width), f"{layer.id}.onehot")
 
-    def _lookup(self, ids: str, table, width: int, name: str) -> str:
+    def bag_of_ids(self, ids: str, width: int, layer) -> str:
+        """Vectors (..., width) named after `layer`, each the count of the ids in its row of
+        `ids` (..., K) below `width` (an id of `width` adds nothing), held as those ids."""
+        return self._lookup(Lookup(ids, None, width, bag=True), f"{layer.id}.bag")
+
+    def padding_to(self, ids: str, value: int, layer) -> str:
+        """int64 ids with the padding id (-1) replaced by `value`."""
+        padding = self.node("Less", [ids, self.constant(layer, "zero_id", 0, "int64")], layer, suffix="is_padding")
+        return self.node("Where", [padding, self.constant(layer, f"id{value}", value, "int64"), ids], layer,
+                         suffix="ids")
+
+    def _lookup(self, lookup: Lookup, name: str) -> str:
         name = self._fresh(name)
-        self.lookups[name] = (ids, table, width)
+        self.lookups[name] = lookup
         return name
 
     def pending(self, x: str) -> bool:
@@ -108,8 +134,10 @@ class GraphBuilder:
             source, _ = self.time_major_of.pop(x)
             self.nodes.append(helper.make_node("Transpose", [source], [x], name=x, perm=[1, 0, 2]))
             return
-        ids, table, width = self.lookups.pop(x)
-        if table is None:
+        ids, table, width, bag = self.lookups.pop(x)
+        if table is None and self.portable:
+            self._write_one_hot(x, ids, width, bag)
+        elif table is None:
             # a scalar depth: ONNX's reference evaluator refuses the (1,) tensor that the standard allows
             depth = self.constant(None, f"depth{width}", width, "int64")
             values = self.constant(None, "off_on", [0.0, 1.0])
@@ -117,6 +145,20 @@ class GraphBuilder:
         else:
             self.nodes.append(helper.make_node("Gather", [self.constant(None, f"{x}.table", table), ids], [x],
                                                name=x, axis=0))
+
+    def _write_one_hot(self, x: str, ids: str, width: int, bag: bool) -> None:
+        """One-hot vectors (..., width) of ids (...), or with `bag` their sums over the last axis of
+        ids (..., K), in the default domain: onnx2torch has no OneHot. An id outside 0..width-1
+        matches no column."""
+        columns = self.constant(None, f"columns{width}", np.arange(width), "int64")
+        each = self.node("Unsqueeze", [ids, self.constant(None, "last_axis", [-1], "int64")], name=f"{x}.each")
+        hot = self.node("Equal", [each, columns], name=f"{x}.hot")
+        if not bag:
+            self.nodes.append(helper.make_node("Cast", [hot], [x], name=x, to=TensorProto.FLOAT))
+            return
+        rows = self.node("Cast", [hot], name=f"{x}.rows", to=TensorProto.FLOAT)
+        self.nodes.append(helper.make_node("ReduceSum", [rows, self.constant(None, "second_last", [-2], "int64")], [x],
+                                           name=x, keepdims=0))
 
     def project(self, x: str, layer, weight: str, suffix: str, direction: int | None = None,
                 bias: str | None = None) -> str:
@@ -126,19 +168,29 @@ class GraphBuilder:
         For words held as a lookup (ids of one-hot vectors, or table rows), the product of every
         possible row is computed here, once: the result is a Gather of one table (V, H) by id, the
         embedding and the next layer's input weights folded into one lookup. Those weights then
-        live in the table, a Constant, instead of as initializers (listed in self.folded).
+        live in the table, a Constant, instead of as initializers (listed in self.folded). A bag
+        of ids sums its rows of W^T (a zero row for the unknown id), then adds b.
         """
-        if x in self.lookups:
+        lookup = self.lookups.get(x)
+        if lookup is not None and not lookup.bag:
             table = self._folded_table(x, layer, weight, bias, direction)
-            return self.node("Gather", [self.constant(layer, f"{suffix}.table", table), self.lookups[x][0]], layer,
+            return self.node("Gather", [self.constant(layer, f"{suffix}.table", table), lookup.ids], layer,
                              suffix=suffix, axis=0)
-        matrix = self.weight(layer, weight)
-        if direction is not None:
-            matrix = self.node("Gather", [matrix, self.constant(layer, f"dir{direction}", direction, "int64")], layer,
-                               suffix=f"{weight}[{direction}]", axis=0)
-        y = self.node("MatMul", [x, self.node("Transpose", [matrix], layer, suffix=f"{weight}[{direction}]T"
-                                              if direction is not None else f"{weight}T", perm=[1, 0])],
-                      layer, suffix=suffix)
+        if lookup is not None:
+            table = self._folded_table(x, layer, weight, None, direction)
+            table = np.concatenate([table, np.zeros((1, table.shape[1]), np.float32)])
+            rows = self.node("Gather", [self.constant(layer, f"{suffix}.table", table), lookup.ids], layer,
+                             suffix=f"{suffix}.rows", axis=0)
+            y = self.node("ReduceSum", [rows, self.constant(None, "second_last", [-2], "int64")], layer, suffix=suffix,
+                          keepdims=0)
+        else:
+            matrix = self.weight(layer, weight)
+            if direction is not None:
+                matrix = self.node("Gather", [matrix, self.constant(layer, f"dir{direction}", direction, "int64")],
+                                   layer, suffix=f"{weight}[{direction}]", axis=0)
+            y = self.node("MatMul", [x, self.node("Transpose", [matrix], layer, suffix=f"{weight}[{direction}]T"
+                                                  if direction is not None else f"{weight}T", perm=[1, 0])],
+                          layer, suffix=suffix)
         if bias is None:
             return y
         b = self.weight(layer, bias)
@@ -149,11 +201,12 @@ class GraphBuilder:
 
     def fold(self, x: str, layer, weight: str, bias: str | None) -> str | None:
         """A per-step linear layer (x W^T + b) on words held as a lookup, kept as a lookup of the
-        product table (nothing emitted yet); None if x is not a lookup."""
-        if x not in self.lookups:
+        product table (nothing emitted yet); None if x is not a lookup, or a bag of ids (whose
+        sum would add the bias once per id: project sums, then adds it)."""
+        if x not in self.lookups or self.lookups[x].bag:
             return None
         table = self._folded_table(x, layer, weight, bias, None)
-        return self._lookup(self.lookups[x][0], table, table.shape[1], layer.id)
+        return self._lookup(Lookup(self.lookups[x].ids, table, table.shape[1]), layer.id)
 
     def _folded_table(self, x: str, layer, weight: str, bias: str | None, direction: int | None) -> np.ndarray:
         """Every row the lookup x can take, times W^T, plus b: float32 (V, H), computed in float64."""
@@ -178,9 +231,10 @@ class GraphBuilder:
     def time_major(self, x: str, layer) -> str:
         """(N, T, ...) -> (T, N, ...); a lookup stays a lookup, of (transposed) ids."""
         if x in self.lookups:
-            ids, table, width = self.lookups[x]
-            transposed = self.node("Transpose", [ids], layer, suffix="ids_time_major", perm=[1, 0])
-            return self._lookup(transposed, table, width, f"{layer.id}.lookup_time_major")
+            lookup = self.lookups[x]
+            transposed = self.node("Transpose", [lookup.ids], layer, suffix="ids_time_major",
+                                   perm=[1, 0, 2] if lookup.bag else [1, 0])
+            return self._lookup(lookup._replace(ids=transposed), f"{layer.id}.lookup_time_major")
         return self.node("Transpose", [x], layer, suffix="time_major", perm=[1, 0, 2])
 
     def rename_output(self, old: str, new: str) -> None:
@@ -199,11 +253,19 @@ def _value_info(name: str, shape, elem_type=TensorProto.FLOAT):
     return helper.make_tensor_value_info(name, elem_type, list(shape))
 
 
-def _padding_mask(g: GraphBuilder, words: str) -> tuple[str, str]:
+def _padding_mask(g: GraphBuilder, words: str, word_ids: WordIds | None) -> tuple[str, str]:
     """The padding mask of the words (N, T) of one input: float (N, T, 1), 0 where the word is ""
-    (padding), else 1, and the same as (N, T)."""
-    mask2 = g.node("LabelEncoder", [words], name=f"{words}.mask", domain="ai.onnx.ml",
-                   keys_strings=[""], values_floats=[0.0], default_float=1.0)
+    (padding), else 1, and the same as (N, T). A portable model's words come as `word_ids`
+    (N, T), or trigram ids (N, T, K) whose first column is padding only for padding."""
+    if word_ids is None:
+        mask2 = g.node("LabelEncoder", [words], name=f"{words}.mask", domain="ai.onnx.ml",
+                       keys_strings=[""], values_floats=[0.0], default_float=1.0)
+    else:
+        first = words if word_ids.ids == "words" else g.node(
+            "Gather", [words, g.constant(None, "first", 0, "int64")], name=f"{words}.first", axis=-1)
+        on_words = g.node("Greater", [first, g.constant(None, "padding_id", PADDING_ID, "int64")],
+                          name=f"{words}.on_words")
+        mask2 = g.node("Cast", [on_words], name=f"{words}.mask", to=TensorProto.FLOAT)
     return g.node("Unsqueeze", [mask2, g.constant(None, "last_axis", [-1], "int64")], name=f"{words}.mask3"), mask2
 
 
@@ -263,13 +325,44 @@ def _class_index(g: GraphBuilder, out, per_step: bool) -> str:
     return g.node("Where", [on_words, index, g.constant(None, "no_class", -1, "int64")], name=f"{out.name}.index")
 
 
-def _input_info(model_input):
+def _input_info(model_input, word_ids: WordIds | None = None):
+    if model_input.form == "tokens" and word_ids is not None:  # a portable model's ids (N, T) or (N, T, K)
+        return _value_info(model_input.name, model_input.shape + (("K",) if word_ids.ids == "trigrams" else ()),
+                           TensorProto.INT64)
     if model_input.form == "tokens":
         return _value_info(model_input.name, model_input.shape, TensorProto.STRING)
     return _value_info(model_input.name, model_input.shape)
 
 
-def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> onnx.ModelProto:
+def _word_ids(model) -> dict[str, WordIds]:
+    """For a portable model: each `seq token` input -> how its words come in as ids, after the
+    one word layer (onehot or wordhash) that reads it. SpecError if several layers read it: a
+    portable input holds one kind of id."""
+    found = {}
+    for i in (i for i in model.inputs if i.form == "tokens"):
+        readers = [chain.layers[0] for chain in model.chains if chain.source == i.name]
+        if len(readers) != 1:
+            raise SpecError(f"input {i.name} is read by {len(readers)} word layers; a portable model takes one kind "
+                            "of word ids per input", hint="read it once (bind it: h = words -> onehot), or compile "
+                            "without --portable")
+        layer = readers[0]
+        found[i.name] = WordIds("words" if layer.kind == "onehot" else "trigrams", layer.attrs.vocabulary,
+                                layer.attrs.lowercase)
+    return found
+
+
+def _check_portable(graph) -> None:
+    """Every node of the graph and of its subgraphs is in the default domain (a bug otherwise)."""
+    for node in graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            raise RuntimeError(f"portable export made node {node.name} of domain {node.domain}")
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                _check_portable(attribute.g)
+
+
+def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None,
+            portable: bool = False) -> onnx.ModelProto:
     """Lower a checked Model with its weights to one ONNX graph (opset 17, dynamic N and T).
 
     The graph's inputs and first outputs keep the spec's names, in the order declared; a
@@ -279,8 +372,13 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
     (as in the interpreter), and NAME_class is "" there. The chains are lowered in the written
     (topological) order; the value a chain binds is kept in g.values for the chains and merges
     that read it.
+
+    With `portable`, the default ONNX domain only (specc/portable.py): words come in as int64
+    ids, and a classifier output NAME is followed by NAME_index (int64, -1 on padding), its
+    class names in the metadata.
     """
-    g = GraphBuilder(weights)
+    g = GraphBuilder(weights, portable)
+    word_ids = _word_ids(model) if portable else {}
     g.used.update(i.name for i in model.inputs)
     g.values.update((i.name, i.name) for i in model.inputs)
     masks: dict[str, tuple[str, str]] = {}  # a `seq token` input -> its padding masks, made once
@@ -292,7 +390,7 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
         read = (chain.source, *(name for layer in chain.layers for name in layer.operands))
         words = carried[chain.result] = chain.mask_source or next(filter(None, map(carried.get, read)), None)
         if words is not None and words not in masks:
-            masks[words] = _padding_mask(g, words)
+            masks[words] = _padding_mask(g, words, word_ids.get(words))
         g.mask, g.mask2 = masks[words] if words is not None else (None, None)
         x, row_of_step = _lower_chain(g, chain)
         if chain.output is None:
@@ -300,12 +398,16 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
         else:
             reached[chain.output.name] = _reach_output(g, chain, x, row_of_step)
     infos = [reached[o.name] for o in model.outputs if o.name in reached]
-    graph = helper.make_graph(g.nodes, model.name, [_input_info(i) for i in model.inputs],
+    graph = helper.make_graph(g.nodes, model.name, [_input_info(i, word_ids.get(i.name)) for i in model.inputs],
                               [info for info, _ in infos] + [info for _, info in infos if info is not None],
                               list(g.initializers.values()), doc_string=f"compiled by specc from {model.file}")
     proto = helper.make_model(graph, producer_name="specc", opset_imports=[
         helper.make_opsetid(domain, version) for domain, version in g.opsets.items()])
     proto.ir_version = IR_VERSION
+    if portable:
+        _check_portable(graph)
+        g.metadata[MARKER] = MARKER_TEXT
+        g.metadata.update((WORDS_KEY + name, ids.to_json()) for name, ids in word_ids.items())
     if g.needs_contrib_ops:
         entry = proto.metadata_props.add()
         entry.key, entry.value = "specc.runtime", "onnxruntime (uses its com.microsoft contrib ops)"
@@ -326,7 +428,9 @@ def _lower_chain(g: GraphBuilder, chain) -> tuple[str, str | None]:
     # the layers after the last one that mixes steps run on the words only, packed together (a
     # batch's padding can be most of it); their result is gathered back at the output, zero on
     # padding. Only a chain reaching an output packs: a bound value is read whole by others.
-    pack_at = _packed_tail(chain) if g.mask is not None and chain.output is not None else len(chain.layers)
+    # A portable model does not pack: onnx2torch has no Compress.
+    pack_at = (_packed_tail(chain) if g.mask is not None and chain.output is not None and not g.portable
+               else len(chain.layers))
     row_of_step = None
     for position, layer in enumerate(chain.layers):
         flags = layer.attrs
@@ -373,6 +477,10 @@ def _reach_output(g: GraphBuilder, chain, x: str, row_of_step: str | None) -> tu
         index = _unpack_words(g, best, row_of_step, np.array([-1], np.int64), f"{out.name}.index")
     else:
         index = _class_index(g, out, len(shape) == 3)
+    if g.portable:
+        g.rename_output(index, index_output_name(out.name))
+        g.metadata[CLASSES_KEY + out.name] = json.dumps(list(out.classes), ensure_ascii=False)
+        return _value_info(out.name, shape), _value_info(index_output_name(out.name), shape[:-1], TensorProto.INT64)
     g.node("LabelEncoder", [index], name=out.class_output_name, domain="ai.onnx.ml",
            keys_int64s=list(range(len(out.classes))), values_strings=list(out.classes), default_string="")
     return _value_info(out.name, shape), _value_info(out.class_output_name, shape[:-1], TensorProto.STRING)

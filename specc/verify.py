@@ -89,10 +89,10 @@ def random_inputs(model, batch: int, length: int, rng: np.random.Generator,
             for i in model.inputs}
 
 
-def verify(model, weights, onnx_bytes: bytes, seed: int = 1234) -> Verification:
+def verify(model, weights, onnx_bytes: bytes, seed: int = 1234, encode=None) -> Verification:
     """Run both back ends on the same random inputs, one for every declared input (numbers, or
     sentences of different lengths), at several batch sizes (and lengths), and compare every
-    declared output."""
+    declared output. `encode` maps the inputs to the model's feeds (a portable model's word ids)."""
     from specc.runtime.interpreter import forward
     from specc.runtime.onnx_runner import OnnxModel
 
@@ -109,7 +109,7 @@ def verify(model, weights, onnx_bytes: bytes, seed: int = 1234) -> Verification:
         inputs = random_inputs(model, batch, length or 1, rng, all_words=reads_words and case == len(cases) - 1)
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite outputs fail below, with a hint
             expected = forward(model, weights, inputs)
-        got = session.run(inputs)
+        got = session.run(encode(inputs) if encode else inputs)
         for output in model.outputs:
             a, b = expected[output.name], got[output.name]
             if a.shape != b.shape:

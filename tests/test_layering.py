@@ -32,6 +32,7 @@ MODULES = {
     "specc.signature": FRONT, "specc.build": FRONT, "specc.training": FRONT, "specc.vocabulary": FRONT,
     "specc.tables": FRONT, "specc.summary": FRONT, "specc.budget": FRONT, "specc.weights": FRONT,
     "specc.onnx_export": ONNX, "specc.onnx_words": ONNX, "specc.onnx_check": ONNX, "specc.onnx_trigrams": ONNX,
+    "specc.portable": ONNX,  # a portable model's metadata and word ids, read by the API's OnnxNetwork
     "specc": API, "specc.api": API, "specc.prepare": API, "specc.feed": API, "specc.verify": API,
     "specc.run_folder": API, "specc.resume": API, "specc.run_lock": API, "specc.demo": API, "specc.display": API,
     "specc.specs": API,  # the example specs: data that `specc demo` runs

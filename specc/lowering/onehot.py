@@ -1,5 +1,6 @@
 """onehot -> word ids (a LabelEncoder, or character by character with `lowercase`:
-specc/onnx_words.py), held as a one-hot lookup that the next layer may fold (GraphBuilder)."""
+specc/onnx_words.py), held as a one-hot lookup that the next layer may fold (GraphBuilder). A
+portable model takes the ids themselves (specc/portable.py)."""
 from __future__ import annotations
 
 from ..onnx_words import lower_word_ids, require_character_ops
@@ -10,7 +11,9 @@ from .base import lowering
 def lower_onehot(g, layer, x):
     """words (N, T) -> one-hot (N, T, V + 1), held as its ids until a layer reads it."""
     vocabulary = layer.attrs.vocabulary
-    if layer.attrs.lowercase:
+    if g.portable:  # ids in: padding (-1) gets the "other" id, as "" does below; the mask zeroes it
+        ids = g.padding_to(x, len(vocabulary), layer)
+    elif layer.attrs.lowercase:
         require_character_ops(g, lowercase_first=True)
         ids = lower_word_ids(g, x, vocabulary, layer.id)
     else:
