@@ -2,7 +2,8 @@
 then checked against the float model on held-out data before anything is written.
 
 What is quantized, and how (onnxruntime.quantization):
-- conv: static, QOperator (QLinearConv), with scales calibrated on rows of the training data;
+- conv, with the relu and maxpool after it (so that values stay int8 from one conv to the next):
+  static, QOperator (QLinearConv), with scales calibrated on rows of the training data;
 - dense (MatMul, and Gemm rewritten as MatMul + Add) and the rnn's weights, inside the Scan loop
   body too (EnableSubgraph), and word tables read by Gather: dynamic (weights int8, activations
   quantized per call).
@@ -244,10 +245,33 @@ def quantize_model(model: onnx.ModelProto, calibration: dict, folder: Path, stat
 
 # ---- checking it against the float model ----
 
-def _network_and_data(model_path: Path, metadata: dict, data: str | None):
-    """(the spec's Network, its data set, the data's name) for a model exported by specc: the spec
-    is read from the model's metadata (specc.spec), the data is `data`, else the spec's train
-    section's (words: flights), split with the model's seed (specc.seed) as its training run was."""
+@dataclass(frozen=True)
+class CheckData:
+    """What an int8 model is checked on: the spec's `model` (its outputs and classes), the data
+    set's name, the held-out split (test where the data has one, else validation) and, for the
+    static scales, `calibration`: CALIBRATION_ROWS training rows by input name."""
+
+    model: object
+    data: str
+    split_name: str
+    split: object
+    calibration: dict
+
+    def held_out_inputs(self) -> dict:
+        """The held-out split's inputs by name."""
+        from specc.runtime.train import columns
+
+        return columns(self.split, self.model)[0]
+
+
+def check_data(model_path: Path, metadata: dict, data: str | None) -> CheckData:
+    """The CheckData of a model exported by specc: the spec is read from the model's metadata
+    (specc.spec), the data is `data`, else the spec's train section's (words: flights), split
+    with the model's seed (specc.seed) as its training run split it."""
+    import numpy as np
+
+    from specc.runtime.train import columns
+
     from .api import loads
     from .tables import DEFAULT_WORD_DATA
     from .training import with_flags
@@ -262,29 +286,38 @@ def _network_and_data(model_path: Path, metadata: dict, data: str | None):
     if chosen is None:
         raise SpecError(f"{model_path}: its spec names no training data to check the int8 model on",
                         hint="give the data it was trained on: --data xo, digits, flights, atis or a data file")
-    return net, net.load_data(replace(settings, data=chosen)), chosen
+    dataset = net.load_data(replace(settings, data=chosen))
+    split_name, split = ("test", dataset.test) if dataset.test is not None else ("validation", dataset.validation)
+    if len(split) == 0:
+        raise SpecError(f"{chosen} holds no held-out rows to check the int8 model on",
+                        hint="give data with a test or validation split")
+    rows = np.random.default_rng(0).permutation(len(dataset.train))[:CALIBRATION_ROWS]
+    calibration = {name: x[rows] for name, x in columns(dataset.train, net.model)[0].items()}
+    return CheckData(net.model, chosen, split_name, split, calibration)
 
 
-def _scores(before: dict, after: dict, model) -> tuple[Score, ...]:
+def scores(before: dict, after: dict, model) -> tuple[Score, ...]:
     """Each output's score before and after, from run_folder.heldout_scores' results."""
-    scores = []
+    found = []
     for output in model.outputs:
         one, other = before[output.name], after[output.name]
         metric = "mse" if "mse" in one else "slot F1" if "f1" in one else "accuracy"
         key, scale = {"mse": ("mse", 1.0), "slot F1": ("f1", 100.0), "accuracy": ("accuracy", 100.0)}[metric]
-        scores.append(Score(output.name, metric, scale * one[key], scale * other[key]))
-    return tuple(scores)
+        found.append(Score(output.name, metric, scale * one[key], scale * other[key]))
+    return tuple(found)
 
 
-def _latencies(paths: tuple[Path, Path], xs: dict) -> tuple[float, float]:
-    """The median seconds of one row (batch 1) in each model, over the first LATENCY_ROWS rows of
-    `xs`, the two models alternating row by row so that both see the same machine load."""
+def call_seconds(paths, xs: dict, batch: int = 1, calls: int = LATENCY_ROWS, threads: int | None = None) -> list[float]:
+    """The median seconds of one call of `batch` rows in each model of `paths`, over `calls` calls
+    on successive rows of `xs` (wrapping around), the models alternating call by call so that
+    all see the same machine load. `threads`: onnxruntime's intra-op threads (None: its default)."""
     from specc.runtime.onnx_runner import OnnxModel
 
-    sessions = [OnnxModel(str(path)) for path in paths]
-    rows = min(LATENCY_ROWS, len(next(iter(xs.values()))))
-    feeds = [{name: x[row:row + 1] for name, x in xs.items()} for row in range(rows)]
-    times: list[list[float]] = [[], []]
+    sessions = [OnnxModel(str(path), threads=threads) for path in paths]
+    rows = len(next(iter(xs.values())))
+    starts = [(call * batch) % max(rows - batch + 1, 1) for call in range(calls)]
+    feeds = [{name: x[start:start + batch] for name, x in xs.items()} for start in starts]
+    times: list[list[float]] = [[] for _ in sessions]
     for session in sessions:  # the first call of a session allocates: not timed
         session.run(feeds[0])
     for feed in feeds:
@@ -292,7 +325,7 @@ def _latencies(paths: tuple[Path, Path], xs: dict) -> tuple[float, float]:
             started = time.perf_counter()
             session.run(feed)
             measured.append(time.perf_counter() - started)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return [statistics.median(measured) for measured in times]
 
 
 def quantize(model: str | Path, out: str | Path, data: str | None = None,
@@ -303,40 +336,41 @@ def quantize(model: str | Path, out: str | Path, data: str | None = None,
     --data` (default: the spec's own). The report says whether it was written."""
     import math
 
-    import numpy as np
     import onnx
 
     from .api import load_onnx
     from .run_folder import heldout_scores
-    from specc.runtime.train import columns
 
     if not (isinstance(max_drop, (int, float)) and math.isfinite(max_drop) and max_drop >= 0):
         raise SpecError(f"--max-drop {max_drop:g} must be a number of points of at least 0",
                         hint=f"e.g. --max-drop {DEFAULT_MAX_DROP:g} (the default)")
     model, out = Path(model), destination(out)  # a folder or an unwritable place is refused before the work
     metadata = load_onnx(model).metadata  # SpecError for a missing, special or unreadable file
-    net, dataset, data_name = _network_and_data(model, metadata, data)
-    split_name, split = ("test", dataset.test) if dataset.test is not None else ("validation", dataset.validation)
-    if len(split) == 0:
-        raise SpecError(f"{data_name} holds no held-out rows to check the int8 model on",
-                        hint="give data with a test or validation split")
-    train_x, _ = columns(dataset.train, net.model)
-    rows = np.random.default_rng(0).permutation(len(dataset.train))[:CALIBRATION_ROWS]
+    if "specc.quantized" in metadata:
+        raise SpecError(f"{model} is an int8 model already (written by specc quantize)",
+                        hint="quantize the float model it was made from")
+    check = check_data(model, metadata, data)
     with tempfile.TemporaryDirectory(prefix="specc-quantize-") as folder:
         int8_path = Path(folder) / "int8.onnx"
-        int8_path.write_bytes(quantize_model(onnx.load(model), {name: x[rows] for name, x in train_x.items()},
-                                             Path(folder)))
-        scores = _scores(heldout_scores(model, net.model, split), heldout_scores(int8_path, net.model, split),
-                         net.model)
-        latency = _latencies((model, int8_path), columns(split, net.model)[0])
+        int8_path.write_bytes(quantize_model(onnx.load(model), check.calibration, Path(folder)))
+        found = scores(heldout_scores(model, check.model, check.split),
+                       heldout_scores(int8_path, check.model, check.split), check.model)
+        latency = call_seconds((model, int8_path), check.held_out_inputs(), calls=min(LATENCY_ROWS, len(check.split)))
         int8 = int8_path.read_bytes()
-    report = QuantizeReport(out, False, max_drop, data_name, split_name, len(split), scores, model.stat().st_size,
-                            len(int8), *latency, {op: n for op, n in op_counts(onnx.load_from_string(int8)).items()
-                                                  if op in INTEGER_OPS})
+    if not integer_ops(onnx.load_from_string(int8)):
+        raise SpecError(f"{model} has nothing that int8 makes smaller or faster: no conv, dense, rnn or word table",
+                        hint="keep the float model")
+    report = QuantizeReport(out, False, max_drop, check.data, check.split_name, len(check.split), found,
+                            model.stat().st_size, len(int8), *latency, integer_ops(onnx.load_from_string(int8)))
     if report.drop > max_drop:
         return report
     write_atomically(out, int8)
     return replace(report, written=True)
+
+
+def integer_ops(model: onnx.ModelProto) -> dict[str, int]:
+    """How many nodes of each integer operator (INTEGER_OPS) the model holds, subgraphs included."""
+    return {op: n for op, n in op_counts(model).items() if op in INTEGER_OPS}
 
 
 def describe_report(report: QuantizeReport) -> str:

@@ -164,3 +164,23 @@ def test_a_spec_without_data_needs_data(tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"error: {tmp_path / 'plain.onnx'}: its spec names no training data to check the int8 model on\n"
         "  hint: give the data it was trained on: --data xo, digits, flights, atis or a data file\n")
+
+
+def test_an_int8_model_is_not_quantized_again(x_or_o, tmp_path, capsys):
+    once = tmp_path / "once.onnx"
+    assert main(["quantize", str(x_or_o), "-o", str(once), "--quiet"]) == 0
+    assert main(["quantize", str(once), "-o", str(tmp_path / "twice.onnx")]) == 2
+    assert capsys.readouterr().err == (f"error: {once} is an int8 model already (written by specc quantize)\n"
+                                       "  hint: quantize the float model it was made from\n")
+
+
+def test_a_model_with_nothing_to_quantize_is_refused(tmp_path, capsys):
+    np.savez(tmp_path / "d.npz", x=np.ones((20, 3), np.float32), y=np.ones((20, 3), np.float32))
+    spec = tmp_path / "relu.nn"
+    spec.write_text(f'model relu\ninput x: 3\nx -> relu\ntrain\n  data "{tmp_path / "d.npz"}"\n')
+    assert main(["compile", str(spec), "-o", str(tmp_path / "relu.onnx"), "--quiet"]) == 0
+    assert main(["quantize", str(tmp_path / "relu.onnx")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path / 'relu.onnx'} has nothing that int8 makes smaller or faster: no conv, dense, rnn or word "
+        "table\n  hint: keep the float model\n")
+    assert not (tmp_path / "relu.int8.onnx").exists()
