@@ -24,23 +24,21 @@ _backwards). bench/RESULTS.md times this portable form against the earlier one.
 from __future__ import annotations
 
 import numpy as np
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .activation import ELEMENTWISE_OPS
 from .base import lowering
 
 
-def _body_weight(g, layer, k: int, d: int, local: str, transpose: bool) -> tuple[list, str]:
-    """Direction d's slice of stacked layer k's weight `local` (dirs, ...), transposed for a
-    matrix, as nodes of the Scan body reading the initializer itself (the direction's index is
-    the body's Constant `{p}.index`, see _direction_step). Returns (nodes, name)."""
+def _body_weight(g, layer, k: int, d: int, local: str) -> tuple[onnx.NodeProto, str]:
+    """Direction d's slice of stacked layer k's weight `local` (dirs, ...) as a Gather node of the
+    Scan body reading the initializer itself (the direction's index is the body's Constant
+    `{p}.index`, see _direction_step). Returns (node, name)."""
     p = f"{layer.id}.layer{k}.dir{d}"
     picked = f"{p}.{local}"
-    nodes = [helper.make_node("Gather", [g.weight(layer, f"layer{k}.{local}"), f"{p}.index"], [picked],
-                              name=picked, axis=0)]
-    if transpose:
-        nodes.append(helper.make_node("Transpose", [picked], [f"{picked}T"], name=f"{picked}T", perm=[1, 0]))
-    return nodes, nodes[-1].output[0]
+    return helper.make_node("Gather", [g.weight(layer, f"layer{k}.{local}"), f"{p}.index"], [picked], name=picked,
+                            axis=0), picked
 
 
 def _direction_step(g, layer, k: int, d: int, masked: bool):
@@ -51,6 +49,9 @@ def _direction_step(g, layer, k: int, d: int, masked: bool):
     Jordan: y_t = f(f(xw_t + y_{t-1} U^T) V^T + c); times m_t. Writes `{p}.state` and the same
     value as `{p}.out` (Scan's state and scanned outputs need names of their own).
     Returns (nodes, state value info, scanned input value infos, state out, scanned out).
+
+    The products are Gemm nodes (transB: the weights as stored, y = a B^T + c): onnxruntime fuses
+    each with its activation, as it fused the MatMul and Add of bodies whose batch was named.
     """
     a = layer.attrs
     op = ELEMENTWISE_OPS[a.activation]
@@ -58,28 +59,22 @@ def _direction_step(g, layer, k: int, d: int, masked: bool):
     p = f"{layer.id}.layer{k}.dir{d}"
     index = helper.make_node("Constant", [], [f"{p}.index"], name=f"{p}.index",
                              value=numpy_helper.from_array(np.asarray(d, np.int64)))
-    weight, fed_back = _body_weight(g, layer, k, d, "U" if a.jordan else "R", True)
-    nodes = [index] + weight + [helper.make_node("MatMul", [f"{p}.prev", fed_back], [f"{p}.fed_back"]),
-              helper.make_node("Add", [f"{p}.xw_t", f"{p}.fed_back"], [f"{p}.a"]),
-              helper.make_node(op, [f"{p}.a"], [f"{p}.h"])]
+    weight, fed_back = _body_weight(g, layer, k, d, "U" if a.jordan else "R")
+    nodes = [index, weight, helper.make_node("Gemm", [f"{p}.prev", fed_back, f"{p}.xw_t"], [f"{p}.a"], transB=1),
+             helper.make_node(op, [f"{p}.a"], [f"{p}.h"])]
     value = f"{p}.h"
     if a.jordan:
-        weight, VT = _body_weight(g, layer, k, d, "V", True)
-        nodes += weight + [helper.make_node("MatMul", [value, VT], [f"{p}.hv"])]
-        value = f"{p}.hv"
-        if a.bias:
-            weight, c = _body_weight(g, layer, k, d, "c", False)
-            nodes += weight + [helper.make_node("Add", [value, c], [f"{p}.hvc"])]
-            value = f"{p}.hvc"
-        nodes.append(helper.make_node(op, [value], [f"{p}.y"]))
+        weights = [_body_weight(g, layer, k, d, local) for local in ("V", "c")[:1 + a.bias]]
+        nodes += [node for node, _ in weights] + [
+            helper.make_node("Gemm", [value] + [name for _, name in weights], [f"{p}.hvc"], transB=1),
+            helper.make_node(op, [f"{p}.hvc"], [f"{p}.y"])]
         value = f"{p}.y"
     if masked:
         nodes.append(helper.make_node("Mul", [value, f"{p}.m_t"], [f"{p}.state"]))
     else:
         nodes[-1].output[0] = f"{p}.state"  # the activation writes the state itself
     nodes.append(helper.make_node("Identity", [f"{p}.state"], [f"{p}.out"]))
-    # the batch is left unnamed: a size named inside the body (even the outer graph's N) is
-    # refused by tract
+    # the batch is left unnamed inside the body: tract was reported to refuse bodies naming it N
     info = lambda name, cols: helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, cols])  # noqa: E731
     scanned = [info(f"{p}.xw_t", a.hidden)] + ([info(f"{p}.m_t", 1)] if masked else [])
     return nodes, info(f"{p}.prev", width), scanned, info(f"{p}.state", width), info(f"{p}.out", width)
