@@ -5,7 +5,7 @@ For each model (x_or_o and digits, CNN classifiers; an ATIS-sized Elman tagger: 
 with the ATIS vocabulary, about 900 words) and each onnxruntime thread count (1, 2):
 
   direct      16 Python threads call session.run on single requests (the same session options
-              as the server's: intra-op threads 1 or 2), no HTTP
+              as the server's: intra-op threads 1 or 2, no spin-waiting between calls), no HTTP
   batch off   `specc serve MODEL --max-batch 1 --threads T` in its own process, each request one
               onnxruntime call
   batch 32    `specc serve MODEL --max-batch 32 --max-delay-ms 2 --threads T` (the defaults)
@@ -85,8 +85,10 @@ def prepare(name: str, folder: Path, count: int) -> Case:
 
 
 def session(path: Path, threads: int) -> ort.InferenceSession:
+    """A session with the server's options: `threads` intra-op threads, no spin-waiting."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -45,15 +45,17 @@ class OnnxRunError(RuntimeError):
 class OnnxModel:
     """An onnxruntime session with the model's declared inputs and outputs."""
 
-    def __init__(self, model, providers=None, threads: int | None = None):
+    def __init__(self, model, providers=None, threads: int | None = None, spin: bool = True):
         """`model` is a path or the serialized bytes of an ONNX model; `threads`: onnxruntime's
-        intra-op threads (None: its default, one per core)."""
+        intra-op threads (None: its default, one per core); `spin`: whether they spin-wait for
+        work between calls (onnxruntime's default; off where other threads need the cores)."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
+        if not spin:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.source = model if isinstance(model, str) else "the model"
         with warnings.catch_warnings():  # a provider that cannot start is reported below, in specc's words

@@ -312,7 +312,7 @@ class TrainResult:
 class OnnxNetwork:
     """An exported model run by onnxruntime, with the same `run` as Network."""
 
-    def __init__(self, path: str | Path, providers=None, threads: int | None = None):
+    def __init__(self, path: str | Path, providers=None, threads: int | None = None, spin: bool = True):
         import stat
 
         from specc.runtime.onnx_runner import OnnxModel
@@ -326,7 +326,7 @@ class OnnxNetwork:
         if not stat.S_ISREG(mode):  # a FIFO or a device would block onnxruntime or never end
             raise SpecError(f"the model {path} is {kind_of(mode)}, not a file", hint="give an exported .onnx file")
         try:
-            self.session = OnnxModel(str(path), providers, threads)
+            self.session = OnnxModel(str(path), providers, threads, spin)
         except SpecError:  # a provider asked for (--device cuda) that could not start
             raise
         except Exception as error:  # onnxruntime raises its own types for unreadable models
@@ -394,7 +394,7 @@ def _network(syntax, seed: int | None, data: str | None, weights) -> Network:
     return net
 
 
-def load_onnx(path: str | Path, providers=None, threads: int | None = None) -> OnnxNetwork:
+def load_onnx(path: str | Path, providers=None, threads: int | None = None, spin: bool = True) -> OnnxNetwork:
     """Open an exported .onnx model for inference in onnxruntime (`threads`: its intra-op threads,
-    None: one per core)."""
-    return OnnxNetwork(path, providers, threads)
+    None: one per core; `spin`: whether they spin-wait for work between calls)."""
+    return OnnxNetwork(path, providers, threads, spin)
