@@ -32,6 +32,16 @@ word ids) and mask and one output y (N, T, dirs * H), batch-major:
        h_d = tanh(xw_d,t + h_d,prev @ R_d^T) for both d; the joined output is masked once after the
        Scan. Unidirectional B3 is B2.
   C    as B2 but a Loop over the step index (Gather of xw at i in the body) instead of a Scan.
+  D    specc's deployed lowering before issue 10 (specc/lowering/rnn.py as of commit aca99dd): one
+       Scan with a state per direction; per direction the projection (MatMul + Add); the backward
+       direction scans a time-reversed copy of its projection and of the mask (Slice step -1, ends
+       -2^62) with the mask in its step (h = m_t * tanh(...)) and its output is reversed back; the
+       body reads R_d^T computed outside it (Gather + Transpose of the (dirs, H, H) initializer),
+       its sizes named (N, H); the joined output is masked once after the Scan.
+  D'   the same lowering in its portable form (specc/lowering/rnn.py now): the body reads the
+       initializer itself (Gather of R by a Constant direction inside the body) and computes
+       tanh(Gemm(h_prev, R_d, xw_t, transB=1)), its batch unnamed; time is reversed by a Gather
+       of the steps T-1..0 (Shape, Range, Sub) instead of Slice step -1.
   */gather  the deployed model's first layer: the input is word ids (N, T) int64 (vocabulary V=900)
        and x W^T is a Gather of rows of W^T (V, H) by id, then Add of the bias, instead of a MatMul
        on one-hot rows. A/gather feeds the gathered rows to the RNN op with W = identity and the
@@ -60,6 +70,7 @@ Run from the repository root (needs onnx, onnxruntime and torch):
 
     python bench/rnn_lowering.py            # about 1-2 minutes
     python bench/rnn_lowering.py --quick    # fewer rounds, under 20 s
+    python bench/rnn_lowering.py --only D   # only the rows whose label starts with D (and torch)
 """
 from __future__ import annotations
 
@@ -331,6 +342,60 @@ def build_loop_fused(W, R, b, gather: bool = False) -> bytes:
     return g.model(graph_inputs(gather), fused_output(g, s, m, dirs, hidden), width)
 
 
+def build_deployed(W, R, b, gather: bool = False, portable: bool = True) -> bytes:
+    """D (portable=False) and D' (portable=True): specc's deployed lowering, before and after issue 10."""
+    dirs, hidden, _ = W.shape
+    g = Graph("deployed_portable" if portable else "deployed_before")
+    m = time_major_mask(g)
+    stored_R = g.const(R)  # (dirs, H, H), as the deployed model stores it
+    seq = g.node("Transpose", ["ids"], perm=[1, 0]) if gather else g.node("Transpose", ["x"], perm=[1, 0, 2])
+    if portable and dirs == 2:  # the steps T-1..0: (T-1) - Range(0, T, 1)
+        steps = g.node("Gather", [g.node("Shape", [seq]), g.const(0, np.int64)], axis=0)
+        one = g.const(1, np.int64)
+        backwards = g.node("Sub", [g.node("Sub", [steps, one]), g.node("Range", [g.const(0, np.int64), steps, one])])
+    reverse = (lambda v: g.node("Gather", [v, backwards], axis=0)) if portable else (lambda v: reverse_time(g, v))
+    h0 = zero_state(g, seq, hidden)
+    nodes, states, scanned, state_outs, outs, feeds = [], [], [], [], [], []
+    vi = lambda name, cols: helper.make_tensor_value_info(  # noqa: E731
+        name, TensorProto.FLOAT, [None if portable else "N", cols])
+    for d in range(dirs):
+        if gather:  # the deployed table folds the bias in: every word's x W^T + b
+            xw = g.node("Gather", [g.const(W[d].T + b[d]), seq], axis=0)
+        else:
+            xw = projection(g, False, W[d].T, b[d])
+        masked = d == 1
+        feeds += ([reverse(xw), reverse(m)] if masked else [xw])
+        act = f"h_act{d}" if masked else f"h{d}"
+        if portable:
+            index = numpy_helper.from_array(np.asarray(d, np.int64))
+            nodes += [helper.make_node("Constant", [], [f"index{d}"], value=index),
+                      helper.make_node("Gather", [stored_R, f"index{d}"], [f"R{d}"], axis=0),
+                      helper.make_node("Gemm", [f"h_prev{d}", f"R{d}", f"xw{d}"], [f"a{d}"], transB=1)]
+        else:
+            RT = g.node("Transpose", [g.node("Gather", [stored_R, g.const(d, np.int64)], axis=0)], perm=[1, 0])
+            nodes += [helper.make_node("MatMul", [f"h_prev{d}", RT], [f"hr{d}"]),
+                      helper.make_node("Add", [f"xw{d}", f"hr{d}"], [f"a{d}"])]
+        nodes.append(helper.make_node("Tanh", [f"a{d}"], [act]))
+        if masked:
+            nodes.append(helper.make_node("Mul", [act, "m_t"], [f"h{d}"]))
+        nodes.append(helper.make_node("Identity", [f"h{d}"], [f"out{d}"]))
+        states.append(vi(f"h_prev{d}", hidden))
+        scanned += [vi(f"xw{d}", hidden)] + ([vi("m_t", 1)] if masked else [])
+        state_outs.append(vi(f"h{d}", hidden))
+        outs.append(vi(f"out{d}", hidden))
+    body = helper.make_graph(nodes, "step", states + scanned, state_outs + outs)
+    results = g.node("Scan", [h0] * dirs + feeds, outputs=2 * dirs, num_scan_inputs=len(feeds), body=body)[dirs:]
+    if dirs == 2:
+        results = [results[0], reverse(results[1])]
+    y = results[0] if dirs == 1 else g.node("Concat", results, axis=2)
+    y = g.node("Mul", [y, m])  # the deployed model zeroes padding at the chain's end
+    return g.model(graph_inputs(gather), g.node("Transpose", [y], perm=[1, 0, 2]), dirs * hidden)
+
+
+def build_deployed_before(W, R, b, gather: bool = False) -> bytes:
+    return build_deployed(W, R, b, gather, portable=False)
+
+
 # --------------------------------------------------------------------------- runners
 
 def session(model: bytes, threads: int) -> ort.InferenceSession:
@@ -388,6 +453,10 @@ BUILDERS = {  # label -> (builder, gather input)
     "B/gather   Gather+Add -> Scan per dir": (build_scan_per_direction, True),
     "B2/gather  Gather+Add -> Scan fused": (build_scan_fused, True),
     "B3/gather  Gather+Add -> Scan 2 states": (build_scan_two_states, True),
+    "D   deployed before (outer R^T, Slice -2^62)": (build_deployed_before, False),
+    "D'  deployed portable (Gemm on R, Gather)": (build_deployed, False),
+    "D/gather   deployed before, table": (build_deployed_before, True),
+    "D'/gather  deployed portable, table": (build_deployed, True),
 }
 TORCH = "torch eager (packed)"
 TORCH_PLAIN = "torch eager (padded + mask)"  # not timed where it is wrong: bidirectional with padding
@@ -412,7 +481,7 @@ def batch(rng, n: int, steps: int, lengths=None):
             "ids": rng.integers(0, V, (n, steps)).astype(np.int64), "mask": mask}
 
 
-def verify(rng) -> float:
+def verify(rng, builders: dict) -> float:
     """Every lowering against the NumPy reference on a variable-length batch; returns the worst difference."""
     worst = 0.0
     feed = batch(rng, 7, 9, lengths=[9, 5, 1, 8, 3, 9, 2])
@@ -423,7 +492,7 @@ def verify(rng) -> float:
         onehot = np.eye(V, dtype=np.float32)[feed["ids"]]
         want_gather = reference(onehot, feed["mask"], Wv, R, b)
         checks = {label: (ort_runner(session(build(Wv if gather else Wd, R, b, gather), 1), gather),
-                          want_gather if gather else want) for label, (build, gather) in BUILDERS.items()}
+                          want_gather if gather else want) for label, (build, gather) in builders.items()}
         checks[TORCH] = (torch_rnn(Wd, R, b), want)
         if dirs == 1:
             checks[TORCH_PLAIN] = (torch_rnn(Wd, R, b, packed=False), want)
@@ -486,17 +555,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (under 20 s)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", action="append", metavar="PREFIX",
+                        help="time only the lowerings whose label starts with PREFIX (repeatable; torch always)")
     args = parser.parse_args()
+    builders = {label: value for label, value in BUILDERS.items()
+                if not args.only or any(label.startswith(prefix) for prefix in args.only)}
     rounds, warmup_s, turn_s = (2, 0.01, 0.02) if args.quick else (8, 0.02, 0.06)
     random.seed(args.seed)
     rng = np.random.default_rng(args.seed)
     import torch
 
     began = time.perf_counter()
-    worst = verify(rng)
+    worst = verify(rng, builders)
     jiffies, own = cpu_jiffies(), time.process_time()
     feeds = {n: batch(rng, n, T, lengths=[T] if n == 1 else None) for n in BATCHES}
-    labels = list(BUILDERS) + [TORCH, TORCH_PLAIN]
+    labels = list(builders) + [TORCH, TORCH_PLAIN]
     results = {}  # (threads, batch, dirs) -> label -> us
     for threads in THREADS:
         torch.set_num_threads(threads)
@@ -504,7 +577,7 @@ def main() -> int:
         for dirs in (1, 2):
             Wd, R, b = weights(rng, dirs, F)
             Wv = weights(rng, dirs, V)[0]
-            for label, (build, gather) in BUILDERS.items():
+            for label, (build, gather) in builders.items():
                 run = ort_runner(session(build(Wv if gather else Wd, R, b, gather), threads), gather)
                 for n in BATCHES:
                     runners[(n, dirs, label)], run_feeds[(n, dirs, label)] = run, feeds[n]
