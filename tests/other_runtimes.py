@@ -26,11 +26,12 @@ SIZES = ((2, 3), (5, 7))  # (batch, length): two of each, the length for sequenc
 EXTRA = 'python -m pip install -e ".[portable-test]"'
 
 
-def _openvino(path: str, names: list[str]) -> Runner:
+def _openvino(path: str, names: list[str], threads: int | None) -> Runner:
     ov = pytest.importorskip("openvino", reason=f"OpenVINO is not installed: {EXTRA}")
     core = ov.Core()
     # f32: OpenVINO's default on CPUs with bf16 units is bf16, ~3 significant digits
-    compiled = core.compile_model(core.read_model(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    config = {"INFERENCE_PRECISION_HINT": "f32", **({"INFERENCE_NUM_THREADS": threads} if threads else {})}
+    compiled = core.compile_model(core.read_model(path), "CPU", config)
 
     def run(feeds: Feeds) -> dict:
         results = compiled(dict(feeds))
@@ -39,7 +40,8 @@ def _openvino(path: str, names: list[str]) -> Runner:
     return run
 
 
-def _tract(path: str, names: list[str]) -> Runner:
+def _tract(path: str, names: list[str], threads: int | None) -> Runner:
+    """tract runs on the calling thread: `threads` changes nothing."""
     tract = pytest.importorskip("tract", reason=f"tract is not installed: {EXTRA}")
     model = tract.onnx().load(path)
     inputs = [model.input_name(i) for i in range(model.input_count())]
@@ -73,8 +75,10 @@ def _without_torchvision() -> None:
     sys.modules.update({"torchvision": stand_in, "torchvision.ops": ops})
 
 
-def _onnx2torch(path: str, names: list[str]) -> Runner:
+def _onnx2torch(path: str, names: list[str], threads: int | None) -> Runner:
     torch = pytest.importorskip("torch", reason=f"PyTorch is not installed: {EXTRA}")
+    if threads:
+        torch.set_num_threads(threads)
     if "onnx2torch" not in sys.modules:
         _without_torchvision()
     onnx2torch = pytest.importorskip("onnx2torch", reason=f"onnx2torch is not installed: {EXTRA}")
@@ -94,11 +98,12 @@ def _onnx2torch(path: str, names: list[str]) -> Runner:
 LOADERS = {"openvino": _openvino, "tract": _tract, "onnx2torch": _onnx2torch}
 
 
-def load(runtime: str, path: str) -> Runner:
+def load(runtime: str, path: str, threads: int | None = None) -> Runner:
     """A function running the model at `path` in `runtime` (one of RUNTIMES) on feeds, returning
-    every graph output by name. Skips the test if the runtime is not installed."""
+    every graph output by name, on `threads` threads where the runtime has a setting (None: its
+    default). Skips the test if the runtime is not installed."""
     names = [o.name for o in onnx.load(path, load_external_data=False).graph.output]
-    return LOADERS[runtime](str(path), names)
+    return LOADERS[runtime](str(path), names, threads)
 
 
 def feeds_at(model, metadata: Mapping[str, str], seed: int = 0) -> list[dict]:
