@@ -1,7 +1,8 @@
 """specc: a declarative model-spec compiler. `.nn` text -> checked IR -> NumPy or verified ONNX.
 
 The public API:
-    load(path, seed=0) / loads(text) -> Network   (summary, run, to_onnx, export)
+    load(path, seed=0) / loads(text) -> Network   (summary, run, to_onnx, export;
+                                                   export(path, portable=True): for other runtimes)
     load_onnx(path) -> OnnxNetwork                (run in onnxruntime)
     SpecError                                      (every user mistake, rendered file:line:col)
 """

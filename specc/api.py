@@ -6,6 +6,7 @@
     >>> net.run(image=img)["maps"]               # NumPy interpreter
     >>> report = net.export("seed_conv.onnx")    # verified against NumPy
     >>> specc.load_onnx("seed_conv.onnx").run(image=img)
+    >>> net.export("seed_conv.portable.onnx", portable=True)  # OpenVINO, tract, onnx2torch too
 """
 from __future__ import annotations
 

@@ -226,3 +226,23 @@ def test_generated_numeric_specs_run_in_other_runtimes(runtime, fuzz_models):
             raise AssertionError(f"generated spec {number}:\n{text}") from failure
         ran += 1
     assert ran >= FUZZ_COUNT // 3
+
+
+def test_generated_word_specs_export_portable_models_equal_to_numpy(tmp_path):
+    """Vocabularies in many scripts and cases (tests/spec_fuzzer.WORDS), with and without
+    `lowercase`: the ids specc maps words to give NumPy's numbers on every verification word
+    (unseen, capitalised, special lower cases), and tract agrees."""
+    rng, exported = random.Random(FUZZ_SEED), 0
+    while exported < FUZZ_COUNT // 3:
+        text = random_spec(rng)
+        if "seq token" not in text or "from data" in text or "vocab=" not in text:
+            continue  # vocabularies from data would read the flights data set
+        try:
+            net = specc.loads(text, "words.nn")
+        except SpecError:
+            continue
+        report = net.export(tmp_path / f"words{exported}.onnx", portable=True)
+        assert report.ok or not report.finite, text
+        if report.ok:
+            run_everywhere(net.model, report.path, "tract")
+        exported += 1
