@@ -123,7 +123,9 @@ class Layout:
 
 def probe_requests(session, layout: Layout, count: int = PROBES) -> list[dict]:
     """`count` seeded requests for the model: 1, 2 or 3 rows; numbers from a normal
-    distribution, sentences of 1 to 9 words (rows of one request of unequal lengths, padded)."""
+    distribution, sentences of 1 to 9 words (rows of one request of unequal lengths, padded).
+    Longer sentences add no case: a recurrent layer runs (N, H) products step by step, and a
+    product over all words (N * T rows) already spans 1 to hundreds of rows here."""
     import numpy as np
 
     rng = np.random.default_rng(0)
