@@ -384,7 +384,8 @@ def _serve_on_ray(args) -> int:
     """specc serve --replicas: the same app as a Ray Serve deployment, until Ctrl-C."""
     import time
 
-    from .serve_ray import RayServing, Scale, free_port, model_to_serve, require_ray
+    from .ray_cluster import require_ray
+    from .serve_ray import RayServing, Scale, free_port, model_to_serve
 
     require_ray("specc serve --replicas", "serve")
     scale = Scale.of(args.replicas, args.min_replicas, args.max_replicas, args.threads)
@@ -409,10 +410,12 @@ def cmd_predict(args) -> int:
     from .predict import predict
 
     started = time.perf_counter()
-    scored = predict(args.model, args.data, args.out, args.batch, device=args.device)
+    scored = predict(args.model, args.data, args.out, args.batch, device=args.device, engine=args.engine,
+                     threads=args.threads, workers=args.workers)
     seconds = time.perf_counter() - started
     if not args.quiet:
-        print(f"scored {scored.rows:,} rows in {scored.batches:,} batches ({scored.rows / seconds:,.0f} rows/s): "
+        files = f" of {scored.files:,} files" if scored.files > 1 else ""
+        print(f"scored {scored.rows:,} rows{files} in {scored.batches:,} batches ({scored.rows / seconds:,.0f} rows/s): "
               f"wrote {', '.join(scored.outputs)} to {scored.path}")
     return EXIT_OK
 
@@ -543,7 +546,7 @@ def make_parser() -> argparse.ArgumentParser:
                             f"{SERVE_MAX_BATCH}; 1: each runs alone); answers stay those of each request alone")
     serve.add_argument("--max-delay-ms", type=float, default=SERVE_MAX_DELAY_MS, metavar="D",
                        help=f"how long a request waits for others to join it (default {SERVE_MAX_DELAY_MS:g} ms)")
-    serve.add_argument("--threads", type=int, help="onnxruntime's threads (default: one per core)")
+    serve.add_argument("--threads", type=int, metavar="N", help="onnxruntime's threads (default: one per core)")
     serve.add_argument("--replicas", type=int, metavar="K",
                        help="run K copies of the model as a Ray Serve deployment (extra [ray]; a local Ray cluster, "
                             "or the one RAY_ADDRESS names)")
@@ -552,14 +555,21 @@ def make_parser() -> argparse.ArgumentParser:
     _add_device(serve)
     serve.set_defaults(func=cmd_serve)
 
-    predict = sub.add_parser("predict", help="score a .npz data set with an .onnx model, in batches, into a .npz")
+    predict = sub.add_parser("predict", help="score a data set with an .onnx model, in batches, into a .npz")
     predict.add_argument("model", help="an exported .onnx model")
-    predict.add_argument("--data", required=True, metavar="DATA.npz", help="one array per model input, named after it")
+    predict.add_argument("--data", required=True, metavar="DATA",
+                         help="a .npz (one array per model input, named after it), a .csv with a header row (an input "
+                              "(N, C, H, W) takes C*H*W columns in C order), tagged sentences (.txt, .conll, ...) for a "
+                              "word model, or a folder of such files, all of one kind, scored in name order")
     predict.add_argument("--out", required=True, metavar="PREDICTIONS.npz", help="where to write every output")
     predict.add_argument("--batch", type=int, default=DEFAULT_BATCH, metavar="N",
                          help=f"rows per onnxruntime call (default {DEFAULT_BATCH})")
-    predict.add_argument("--engine", choices=["local"], default="local",
-                         help="local: this process (the only engine so far; Ray Data is not built yet)")
+    predict.add_argument("--engine", choices=["local", "ray"], default="local",
+                         help="local: this process (default); ray: Ray Data workers, each with its own onnxruntime "
+                              "session (extra [ray]; a local Ray cluster, or the one RAY_ADDRESS names); the same results")
+    predict.add_argument("--threads", type=int, metavar="K",
+                         help="onnxruntime's threads in each session (default: one per core locally, one a Ray worker)")
+    predict.add_argument("--workers", type=int, metavar="K", help="with --engine ray: Ray Data workers (default: one a CPU)")
     predict.add_argument("--quiet", action="store_true", help="print nothing on success")
     _add_device(predict)
     predict.set_defaults(func=cmd_predict)

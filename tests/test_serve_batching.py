@@ -19,7 +19,7 @@ from specc.api import load  # noqa: E402
 from specc.batching import Batcher  # noqa: E402
 from specc.cli import main  # noqa: E402
 from specc.runtime.onnx_runner import OnnxModel, OnnxRunError  # noqa: E402
-from specc.serve import ServedModel, load_served  # noqa: E402
+from specc.serve import ServedModel, listen, load_served  # noqa: E402
 from tests.test_serve import direct, serving  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,3 +220,15 @@ def test_every_spec_kind_is_batch_invariant(spec, threads):
 def test_serve_refuses_bad_batching_flags(models, capsys, flags, error):
     assert main(["serve", str(models / "x_or_o.onnx"), *flags]) == 2
     assert error in capsys.readouterr().err
+
+
+def test_serve_says_when_each_request_runs_alone(models, capsys, monkeypatch):
+    monkeypatch.setattr("specc.batching.batch_variance", lambda *args: "onnxruntime gives other values of label "
+                                                                        "for a request in a batch of 2 rows than alone")
+    taken = listen("127.0.0.1", 0)  # the note comes before the server listens: a taken port stops it there
+    try:
+        assert main(["serve", str(models / "x_or_o.onnx"), "--port", str(taken.getsockname()[1])]) == 2
+    finally:
+        taken.close()
+    assert capsys.readouterr().err.startswith("note: each request runs alone: onnxruntime gives other values of "
+                                              "label for a request in a batch of 2 rows than alone\n")
