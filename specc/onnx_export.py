@@ -262,7 +262,7 @@ def _padding_mask(g: GraphBuilder, words: str, word_ids: WordIds | None) -> tupl
                        keys_strings=[""], values_floats=[0.0], default_float=1.0)
     else:
         first = words if word_ids.ids == "words" else g.node(
-            "Gather", [words, g.constant(None, "first", 0, "int64")], name=f"{words}.first", axis=-1)
+            "Gather", [words, g.constant(None, "first_column", 0, "int64")], name=f"{words}.first", axis=-1)
         on_words = g.node("Greater", [first, g.constant(None, "padding_id", PADDING_ID, "int64")],
                           name=f"{words}.on_words")
         mask2 = g.node("Cast", [on_words], name=f"{words}.mask", to=TensorProto.FLOAT)
