@@ -11,6 +11,12 @@ its initializers after its weights ('conv@5.weight'). Only weights become initia
 values a lowering needs (indices, zero biases) are Constant nodes, so the initializers hold
 exactly the parameters that `specc check` counts, except the weights that a one-hot input folds
 into a lookup table (GraphBuilder.project), which the metadata lists under specc.folded.
+
+`to_onnx(..., portable=True)` writes the same graph in the default ONNX domain only, for other
+runtimes (specc/portable.py): words come in as ids (trigram ids for wordhash, held as a bag
+Lookup), the padding mask is read from the ids, nothing is packed (onnx2torch has no Compress),
+one-hot rows are an Equal against 0..V-1 (it has no OneHot), and a classifier gives its class
+indices where the default export gives names.
 """
 from __future__ import annotations
 
