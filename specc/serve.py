@@ -25,6 +25,7 @@ from .batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY_MS
 from .errors import SpecError
 
 DEFAULT_MAX_BODY = 16 << 20  # bytes of one request body; a larger one is refused before it is read whole
+INLINE_BODY = 64 << 10  # bytes of a body read in the event loop; a larger one is read in a worker thread
 EXTRA_HINT = 'install the server with: python -m pip install -e ".[serve]" (starlette and uvicorn)'
 # onnxruntime's element types as the protocol names them, and their little-endian binary layout
 DATATYPES = {"tensor(float)": "FP32", "tensor(string)": "BYTES", "tensor(int64)": "INT64", "tensor(bool)": "BOOL"}
@@ -284,6 +285,14 @@ def _split(request, body: bytes) -> tuple[dict, bytes]:
         raise BadRequest(f"the request is not valid JSON: {error}") from None
 
 
+async def _work(large: bool, function, *args):
+    """function(*args): for a large request in a worker thread, so that the event loop answers
+    other requests meanwhile; for a small one here, which costs less than the thread's hop."""
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(function, *args) if large else function(*args)
+
+
 def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY, max_batch: int = DEFAULT_MAX_BATCH,
              max_delay_ms: float = DEFAULT_MAX_DELAY_MS):
     """The Starlette app serving `served` with the Open Inference Protocol. Requests arriving within
@@ -323,9 +332,9 @@ def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY, max_batch: i
         return JSONResponse(batcher.stats.report(model_of(request).name))
 
     async def infer(request):
-        started = time.perf_counter_ns()
+        model, started = model_of(request), time.perf_counter_ns()
         try:
-            answer, binary = await answer_of(request)
+            answer, binary = await answer_of(request, model)
         except OnnxRunError as error:  # a runtime failure, not the request's fault
             batcher.stats.count("fail", time.perf_counter_ns() - started)
             return JSONResponse({"error": str(error)}, status_code=500)
@@ -338,17 +347,17 @@ def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY, max_batch: i
         return Response(text + binary, media_type="application/json" if not binary else "application/octet-stream",
                         headers=headers)
 
-    async def answer_of(request) -> tuple[dict, bytes]:
+    async def answer_of(request, model: ServedModel) -> tuple[dict, bytes]:
         """The response object to an inference request and the binary data after it."""
-        model = model_of(request)
         body = await _body(request, max_body)
-        parsed, blobs = _split(request, body)
-        feeds, wanted = model.read(parsed, blobs)
+        large = len(body) > INLINE_BODY
+        parsed, blobs = await _work(large, _split, request, body)
+        feeds, wanted = await _work(large, model.read, parsed, blobs)
         try:
             values = await batcher.run(feeds)
         except SpecError as error:
             raise BadRequest(str(error).splitlines()[0]) from None
-        return model.respond(parsed, values, wanted)
+        return await _work(large, model.respond, parsed, values, wanted)
 
     async def refused(request, error: BadRequest):
         return JSONResponse({"error": str(error)}, status_code=error.status)
