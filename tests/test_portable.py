@@ -112,8 +112,7 @@ def test_a_portable_model_holds_default_domain_operators_only(name, folder):
 def test_every_spec_runs_in_other_runtimes_as_in_onnxruntime(name, runtime, folder):
     path = _compiled(name, folder)
     if runtime == "onnx2torch" and has_scan(path):
-        pytest.importorskip("onnx2torch", reason=f"onnx2torch is not installed: {other_runtimes.EXTRA}")
-        with pytest.raises(NotImplementedError, match="Scan"):
+        with pytest.raises(NotImplementedError, match="Scan"):  # (a skip passes through if it is missing)
             other_runtimes.load(runtime, str(path))
         pytest.xfail(NO_SCAN)
     run_everywhere(specc.load(SPECS / f"{name}.nn").model, path, runtime)
