@@ -9,25 +9,12 @@ it, the cluster it names is joined and only the application is deleted on Ctrl-C
 """
 from __future__ import annotations
 
-import os
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SpecError
-
-RAY_HINT = 'install Ray with: python -m pip install -e ".[ray]" (ray[serve,data])'
-
-
-def require_ray(command: str, *parts: str) -> None:
-    """Raise SpecError naming the [ray] extra if Ray (with the parts `command` uses, e.g. 'serve',
-    'data') is not installed."""
-    import importlib
-
-    for module in ("ray", *(f"ray.{part}" for part in parts)):
-        try:
-            importlib.import_module(module)
-        except ImportError as error:
-            raise SpecError(f"{command} needs {error.name or module}, which is not installed", hint=RAY_HINT) from None
+from .ray_cluster import ray_cluster
 
 
 @dataclass(frozen=True)
@@ -125,49 +112,42 @@ def application(name: str, model: bytes, scale: Scale, cpus: float, app_options:
 
 
 class RayServing:
-    """Ray Serve running one application on the port `port` of `host`, on a local Ray cluster of
-    `num_cpus` CPUs (default: all) started here, or on the cluster RAY_ADDRESS names or this
-    process is connected to. A context manager: on leaving it (Ctrl-C too) the application is
-    deleted, and Ray shut down if it was started here."""
+    """Ray Serve running one application on the port `port` of `host`, on the Ray cluster of
+    ray_cluster(num_cpus). A context manager: on leaving it (Ctrl-C too) the application is
+    deleted, or Ray shut down if it was started here."""
 
     APP = "specc"  # the Ray Serve application's name; the model is served at the route "/"
 
     def __init__(self, host: str, port: int, num_cpus: int | None = None):
         self.host, self.port, self.num_cpus = host, port, num_cpus
-        self.started_ray = False
+        self.stack = ExitStack()
 
     def __enter__(self) -> RayServing:
         import logging
 
-        import ray
         from ray import serve
 
-        if not ray.is_initialized():
-            joining = bool(os.environ.get("RAY_ADDRESS"))
-            self.started_ray = not joining
-            ray.init(num_cpus=None if joining else self.num_cpus, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.WARNING)
-        logging.getLogger("ray.serve").setLevel(logging.WARNING)  # no INFO lines about proxies and replicas
-        serve.start(http_options={"host": self.host, "port": self.port}, logging_config={"log_level": "WARNING"})
+        with ExitStack() as stack:  # a Ctrl-C while Ray starts still shuts it down
+            self.cluster = stack.enter_context(ray_cluster(self.num_cpus))
+            logging.getLogger("ray.serve").setLevel(logging.WARNING)  # no INFO lines about proxies and replicas
+            serve.start(http_options={"host": self.host, "port": self.port}, logging_config={"log_level": "WARNING"})
+            self.stack = stack.pop_all()
         return self
 
     def run(self, name: str, model: bytes, scale: Scale, app_options: dict | None = None) -> None:
         """Serve the model (ONNX bytes) under `name`, replacing what was served; return once every
         replica is ready. `app_options`: make_app's keyword arguments."""
-        import ray
         from ray import serve
 
-        cpus = float(ray.cluster_resources().get("CPU", 1.0))
-        serve.run(application(name, model, scale, cpus, app_options), name=self.APP, route_prefix="/")
+        serve.run(application(name, model, scale, self.cluster.cpus, app_options), name=self.APP, route_prefix="/")
 
     def __exit__(self, *exc) -> None:
         import ray
         from ray import serve
 
-        if self.started_ray:  # ray.shutdown ends every process of the cluster, Serve's too
-            ray.shutdown()
-        elif ray.is_initialized():
-            serve.delete(self.APP)
+        if not self.cluster.started and ray.is_initialized():
+            serve.delete(self.APP)  # on a cluster started here, ray.shutdown ends Serve too
+        self.stack.close()
 
 
 def free_port(host: str, port: int) -> int:

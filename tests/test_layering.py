@@ -41,6 +41,8 @@ MODULES = {
     "specc.triton": API,  # deployment: Triton model repositories
     "specc.predict": API,  # deployment: batch scoring
     "specc.serve_ray": API,  # deployment: the server as a Ray Serve deployment of replicas
+    "specc.predict_ray": API,  # deployment: batch scoring by Ray Data workers
+    "specc.ray_cluster": API,  # deployment: the Ray cluster that serve_ray and predict_ray run on
     "specc.quantize": API,  # deployment: int8 models, checked on held-out data
     "specc.cli": CLI,
 }

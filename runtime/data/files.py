@@ -234,17 +234,8 @@ def read_csv(path: str, spec: SpecSide) -> tuple[Table, None]:
     if spec.is_sequence:
         raise SpecError(f"a .csv file holds one vector per row, but the spec's input {spec.input_name} is a "
                         f"sequence ({spec.input_text()})", hint="save sequences in a .npz file, (N, T, F)")
-    lines, rows = read_rows(path)
-    header, lines, rows = [name.strip() for name in rows[0]], lines[1:], rows[1:]
-    if all(is_number(cell) for cell in header):
-        raise SpecError(f"{path} has no header row: its first line holds only numbers",
-                        hint=f"add a first line naming the columns, the label column '{spec.output_name}' or 'label'")
-    if not rows:
-        raise SpecError(f"the data file {path} has a header but no data rows", hint=HINT)
-    for line, row in zip(lines, rows):
-        if len(row) != len(header):
-            raise SpecError(f"{path}: line {line} has {len(row)} columns, the header {len(header)}",
-                            expected=f"{len(header)} columns: {', '.join(header)}", received=",".join(row))
+    header, lines, rows = read_table(path, f"add a first line naming the columns, the label column "
+                                           f"'{spec.output_name}' or 'label'")
     label = next((header.index(name) for name in (spec.output_name, "label") if name in header), len(header) - 1)
     features = [i for i in range(len(header)) if i != label]
     table = np.array(rows, dtype=str)
@@ -252,6 +243,23 @@ def read_csv(path: str, spec: SpecSide) -> tuple[Table, None]:
     check_finite(x, path, lambda at: f"line {lines[at[0]]}, column '{header[features[at[1]]]}'")
     labels = label_column([cell.strip() for cell in table[:, label]], spec)
     return Table(x, labels, path, f"column '{header[label]}' of {path}"), None
+
+
+def read_table(path: str, header_hint: str) -> tuple[list[str], list[int], list[list[str]]]:
+    """A CSV file's header (names stripped), then its data rows and the line each ends on;
+    SpecError for a file without a header row (`header_hint` says what to add) or data rows, and
+    for a row whose number of columns differs from the header's."""
+    lines, rows = read_rows(path)
+    header, lines, rows = [name.strip() for name in rows[0]], lines[1:], rows[1:]
+    if all(is_number(cell) for cell in header):
+        raise SpecError(f"{path} has no header row: its first line holds only numbers", hint=header_hint)
+    if not rows:
+        raise SpecError(f"the data file {path} has a header but no data rows", hint=HINT)
+    for line, row in zip(lines, rows):
+        if len(row) != len(header):
+            raise SpecError(f"{path}: line {line} has {len(row)} columns, the header {len(header)}",
+                            expected=f"{len(header)} columns: {', '.join(header)}", received=",".join(row))
+    return header, lines, rows
 
 
 def read_rows(path: str) -> tuple[list[int], list[list[str]]]:

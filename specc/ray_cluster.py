@@ -1,0 +1,52 @@
+"""The Ray cluster that `specc serve --replicas` and `specc predict --engine ray` run on: a local
+one started here (all of this machine's CPUs, or `num_cpus`), or the one RAY_ADDRESS names, or
+the one this process is already connected to (tests start theirs with ray.init(num_cpus=2))."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import NamedTuple
+
+from .errors import SpecError
+
+RAY_HINT = 'install Ray with: python -m pip install -e ".[ray]" (ray[serve,data])'
+
+
+def require_ray(command: str, *parts: str) -> None:
+    """SpecError naming the [ray] extra unless Ray, with the parts `command` uses ('serve',
+    'data'), can be imported."""
+    import importlib
+
+    for module in ("ray", *(f"ray.{part}" for part in parts)):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise SpecError(f"{command} needs {error.name or module}, which is not installed", hint=RAY_HINT) from None
+
+
+class Cluster(NamedTuple):
+    """The Ray cluster connected to: its CPUs, and whether it was started here."""
+
+    cpus: float
+    started: bool
+
+
+@contextmanager
+def ray_cluster(num_cpus: int | None = None):
+    """Connect to Ray for the duration of the `with`; yields a Cluster. A local cluster started
+    here is shut down on leaving (Ctrl-C too): ray.shutdown ends every process of it."""
+    import logging
+
+    import ray
+
+    started = False
+    try:
+        if not ray.is_initialized():
+            joining = bool(os.environ.get("RAY_ADDRESS"))
+            started = not joining
+            ray.init(num_cpus=None if joining else num_cpus, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
+        yield Cluster(float(ray.cluster_resources().get("CPU", 1.0)), started)
+    finally:
+        if started:
+            ray.shutdown()
