@@ -71,6 +71,7 @@ Run from the repository root (needs onnx, onnxruntime and torch):
     python bench/rnn_lowering.py            # about 1-2 minutes
     python bench/rnn_lowering.py --quick    # fewer rounds, under 20 s
     python bench/rnn_lowering.py --only D   # only the rows whose label starts with D (and torch)
+    python bench/rnn_lowering.py --clock cpu   # each call's CPU time, not wall time (a busy machine)
 """
 from __future__ import annotations
 
@@ -458,6 +459,10 @@ BUILDERS = {  # label -> (builder, gather input)
     "D/gather   deployed before, table": (build_deployed_before, True),
     "D'/gather  deployed portable, table": (build_deployed, True),
 }
+# (portable, before): their ratio per column, taken in the same run, is printed under each table
+PORTABLE_PAIRS = [("D'  deployed portable (Gemm on R, Gather)", "D   deployed before (outer R^T, Slice -2^62)"),
+                  ("D'/gather  deployed portable, table", "D/gather   deployed before, table")]
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 TORCH = "torch eager (packed)"
 TORCH_PLAIN = "torch eager (padded + mask)"  # not timed where it is wrong: bidirectional with padding
 
@@ -509,8 +514,11 @@ def verify(rng, builders: dict) -> float:
     return worst
 
 
-def measure(runners: dict, feeds: dict, rounds: int, warmup_s: float, turn_s: float) -> dict:
-    """label -> median microseconds per call; runners/feeds keyed alike, rounds in shuffled order."""
+def measure(runners: dict, feeds: dict, rounds: int, warmup_s: float, turn_s: float,
+            clock=time.perf_counter) -> dict:
+    """label -> median microseconds per call; runners/feeds keyed alike, rounds in shuffled order.
+    `clock` times each call: wall time, or time.process_time (the CPU time of all this process's
+    threads: the work a call does, which other processes on the machine barely change)."""
     samples = {key: [] for key in runners}
     order = list(runners)
     for _ in range(rounds):
@@ -523,11 +531,10 @@ def measure(runners: dict, feeds: dict, rounds: int, warmup_s: float, turn_s: fl
             until = time.perf_counter() + turn_s
             times = samples[key]
             while True:
-                start = time.perf_counter()
+                start = clock()
                 run(feed)
-                end = time.perf_counter()
-                times.append(end - start)
-                if end >= until:
+                times.append(clock() - start)
+                if time.perf_counter() >= until:
                     break
     return {key: statistics.median(values) * 1e6 for key, values in samples.items()}
 
@@ -557,6 +564,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", action="append", metavar="PREFIX",
                         help="time only the lowerings whose label starts with PREFIX (repeatable; torch always)")
+    parser.add_argument("--clock", choices=CLOCKS, default="wall",
+                        help="time calls by wall time or by this process's CPU time (steadier on a busy machine)")
     args = parser.parse_args()
     builders = {label: value for label, value in BUILDERS.items()
                 if not args.only or any(label.startswith(prefix) for prefix in args.only)}
@@ -589,7 +598,8 @@ def main() -> int:
         # batch 1 and batch 256 measured separately, so a round's turns are about equally long
         for n in BATCHES:
             keys = [k for k in runners if k[0] == n]
-            timed = measure({k: runners[k] for k in keys}, {k: run_feeds[k] for k in keys}, rounds, warmup_s, turn_s)
+            timed = measure({k: runners[k] for k in keys}, {k: run_feeds[k] for k in keys}, rounds, warmup_s, turn_s,
+                            CLOCKS[args.clock])
             for (_, dirs, label), us in timed.items():
                 results.setdefault((threads, n, dirs), {})[label] = us
 
@@ -599,7 +609,8 @@ def main() -> int:
     print(f"F={F} H={H} T={T} V={V}; batch 1: one sequence of {T} steps; batch 256: lengths 5..{T} "
           f"(mean {lengths.mean():.1f}). Python {platform.python_version()}, numpy {np.__version__}, "
           f"onnx {onnx.__version__}. All lowerings match the NumPy reference to {worst:.1e}.")
-    print(f"Cells: median microseconds per call (ratio to torch eager in the same column; < 1 is faster). "
+    print(f"Cells: median microseconds per call, {'wall time' if args.clock == 'wall' else 'process CPU time'} "
+          f"(ratio to torch eager in the same column; < 1 is faster). "
           f"{rounds} shuffled rounds of {turn_s * 1000:.0f} ms turns; "
           f"other processes used {busy} of the {os.cpu_count()} CPUs' time while timing.\n")
     for threads in THREADS:
@@ -619,6 +630,11 @@ def main() -> int:
                 mark = "**" if us == best else ""
                 cells.append(f"{mark}{us:,.0f}{mark} ({us / ref:.2f})")
             print(f"| {' '.join(label.split())} | " + " | ".join(cells) + " |")
+        print()
+        for portable, before in PORTABLE_PAIRS:
+            if portable in labels and before in labels:
+                ratios = [results[(threads, n, dirs)][portable] / results[(threads, n, dirs)][before] for n, dirs in cols]
+                print(f"{portable.split()[0]} / {before.split()[0]}: " + ", ".join(f"{r:.2f}" for r in ratios) + "  ")
         print()
     print(f"(bold: fastest ONNX lowering in the column; n/a: the padded torch run is wrong there; "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; total {time.perf_counter() - began:.0f} s)")
