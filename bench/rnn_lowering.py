@@ -41,7 +41,7 @@ word ids) and mask and one output y (N, T, dirs * H), batch-major:
   D'   the same lowering in its portable form (specc/lowering/rnn.py now): the body reads the
        initializer itself (Gather of R by a Constant direction inside the body) and computes
        tanh(Gemm(h_prev, R_d, xw_t, transB=1)), its batch unnamed; time is reversed by a Gather
-       of the steps T-1..0 (Shape, Range, Sub) instead of Slice step -1.
+       of the steps T-1..0 (Shape, ConstantOfShape, CumSum) instead of Slice step -1.
   */gather  the deployed model's first layer: the input is word ids (N, T) int64 (vocabulary V=900)
        and x W^T is a Gather of rows of W^T (V, H) by id, then Add of the bias, instead of a MatMul
        on one-hot rows. A/gather feeds the gathered rows to the RNN op with W = identity and the
@@ -350,10 +350,10 @@ def build_deployed(W, R, b, gather: bool = False, portable: bool = True) -> byte
     m = time_major_mask(g)
     stored_R = g.const(R)  # (dirs, H, H), as the deployed model stores it
     seq = g.node("Transpose", ["ids"], perm=[1, 0]) if gather else g.node("Transpose", ["x"], perm=[1, 0, 2])
-    if portable and dirs == 2:  # the steps T-1..0: (T-1) - Range(0, T, 1)
-        steps = g.node("Gather", [g.node("Shape", [seq]), g.const(0, np.int64)], axis=0)
-        one = g.const(1, np.int64)
-        backwards = g.node("Sub", [g.node("Sub", [steps, one]), g.node("Range", [g.const(0, np.int64), steps, one])])
+    if portable and dirs == 2:  # the steps T-1..0: ones summed from the end, each sum excluding its own step
+        ones = g.node("ConstantOfShape", [g.node("Shape", [seq], start=0, end=1)],
+                      value=numpy_helper.from_array(np.ones(1, np.int64)))
+        backwards = g.node("CumSum", [ones, g.const(0, np.int64)], exclusive=1, reverse=1)
     reverse = (lambda v: g.node("Gather", [v, backwards], axis=0)) if portable else (lambda v: reverse_time(g, v))
     h0 = zero_state(g, seq, hidden)
     nodes, states, scanned, state_outs, outs, feeds = [], [], [], [], [], []

@@ -86,16 +86,16 @@ def _reverse_time(g, layer, x, backwards: str, suffix: str) -> str:
 
 
 def _backwards(g, layer, time_major: str) -> str:
-    """The step indices T-1, ..., 1, 0 (int64 (T,)) for the time-major (T, ...) tensor.
+    """The step indices T-1, ..., 1, 0 (int64 (T,)) for the time-major (T, ...) tensor: ones
+    summed from the end, each sum excluding its own step (3 nodes, once per rnn layer).
 
     The steps are gathered because tract takes none of the other ways to reverse a dynamic T:
-    a Slice with step -1, ReverseSequence, a Range counting down; so (T-1) - (0, 1, ..., T-1).
+    a Slice with step -1, ReverseSequence, a Range counting down.
     """
-    steps = g.node("Gather", [g.node("Shape", [time_major], layer, suffix="shape"),
-                              g.constant(layer, "time_axis", 0, "int64")], layer, suffix="steps", axis=0)
-    one = g.constant(layer, "one", 1, "int64")
-    ramp = g.node("Range", [g.constant(layer, "zero", 0, "int64"), steps, one], layer, suffix="ramp")
-    return g.node("Sub", [g.node("Sub", [steps, one], layer, suffix="last_step"), ramp], layer, suffix="backwards")
+    steps = g.node("Shape", [time_major], layer, suffix="steps", start=0, end=1)
+    ones = g.node("ConstantOfShape", [steps], layer, suffix="ones", value=numpy_helper.from_array(np.ones(1, np.int64)))
+    return g.node("CumSum", [ones, g.constant(layer, "time_axis", 0, "int64")], layer, suffix="backwards",
+                  exclusive=1, reverse=1)
 
 
 @lowering("rnn")

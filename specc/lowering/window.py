@@ -1,7 +1,7 @@
 """window K -> Pad the time axis with (K-1)/2 zero steps on either side, then Concat K Slices of
-the padded sequence, piece o holding steps o .. o+T-1: their ends are computed from the input's
-length T, so the graph runs at any length. (Ends counted from the sequence's end, -2 or 2^62 for
-"to the end", were refused by tract on a dynamic T.)"""
+the padded sequence, piece o holding steps o .. o+T-1: every end but the last counts from the
+sequence's end (o - (K-1)), the last is the padded length, read by Shape, so the graph runs at
+any length. (An end past any length, 2^62, was refused by tract on a dynamic T.)"""
 from __future__ import annotations
 
 from .base import lowering
@@ -16,11 +16,11 @@ def lower_window(g, layer, x):
         return g.node("Identity", [x], layer)
     pads = g.constant(layer, "pads", [0, side, 0, 0, side, 0], "int64")
     padded = g.node("Pad", [x, pads], layer, suffix="pad")
-    length = g.node("Shape", [x], layer, suffix="length", start=1, end=2)  # (1,) int64: T
     axis = g.constant(layer, "time_axis", [1], "int64")
     pieces = []
     for offset in range(steps):
         start = g.constant(layer, f"start{offset}", [offset], "int64")
-        end = g.node("Add", [length, start], layer, suffix=f"end{offset}") if offset else length
+        end = (g.constant(layer, f"end{offset}", [offset - (steps - 1)], "int64") if offset < steps - 1
+               else g.node("Shape", [padded], layer, suffix="padded_length", start=1, end=2))
         pieces.append(g.node("Slice", [padded, start, end, axis], layer, suffix=f"step{offset - side:+d}"))
     return g.node("Concat", pieces, layer, axis=-1)
