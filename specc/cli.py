@@ -388,8 +388,8 @@ def _serve_on_ray(args) -> int:
     from .serve_ray import RayServing, Scale, free_port, model_to_serve
 
     require_ray("specc serve --replicas", "serve")
-    scale = Scale.of(args.replicas, args.min_replicas, args.max_replicas, args.threads)
-    name, model = model_to_serve(args.model, is_onnx_file(args.model), args.weights, args.data, args.seed)
+    scale = Scale.of(args.replicas, args.min_replicas, args.max_replicas, args.threads, args.device)
+    name, model = model_to_serve(args.model, is_onnx_file(args.model), args.weights, args.data, args.seed, args.device)
     port = free_port(args.host, args.port)
     try:
         with RayServing(args.host, port) as serving:
@@ -415,8 +415,8 @@ def cmd_predict(args) -> int:
     seconds = time.perf_counter() - started
     if not args.quiet:
         files = f" of {scored.files:,} files" if scored.files > 1 else ""
-        print(f"scored {scored.rows:,} rows{files} in {scored.batches:,} batches ({scored.rows / seconds:,.0f} rows/s): "
-              f"wrote {', '.join(scored.outputs)} to {scored.path}")
+        print(f"scored {scored.rows:,} rows{files} in {scored.batches:,} batches ({scored.rows / seconds:,.0f} "
+              f"rows/s): wrote {', '.join(scored.outputs)} to {scored.path}")
     return EXIT_OK
 
 
@@ -569,7 +569,8 @@ def make_parser() -> argparse.ArgumentParser:
                               "session (extra [ray]; a local Ray cluster, or the one RAY_ADDRESS names); the same results")
     predict.add_argument("--threads", type=int, metavar="K",
                          help="onnxruntime's threads in each session (default: one per core locally, one a Ray worker)")
-    predict.add_argument("--workers", type=int, metavar="K", help="with --engine ray: Ray Data workers (default: one a CPU)")
+    predict.add_argument("--workers", type=int, metavar="K",
+                         help="with --engine ray: Ray Data workers (default: one a CPU)")
     predict.add_argument("--quiet", action="store_true", help="print nothing on success")
     _add_device(predict)
     predict.set_defaults(func=cmd_predict)

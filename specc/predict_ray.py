@@ -78,7 +78,7 @@ def score_on_ray(model: str, sources: list[Source], width: int, batch: int, devi
             # Ray's core prints a warning on stderr that a restarted worker might not find them
             warnings.filterwarnings("ignore", "`ray_remote_args` is deprecated")
             scored = dataset.map_batches(BlockScorer, batch_size=1, compute=ray.data.ActorPoolStrategy(size=pool),
-                                         num_cpus=min(1.0, cluster.cpus / pool), max_restarts=0,
+                                         **cluster.share(pool, device), max_restarts=0,
                                          fn_constructor_args=(model, sources, width, batch, device, threads or 1))
         try:
             rows = scored.take_all()

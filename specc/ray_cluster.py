@@ -25,10 +25,23 @@ def require_ray(command: str, *parts: str) -> None:
 
 
 class Cluster(NamedTuple):
-    """The Ray cluster connected to: its CPUs, and whether it was started here."""
+    """The Ray cluster connected to: its CPUs and GPUs, and whether it was started here."""
 
     cpus: float
+    gpus: float
     started: bool
+
+    def share(self, count: int, device: str = "cpu") -> dict:
+        """The resources each of `count` workers asks Ray for: a CPU, or an equal share of the
+        cluster's CPUs when it has fewer, so that all of them can be placed; with --device cuda
+        a share of its GPUs too (Ray hides the GPUs from a worker that asks for none)."""
+        share = {"num_cpus": min(1.0, self.cpus / count)}
+        if device == "cuda":
+            if not self.gpus:
+                raise SpecError("--device cuda: the Ray cluster has no GPU", hint="drop --device cuda, or join a "
+                                "cluster with GPUs (RAY_ADDRESS)")
+            share["num_gpus"] = min(1.0, self.gpus / count)
+        return share
 
 
 @contextmanager
@@ -46,7 +59,8 @@ def ray_cluster(num_cpus: int | None = None):
             started = not joining
             ray.init(num_cpus=None if joining else num_cpus, include_dashboard=False, log_to_driver=False,
                      logging_level=logging.WARNING)
-        yield Cluster(float(ray.cluster_resources().get("CPU", 1.0)), started)
+        resources = ray.cluster_resources()
+        yield Cluster(float(resources.get("CPU", 1.0)), float(resources.get("GPU", 0.0)), started)
     finally:
         if started:
             ray.shutdown()

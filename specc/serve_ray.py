@@ -14,23 +14,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SpecError
-from .ray_cluster import ray_cluster
+from .ray_cluster import Cluster, ray_cluster
 
 
 @dataclass(frozen=True)
 class Scale:
     """How many replicas: `replicas` at the start, kept between `least` and `most` (equal to
     `replicas` both when the deployment does not scale); `threads`: onnxruntime's threads in
-    each (None: its share of the CPUs)."""
+    each (None: its share of the CPUs); `device`: where each runs the model (cpu, cuda)."""
 
     replicas: int
     least: int
     most: int
     threads: int | None = None
+    device: str = "cpu"
 
     @classmethod
-    def of(cls, replicas: int | None, least: int | None, most: int | None, threads: int | None = None) -> Scale:
-        """The scale the flags ask for (--replicas, --min-replicas, --max-replicas, --threads), checked."""
+    def of(cls, replicas: int | None, least: int | None, most: int | None, threads: int | None = None,
+           device: str = "cpu") -> Scale:
+        """The scale the flags ask for (--replicas, --min-replicas, --max-replicas, --threads, --device), checked."""
         for flag, value in (("--replicas", replicas), ("--max-replicas", most), ("--threads", threads)):
             if value is not None and value < 1:
                 raise SpecError(f"{flag} {value} must be at least 1", hint="give a whole number, e.g. 2")
@@ -41,30 +43,24 @@ class Scale:
         if not low <= start <= high:
             raise SpecError(f"the replicas must satisfy --min-replicas <= --replicas <= --max-replicas: "
                             f"received {low} <= {start} <= {high}", hint="widen the bounds or change --replicas")
-        return cls(start, low, high, threads)
+        return cls(start, low, high, threads, device)
 
     @property
     def scales(self) -> bool:
         return self.least != self.most
 
-    def options(self, cpus: float) -> dict:
-        """Ray Serve deployment options on a cluster of `cpus` CPUs: each replica asks for one CPU,
-        or an equal share of the cluster's CPUs when more replicas may run than it has, so that
-        every replica the flags ask for can be placed."""
-        placed = {"ray_actor_options": {"num_cpus": min(1.0, self.share(cpus))}}
+    def options(self, cluster: Cluster) -> dict:
+        """Ray Serve deployment options on `cluster`: each replica's share of it when the most run."""
+        placed = {"ray_actor_options": cluster.share(self.most, self.device)}
         if not self.scales:
             return {**placed, "num_replicas": self.replicas}
         return {**placed, "autoscaling_config": {"min_replicas": self.least, "max_replicas": self.most,
                                                  "initial_replicas": self.replicas}}
 
-    def share(self, cpus: float) -> float:
-        """The CPUs of a cluster of `cpus` that each replica has when the most replicas run."""
-        return cpus / self.most
-
-    def threads_in_each(self, cpus: float) -> int:
+    def threads_in_each(self, cluster: Cluster) -> int:
         """onnxruntime's threads in each replica: --threads, or by default the replica's whole share
-        of the CPUs, so that replicas do not fight over cores."""
-        return self.threads or max(1, int(self.share(cpus)))
+        of the cluster's CPUs when the most run, so that replicas do not fight over cores."""
+        return self.threads or max(1, int(cluster.cpus / self.most))
 
     def describe(self) -> str:
         if not self.scales:
@@ -72,14 +68,18 @@ class Scale:
         return f"{self.replicas} replicas (scaled between {self.least} and {self.most})"
 
 
-def model_to_serve(path: str | Path, onnx: bool, weights=None, data=None, seed=None) -> tuple[str, bytes]:
-    """The served model's name and ONNX bytes: an exported model, checked as specc serve checks it,
-    or a .nn spec compiled here once (with the weights of checkpoint `weights`)."""
+def model_to_serve(path: str | Path, onnx: bool, weights=None, data=None, seed=None, device: str = "cpu"
+                   ) -> tuple[str, bytes]:
+    """The served model's name and ONNX bytes: an exported model, checked as specc serve checks it
+    (on `device` too), or a .nn spec compiled here once (with the weights of checkpoint `weights`)."""
+    from specc.runtime.onnx_runner import providers_for
+
     from .api import load
     from .serve import load_served
 
+    providers_for(device)  # SpecError here, naming what to install, rather than in every replica
     if onnx:
-        return load_served(path, True, weights).name, Path(path).read_bytes()
+        return load_served(path, True, weights, device=device).name, Path(path).read_bytes()
     net = load(path, seed=seed, data=data, weights=weights)
     return net.name, net.to_onnx().SerializeToString()
 
@@ -88,12 +88,13 @@ class OpenInference:
     """One replica: the model in its own onnxruntime session, served by specc.serve's app. Ray
     Serve calls __serve_build_asgi_app__ once the replica is made, and sends it every request."""
 
-    def __init__(self, name: str, model: bytes, threads: int, app_options: dict):
-        from specc.runtime.onnx_runner import OnnxModel
+    def __init__(self, name: str, model: bytes, threads: int, device: str, app_options: dict):
+        from specc.runtime.onnx_runner import OnnxModel, providers_for
 
         from .serve import ServedModel
 
-        self.served = ServedModel(name, OnnxModel(model, threads=threads))
+        # no spin-waiting, as in specc serve: the replica's event loop needs the cores between calls
+        self.served = ServedModel(name, OnnxModel(model, providers_for(device), threads, spin=False))
         self.app_options = app_options
 
     def __serve_build_asgi_app__(self):
@@ -102,13 +103,19 @@ class OpenInference:
         return make_app(self.served, **self.app_options)
 
 
-def application(name: str, model: bytes, scale: Scale, cpus: float, app_options: dict | None = None):
-    """The Ray Serve application on a cluster of `cpus` CPUs: a deployment named `name` whose
-    replicas are OpenInference (`model`: ONNX bytes; `app_options`: make_app's keyword arguments)."""
+def application(name: str, model: bytes, scale: Scale, cluster: Cluster, app_options: dict | None = None):
+    """The Ray Serve application on `cluster`: a deployment named `name` whose replicas are
+    OpenInference (`model`: ONNX bytes; `app_options`: make_app's keyword arguments)."""
     from ray import serve
 
-    deployment = serve.deployment(serve.ingress()(OpenInference), name=name)
-    return deployment.options(**scale.options(cpus)).bind(name, model, scale.threads_in_each(cpus), app_options or {})
+    from .batching import DEFAULT_MAX_BATCH
+
+    app_options = app_options or {}
+    # Ray Serve lets 5 requests at a time into a replica by default: too few to fill its batches
+    ongoing = 2 * max(app_options.get("max_batch", DEFAULT_MAX_BATCH), 1)
+    deployment = serve.deployment(serve.ingress()(OpenInference), name=name, max_ongoing_requests=ongoing)
+    return deployment.options(**scale.options(cluster)).bind(name, model, scale.threads_in_each(cluster), scale.device,
+                                                             app_options)
 
 
 class RayServing:
@@ -139,7 +146,7 @@ class RayServing:
         replica is ready. `app_options`: make_app's keyword arguments."""
         from ray import serve
 
-        serve.run(application(name, model, scale, self.cluster.cpus, app_options), name=self.APP, route_prefix="/")
+        serve.run(application(name, model, scale, self.cluster, app_options), name=self.APP, route_prefix="/")
 
     def __exit__(self, *exc) -> None:
         import ray
