@@ -15,11 +15,13 @@ sequence (T, N, F):
     word, as in the NumPy kernel (the forward direction meets padding only after the words);
   - the directions joined by Concat on the last axis.
 The weights stay in one layout for both back ends. The Scan body reads them as the graph's
-initializers, picking its direction and transposing inside the body (Gather and Transpose of an
-initializer, which onnxruntime folds into constants when it loads): a body that read tensors
-computed by outer nodes is refused by OpenVINO. For the same other runtimes the body names no
-symbolic size, and time is reversed by a Gather rather than a Slice with step -1 (see
-_backwards). bench/RESULTS.md times this portable form against the earlier one.
+initializers, picking its direction inside the body (a Gather of the initializer, which
+onnxruntime folds into a constant when it loads) and multiplying by the matrix as stored (Gemm
+with transB): OpenVINO refuses a body that reads tensors computed by outer nodes (as the
+transposed slices were before). For the same other runtimes the body names no symbolic size
+(tract), and time is reversed by a Gather rather than a Slice with step -1 (see _backwards).
+bench/rnn_lowering.py times this portable form (D') against the earlier one (D): the same
+within noise (bench/RESULTS.md).
 """
 from __future__ import annotations
 
