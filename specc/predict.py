@@ -51,13 +51,15 @@ CHUNK = 1 << 16  # rows checked for NaN at a time
 
 @dataclass(frozen=True)
 class Source:
-    """One data file, checked: its kind ('npz', 'csv', 'tagged'), its rows, and for words its
-    widest sentence (the .npz array's T, or the most words in a sentence)."""
+    """One data file, checked: its kind ('npz', 'csv', 'tagged'), its rows, for words its widest
+    sentence (the .npz array's T, or the most words in a sentence), and the shape of one sample
+    of each numeric input (a sequence's T is the file's own)."""
 
     path: Path
     kind: str
     rows: int
     width: int = 0
+    samples: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ def _survey_npz(path: Path, session) -> Source:
                     error.message = f"{path}: {error.message}"
                     raise
     width = max((headers[name][0][1] for name in session.word_inputs), default=0)
-    return Source(path, "npz", next(iter(counts.values())), width)
+    samples = tuple((name, headers[name][0][1:]) for name in names if name not in session.word_inputs)
+    return Source(path, "npz", next(iter(counts.values())), width, samples)
 
 
 def _npz_headers(path: Path, npz_headers) -> dict:
@@ -386,6 +389,21 @@ def _feeds(session, arrays: dict[str, np.ndarray], start: int, stop: int, width:
     return feeds
 
 
+def _check_samples_agree(sources: list[Source]) -> None:
+    """The files of a sequence model hold sequences of one length T: their outputs are joined
+    along the rows (sentences of words are padded instead)."""
+    differ = [s for s in sources if s.samples != sources[0].samples]
+    if differ:
+        raise SpecError("the files of the data set hold samples of different shapes, so their outputs cannot be "
+                        "joined", expected=_samples_text(sources[0]), received=_samples_text(differ[0]),
+                        hint="pad the sequences to one length T in every file")
+
+
+def _samples_text(source: Source) -> str:
+    """'part1.npz: x (12, 3)': a file's sample shapes."""
+    return f"{source.path.name}: " + ", ".join(f"{name} {shape}" for name, shape in source.samples)
+
+
 def batches_of(sources: list[Source], batch: int) -> int:
     return sum(-(-source.rows // batch) for source in sources)
 
@@ -417,6 +435,7 @@ def predict(model: str | Path, data: str | Path, out: str | Path, batch: int = D
     destination(out)  # a folder or an unwritable place is refused before the work
     session = load_onnx(model, providers_for(device), threads if engine == "local" else None).session
     sources = [survey(path, kind, session) for path, kind in data_files(data)]
+    _check_samples_agree(sources)
     width = max(source.width for source in sources)
     if engine == "local":
         blocks = [score_block(session, read_block(s, 0, s.rows, session), width, batch) for s in sources]

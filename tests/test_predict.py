@@ -12,7 +12,7 @@ import pytest
 
 import specc
 from specc.cli import main
-from tests.test_graph_export import TWO_HEADS
+from tests.test_graph_export import GATED, TWO_HEADS
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 WORDS = "show me flights from boston to denver on monday morning please".split()
@@ -22,7 +22,7 @@ WORDS = "show me flights from boston to denver on monday morning please".split()
 def models(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("models")
     nets = {"x_or_o": specc.load(SPECS / "x_or_o.nn"), "slots": specc.load(SPECS / "slots_elman.nn"),
-            "two_heads": specc.loads(TWO_HEADS, "two_heads.nn")}
+            "two_heads": specc.loads(TWO_HEADS, "two_heads.nn"), "gated": specc.loads(GATED, "gated.nn")}
     for name, net in nets.items():
         onnx.save(net.to_onnx(), folder / f"{name}.onnx")
     return {name: folder / f"{name}.onnx" for name in nets}
@@ -226,6 +226,16 @@ def test_a_folder_of_mixed_kinds_is_refused(models, tmp_path, capsys):
     status, _, err = predict([str(models["x_or_o"]), "--data", str(tmp_path), "--out", str(tmp_path / "p.npz")],
                              capsys)
     assert (status, err.splitlines()[0]) == (2, f"error: the files of {tmp_path} are of 2 kinds: csv, npz")
+
+
+def test_sequences_of_other_lengths_in_other_files_are_refused(models, tmp_path, capsys):
+    """Numbers in sequences (N, T, 3) cannot be padded as words are: every file must have one T."""
+    np.savez(tmp_path / "a.npz", x=np.zeros((2, 5, 3)))
+    np.savez(tmp_path / "b.npz", x=np.zeros((2, 7, 3)))
+    status, _, err = predict([str(models["gated"]), "--data", str(tmp_path), "--out", str(tmp_path / "p.npz")], capsys)
+    assert (status, err.splitlines()[:3]) == (2, [
+        "error: the files of the data set hold samples of different shapes, so their outputs cannot be joined",
+        "  expected: a.npz: x (5, 3)", "  received: b.npz: x (7, 3)"])
 
 
 # ---- the Ray engine ----

@@ -17,6 +17,7 @@ import pytest
 pytest.importorskip("ray.serve", reason="specc serve --replicas needs the [ray] extra (ray[serve,data])")
 
 from specc.cli import main  # noqa: E402
+from specc.serve import listen  # noqa: E402
 from specc.serve_ray import RayServing, Scale, free_port, model_to_serve  # noqa: E402
 from tests.test_serve import IMAGE, LIMIT, ROOT, infer, models  # noqa: E402, F401 (models: a fixture)
 
@@ -52,6 +53,16 @@ def test_command_serves_with_replicas_until_ctrl_c(models):
 def test_bad_replica_flags_are_refused_before_ray_starts(models, capsys, flags, error):
     assert main(["serve", str(models / "xo.onnx"), *flags]) == 2
     assert capsys.readouterr().err.splitlines()[0] == error
+
+
+def test_a_port_in_use_is_named_before_ray_starts(models, capsys):
+    taken = listen("127.0.0.1", 0)
+    port = taken.getsockname()[1]
+    try:
+        assert main(["serve", str(models / "xo.onnx"), "--port", str(port), "--replicas", "2"]) == 2
+    finally:
+        taken.close()
+    assert capsys.readouterr().err.splitlines()[0] == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
 
 
 def test_without_ray_the_extra_is_named(models, capsys, monkeypatch):
