@@ -415,8 +415,9 @@ def cmd_predict(args) -> int:
     seconds = time.perf_counter() - started
     if not args.quiet:
         files = f" of {scored.files:,} files" if scored.files > 1 else ""
-        print(f"scored {scored.rows:,} rows{files} in {scored.batches:,} batches ({scored.rows / seconds:,.0f} "
-              f"rows/s): wrote {', '.join(scored.outputs)} to {scored.path}")
+        batches = f"{scored.batches:,} batch{'es' * (scored.batches != 1)}"
+        print(f"scored {scored.rows:,} rows{files} in {batches} ({scored.rows / seconds:,.0f} rows/s): "
+              f"wrote {', '.join(scored.outputs)} to {scored.path}")
     return EXIT_OK
 
 

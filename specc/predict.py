@@ -128,7 +128,10 @@ def _survey_npz(path: Path, session) -> Source:
     from .feed import check_finite
     from .npy import npz_headers
 
-    headers = _npz_headers(path, npz_headers)
+    try:
+        headers = npz_headers(path)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:  # PickledArray is a ValueError
+        raise SpecError(f"cannot read {path}: {str(error) or type(error).__doc__}", hint=NPZ_HINT) from None
     names = list(session.inputs)
     if sorted(headers) != sorted(names):
         raise SpecError(f"the arrays of {path} do not match the model's inputs", expected="arrays " + ", ".join(names),
@@ -151,18 +154,13 @@ def _survey_npz(path: Path, session) -> Source:
     return Source(path, "npz", next(iter(counts.values())), width, samples)
 
 
-def _npz_headers(path: Path, npz_headers) -> dict:
-    """The array headers of the .npz `path`, or SpecError saying why they cannot be read."""
-    try:
-        return npz_headers(path)
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:  # PickledArray is a ValueError
-        raise SpecError(f"cannot read {path}: {str(error) or type(error).__doc__}", hint=NPZ_HINT) from None
-
-
 def _check_npz_array(path: Path, name: str, shape: tuple, dtype, session) -> None:
     """A .npz array that the model's input `name` can take: (N, T) strings for words, real numbers
-    of the input's shape otherwise (a symbolic dim takes any size)."""
-    from .feed import _fits
+    of the input's shape otherwise (a symbolic dim takes any size; (N, H, W) is a batch of
+    one-channel images), as as_batch takes each batch of it."""
+    import numpy as np
+
+    from .feed import as_batch
     from .shapes import fmt
 
     declared = session.inputs[name]
@@ -170,11 +168,14 @@ def _check_npz_array(path: Path, name: str, shape: tuple, dtype, session) -> Non
         if dtype.kind not in "US" or len(shape) != 2:
             raise SpecError(f"array {name} of {path} must hold sentences: (N, T) strings padded with \"\"",
                             received=f"{shape} of {dtype}", hint=NPZ_HINT)
-    elif dtype.kind not in "biuf":
+        return
+    if dtype.kind not in "biuf":
         raise SpecError(f"array {name} of {path} must hold real numbers", received=f"{shape} of {dtype}", hint=NPZ_HINT)
-    elif not _fits(shape, declared):
+    try:
+        as_batch(name, np.zeros((0, *shape[1:]), np.float32), declared)  # no rows: only the shape is checked
+    except SpecError:
         raise SpecError(f"array {name} of {path} has shape {shape}, which does not fit input {name} {fmt(declared)}",
-                        expected=f"a batch {fmt(declared)}", received=str(shape), hint=NPZ_HINT)
+                        expected=f"a batch {fmt(declared)}", received=str(shape), hint=NPZ_HINT) from None
 
 
 def _check_rows(counts: dict[str, int], path) -> None:
