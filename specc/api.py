@@ -346,20 +346,33 @@ class OnnxNetwork:
 
         return set(self.session.word_inputs) | set(word_inputs(self.metadata))
 
-    def run(self, inputs: Mapping[str, object] | None = None, **named) -> dict[str, np.ndarray]:
-        """Run in onnxruntime; inputs and outputs as in Network.run. A portable model
-        (specc compile --portable) takes words too, mapped to ids by its metadata, and gives
-        class names, as the default export."""
-        from .portable import encode_words, is_portable, name_classes
+    def feeds(self, inputs: Mapping[str, object] | None = None, **named) -> dict[str, np.ndarray]:
+        """The tensors the model file takes for these inputs (given as to `run`): float32
+        batches, and words as (N, T) strings padded with "", or, for a portable model, as the
+        int64 word ids (N, T) or trigram ids (N, T, K) its metadata defines. Use it to run a
+        portable model in another runtime (OpenVINO, tract, onnx2torch)."""
+        from .portable import encode_words, is_portable
 
         given = {**(inputs or {}), **named}
         check_names(given, list(self.session.inputs))
         words = self.word_inputs
         feeds = {name: as_sentences(name, given[name]) if name in words else as_batch(name, given[name], shape)
                  for name, shape in self.session.inputs.items()}
-        if not is_portable(self.metadata):
-            return self.session.run(feeds)
-        return name_classes(self.metadata, self.session.run(encode_words(self.metadata, feeds)))
+        return encode_words(self.metadata, feeds) if is_portable(self.metadata) else feeds
+
+    def named(self, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The model's outputs (from any runtime) with a portable model's class indices
+        (NAME_index, int64, -1 on padding) turned into class names, as the default export gives
+        them; a default model's outputs as they are."""
+        from .portable import is_portable, name_classes
+
+        return name_classes(self.metadata, dict(outputs)) if is_portable(self.metadata) else dict(outputs)
+
+    def run(self, inputs: Mapping[str, object] | None = None, **named) -> dict[str, np.ndarray]:
+        """Run in onnxruntime; inputs and outputs as in Network.run. A portable model
+        (specc compile --portable) takes words too, mapped to ids by its metadata, and gives
+        class names, as the default export."""
+        return self.named(self.session.run(self.feeds(inputs, **named)))
 
 
 def load(path: str | Path, seed: int | None = None, data: str | None = None,

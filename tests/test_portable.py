@@ -159,6 +159,20 @@ def test_the_api_exports_a_portable_model_and_runs_it_with_words(tmp_path):
     assert worst_difference(expected["slots"], got["slots"]) <= TOLERANCE
 
 
+def test_the_api_gives_the_tensors_for_another_runtime_and_names_what_it_returns(tmp_path):
+    """A user running a portable tagger in tract gets its ids from `feeds` and the slot names
+    back from `named`: the words and names specc itself gives."""
+    net = specc.load(SPECS / "slots_elman.nn")
+    path = net.export(tmp_path / "tagger.onnx", portable=True).path
+    onnx_net = specc.load_onnx(path)
+    sentences = ["arrive Boston on monday", "leave"]
+    feeds = onnx_net.feeds(words=sentences)
+    assert feeds["words"].dtype == np.int64 and feeds["words"].shape == (2, 4)
+    assert feeds["words"][1].tolist()[1:] == [-1, -1, -1]
+    outputs = other_runtimes.load("tract", str(path))(feeds)
+    assert onnx_net.named(outputs)["slots_class"].tolist() == net.run(words=sentences)["slots_class"].tolist()
+
+
 def test_the_default_path_of_a_portable_model(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["compile", str(SPECS / "neuron.nn"), "--portable"]) == 0
