@@ -1,5 +1,5 @@
 """The Ray cluster that `specc serve --replicas` and `specc predict --engine ray` run on: a local
-one started here (all of this machine's CPUs, or `num_cpus`), or the one RAY_ADDRESS names, or
+one started here (all of this machine's CPUs), or the one RAY_ADDRESS names, or
 the one this process is already connected to (tests start theirs with ray.init(num_cpus=2))."""
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class Cluster(NamedTuple):
 
 
 @contextmanager
-def ray_cluster(num_cpus: int | None = None):
+def ray_cluster():
     """Connect to Ray for the duration of the `with`; yields a Cluster. A local cluster started
     here is shut down on leaving (Ctrl-C too): ray.shutdown ends every process of it."""
     import logging
@@ -55,10 +55,13 @@ def ray_cluster(num_cpus: int | None = None):
     started = False
     try:
         if not ray.is_initialized():
-            joining = bool(os.environ.get("RAY_ADDRESS"))
-            started = not joining
-            ray.init(num_cpus=None if joining else num_cpus, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.WARNING)
+            address = os.environ.get("RAY_ADDRESS")  # ray.init joins the cluster it names
+            started = not address
+            try:
+                ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            except ConnectionError as error:
+                raise SpecError(f"cannot join the Ray cluster at RAY_ADDRESS={address}: {error}",
+                                hint="start it (ray start --head) or unset RAY_ADDRESS to start one here") from None
         resources = ray.cluster_resources()
         yield Cluster(float(resources.get("CPU", 1.0)), float(resources.get("GPU", 0.0)), started)
     finally:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,13 +19,33 @@ pytest.importorskip("ray.serve", reason="specc serve --replicas needs the [ray] 
 
 from specc.cli import main  # noqa: E402
 from specc.serve import listen  # noqa: E402
-from specc.serve_ray import RayServing, Scale, free_port, model_to_serve  # noqa: E402
+from specc.serve_ray import FAST_INGRESS, RayServing, Scale, free_port, model_to_serve  # noqa: E402
 from tests.test_serve import IMAGE, LIMIT, ROOT, infer, models  # noqa: E402, F401 (models: a fixture)
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes started by process `pid`, and by those, and so on (Linux: ps)."""
+    table = [line.split() for line in subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True,
+                                                     check=True).stdout.splitlines()]
+    found, parents = set(), {pid}
+    while parents:
+        parents = {int(child) for child, parent in table if int(parent) in parents} - found
+        found |= parents
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"  # a zombie has ended
 
 
 def test_command_serves_with_replicas_until_ctrl_c(models):
     """First in the file: its own Ray cluster comes and goes before the module's starts. Ctrl-C
-    goes to the command's whole process group, as a terminal sends it, Ray's processes too."""
+    goes to the command's whole process group, as a terminal sends it; Ray's processes, HAProxy's
+    too (in a group of its own), have all ended once the command has."""
     process = subprocess.Popen([sys.executable, "-m", "specc.cli", "serve", str(models / "xo.onnx"), "--port", "0",
                                 "--replicas", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                cwd=ROOT, start_new_session=True)
@@ -34,14 +55,18 @@ def test_command_serves_with_replicas_until_ctrl_c(models):
                            r"\(Ctrl-C stops\)\n", first).group(1)
         images = np.random.default_rng(1).normal(size=(3, 1, 12, 12)).astype(np.float32)
         assert infer(url, "xo", "image", images, "FP32").as_numpy("label").shape == (3, 2)
+        started = descendants(process.pid)
     finally:
         os.killpg(process.pid, signal.SIGINT)
         out, err = process.communicate(timeout=60)
     assert (process.returncode, out) == (0, "stopped serving xo\n")
     assert "Traceback" not in err, err
-    time.sleep(1)
-    with pytest.raises(ProcessLookupError):  # no process of Ray's is left in the group
-        os.killpg(process.pid, 0)
+    assert len(started) > 5  # Ray's GCS, raylet, workers, the replicas, HAProxy, ...
+    for _ in range(50):
+        if not any(alive(pid) for pid in started):
+            break
+        time.sleep(0.1)
+    assert [pid for pid in started if alive(pid)] == []
 
 
 @pytest.mark.parametrize("flags, error", [
@@ -95,7 +120,10 @@ def deployments(models):
     import ray
     from ray import serve
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    with pytest.MonkeyPatch.context() as patch:  # the cluster starts as the command starts it
+        for name, value in FAST_INGRESS.items():
+            patch.setenv(name, value)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     port = free_port("127.0.0.1", 0)
     try:
         with RayServing("127.0.0.1", port) as serving:
