@@ -106,29 +106,6 @@ def test_no_size_is_named_inside_a_body(proto):
             assert named == [], f"{owner.name}'s body names sizes of {named}"
 
 
-def test_the_checks_above_catch_what_the_earlier_lowering_wrote():
-    """A Scan whose body reads a transposed weight computed outside, with a named batch, after
-    a Slice backwards through -2^62: each check finds its fault."""
-    step = helper.make_graph([helper.make_node("MatMul", ["h", "RT"], ["h2"]), helper.make_node("Identity", ["h2"], ["o"])],
-                             "step", [helper.make_tensor_value_info("h", TensorProto.FLOAT, ["N", 2]),
-                                      helper.make_tensor_value_info("xt", TensorProto.FLOAT, ["N", 2])],
-                             [helper.make_tensor_value_info("h2", TensorProto.FLOAT, ["N", 2]),
-                              helper.make_tensor_value_info("o", TensorProto.FLOAT, ["N", 2])])
-    const = lambda name, v: helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(v)))  # noqa: E731
-    graph = helper.make_graph(
-        [helper.make_node("Transpose", ["R"], ["RT"]), const("a", [-1]), const("b", [-2**62]), const("c", [0]),
-         helper.make_node("Slice", ["x", "a", "b", "c", "a"], ["xr"]),
-         helper.make_node("Scan", ["h0", "xr"], ["hT", "y"], body=step, num_scan_inputs=1)],
-        "old", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in (("x", ["T", "N", 2]), ("h0", ["N", 2]))],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["T", "N", 2])],
-        [numpy_helper.from_array(np.eye(2, dtype=np.float32), "R")])
-    old = helper.make_model(graph)
-    for check in (test_scan_bodies_read_only_initializers_of_the_graphs_around_them,
-                  test_slices_run_forwards_and_end_within_reach, test_no_size_is_named_inside_a_body):
-        with pytest.raises(AssertionError):
-            check(old)
-
-
 # ---- other runtimes --------------------------------------------------------------------------
 
 def _runner(runtime: str, proto: onnx.ModelProto, folder: Path):
