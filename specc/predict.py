@@ -232,7 +232,7 @@ def _npz_array(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> n
 
 def read_text_file(path: Path, kind: str, session) -> dict[str, np.ndarray]:
     """The model's inputs from a .csv or tagged file: numbers as float64 (N, ...) of the input's
-    shape, words as (N, T) strings padded with "" (T: the file's longest sentence)."""
+    shape, words as (N, T) objects (str) padded with "" (T: the file's longest sentence)."""
     from .feed import check_input_size
 
     try:
@@ -253,7 +253,7 @@ def _read_tagged(path: Path, session) -> dict[str, np.ndarray]:
     if len(inputs) != 1 or inputs[0] not in session.word_inputs:
         raise SpecError(f"{path} holds sentences of words, but the model takes " + _inputs_text(session),
                         hint="score numbers from a .npz or .csv file")
-    return {inputs[0]: pad_words(read_tagged(path).words).astype(str)}
+    return {inputs[0]: pad_words(read_tagged(path).words)}
 
 
 def _read_csv(path: Path, session) -> dict[str, np.ndarray]:
@@ -326,10 +326,10 @@ def _check_column_count(path: Path, name: str, columns: list[str], session) -> N
 
 
 def _sentences(cells: list[str]) -> np.ndarray:
-    """CSV cells of sentences -> (N, T) strings, words split at spaces, padded with ""."""
+    """CSV cells of sentences -> (N, T) words (objects) split at spaces, padded with ""."""
     from specc.runtime.data.sentences import pad_words
 
-    return pad_words([cell.split() for cell in cells]).astype(str)
+    return pad_words([cell.split() for cell in cells])
 
 
 def _check_finite_cells(numbers: np.ndarray, path: Path, lines: list[int], columns: list[str]) -> None:
