@@ -70,9 +70,8 @@ class Scale:
         return self.threads or max(1, int(cluster.cpus / self.most))
 
     def describe(self) -> str:
-        if not self.scales:
-            return f"{self.replicas} replica{'s' * (self.replicas != 1)}"
-        return f"{self.replicas} replicas (scaled between {self.least} and {self.most})"
+        count = f"{self.replicas} replica{'s' * (self.replicas != 1)}"
+        return f"{count} (scaled between {self.least} and {self.most})" if self.scales else count
 
 
 def model_to_serve(path: str | Path, onnx: bool, weights=None, data=None, seed=None, device: str = "cpu"

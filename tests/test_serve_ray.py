@@ -18,6 +18,8 @@ import pytest
 pytest.importorskip("ray.serve", reason="specc serve --replicas needs the [ray] extra (ray[serve,data])")
 
 from specc.cli import main  # noqa: E402
+from specc.errors import SpecError  # noqa: E402
+from specc.ray_cluster import Cluster  # noqa: E402
 from specc.serve import listen  # noqa: E402
 from specc.serve_ray import FAST_INGRESS, RayServing, Scale, free_port, model_to_serve  # noqa: E402
 from tests.test_serve import IMAGE, LIMIT, ROOT, infer, models  # noqa: E402, F401 (models: a fixture)
@@ -96,6 +98,21 @@ def test_without_ray_the_extra_is_named(models, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.splitlines()[0] == "error: specc serve --replicas needs ray, which is not installed"
     assert 'python -m pip install -e ".[ray]"' in err
+
+
+def test_replicas_share_the_cluster_and_bounds_scale():
+    """Each replica asks for a CPU, or its share when more may run than the cluster has CPUs;
+    --min/--max-replicas become Ray Serve's autoscaling bounds; cuda needs a GPU in the cluster."""
+    cluster = Cluster(cpus=2.0, gpus=0.0, started=True)
+    fixed, scaling = Scale.of(3, None, None), Scale.of(None, 1, 4)
+    assert (fixed.describe(), scaling.describe()) == ("3 replicas", "1 replica (scaled between 1 and 4)")
+    assert fixed.options(cluster) == {"ray_actor_options": {"num_cpus": 2 / 3}, "num_replicas": 3}
+    assert scaling.options(cluster) == {"ray_actor_options": {"num_cpus": 0.5}, "autoscaling_config": {
+        "min_replicas": 1, "max_replicas": 4, "initial_replicas": 1}}
+    assert (Scale.of(1, None, None).threads_in_each(cluster), fixed.threads_in_each(cluster)) == (2, 1)
+    with pytest.raises(SpecError) as refused:
+        Scale.of(2, None, None, device="cuda").options(cluster)
+    assert refused.value.message == "--device cuda: the Ray cluster has no GPU"
 
 
 # ---- the module's Ray cluster, serving one model at a time ----
