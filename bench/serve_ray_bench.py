@@ -8,11 +8,12 @@ process, onnxruntime at 1 thread (a replica's default share of a 2-CPU machine):
 
     direct        16 Python threads calling session.run, no HTTP
     one process   specc serve MODEL --threads 1 (uvicorn, dynamic batching on, the defaults)
-    Ray, K        specc serve MODEL --threads 1 --replicas K: a local Ray cluster, Ray Serve's fast
-                  ingress (HAProxy, gRPC to the replicas: specc's default) in front of K replicas of
-                  the same app, each batching its own requests
-    Ray, K, slow  the same with RAY_SERVE_ENABLE_HA_PROXY=0 RAY_SERVE_THROUGHPUT_OPTIMIZED=0: Ray
-                  Serve's Python proxy, its default
+    Ray, K          specc serve MODEL --threads 1 --replicas K: a local Ray cluster, Ray Serve's
+                    proxy (its default, in Python) in front of K replicas of the same app, each
+                    batching its own requests
+    Ray, K, HAProxy the same with RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_THROUGHPUT_OPTIMIZED=1: Ray
+                    Serve's HAProxy ingress and gRPC to the replicas (opt-in: HAProxy also listens
+                    on *:8404 and *:9101 for its statistics, fixed ports)
 
     python bench/serve_ray_bench.py                       # x_or_o, 4,000 requests
     python bench/serve_ray_bench.py --model digits --requests 10000
@@ -33,9 +34,10 @@ sys.path.insert(0, str(ROOT))
 from bench.common import background_busy  # noqa: E402
 from bench.serve_bench import MODELS, Case, machine, prepare, run_direct, send_all, serving, summary, unequal  # noqa: E402
 
+HAPROXY = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+DEFAULT = {name: "0" for name in HAPROXY}  # Ray Serve's own defaults
 HOW = {"one process": [], "Ray, 1 replica": ["--replicas", "1"], "Ray, 2 replicas": ["--replicas", "2"],
-       "Ray, 1 replica, slow": ["--replicas", "1"], "Ray, 2 replicas, slow": ["--replicas", "2"]}
-SLOW = {"RAY_SERVE_ENABLE_HA_PROXY": "0", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"}  # Ray Serve's own defaults
+       "Ray, 1 replica, HAProxy": ["--replicas", "1"], "Ray, 2 replicas, HAProxy": ["--replicas", "2"]}
 
 
 def table_header(*columns: str) -> str:
@@ -68,7 +70,7 @@ def main(argv=None) -> int:
         expected, timing = run_direct(case, 1)
         print(f"| direct onnxruntime | {timing['per_s']:,.0f} | {timing['p50']:.2f} | {timing['p99']:.2f} | | |")
         for how, flags in HOW.items():
-            os.environ.update(SLOW if how.endswith("slow") else {})  # the servers inherit it
+            os.environ.update(HAPROXY if how.endswith("HAProxy") else DEFAULT)  # the servers inherit it
             row = run(case, flags, expected)
             failed |= bool(row["lost"] or row["unequal"])
             print(f"| specc serve, {how} | {row['per_s']:,.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {row['lost']} | "

@@ -385,7 +385,7 @@ def _serve_on_ray(args) -> int:
     import time
 
     from .ray_cluster import require_ray
-    from .serve_ray import RayServing, Scale, free_port, model_to_serve
+    from .serve_ray import RayServing, Scale, ServeFailure, free_port, model_to_serve
 
     require_ray("specc serve --replicas", "serve")
     scale = Scale.of(args.replicas, args.min_replicas, args.max_replicas, args.threads, args.device)
@@ -400,6 +400,8 @@ def _serve_on_ray(args) -> int:
                 time.sleep(3600)
     except KeyboardInterrupt:  # Ctrl-C is how a server is stopped; leaving RayServing stopped Ray
         pass
+    except ServeFailure as error:
+        raise RuntimeFailure(str(error)) from None
     print(f"stopped serving {name}", flush=True)
     return EXIT_OK
 

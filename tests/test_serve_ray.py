@@ -21,7 +21,7 @@ from specc.cli import main  # noqa: E402
 from specc.errors import SpecError  # noqa: E402
 from specc.ray_cluster import Cluster  # noqa: E402
 from specc.serve import listen  # noqa: E402
-from specc.serve_ray import FAST_INGRESS, RayServing, Scale, free_port, model_to_serve  # noqa: E402
+from specc.serve_ray import RayServing, Scale, free_port, model_to_serve  # noqa: E402
 from tests.test_serve import IMAGE, LIMIT, ROOT, infer, models  # noqa: E402, F401 (models: a fixture)
 
 
@@ -46,8 +46,8 @@ def alive(pid: int) -> bool:
 
 def test_command_serves_with_replicas_until_ctrl_c(models):
     """First in the file: its own Ray cluster comes and goes before the module's starts. Ctrl-C
-    goes to the command's whole process group, as a terminal sends it; Ray's processes, HAProxy's
-    too (in a group of its own), have all ended once the command has."""
+    goes to the command's whole process group, as a terminal sends it; every process of Ray's
+    (some in groups of their own) has ended once the command has."""
     process = subprocess.Popen([sys.executable, "-m", "specc.cli", "serve", str(models / "xo.onnx"), "--port", "0",
                                 "--replicas", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                cwd=ROOT, start_new_session=True)
@@ -63,7 +63,7 @@ def test_command_serves_with_replicas_until_ctrl_c(models):
         out, err = process.communicate(timeout=60)
     assert (process.returncode, out) == (0, "stopped serving xo\n")
     assert "Traceback" not in err, err
-    assert len(started) > 5  # Ray's GCS, raylet, workers, the replicas, HAProxy, ...
+    assert len(started) > 5  # Ray's GCS, raylet, workers, the proxy, the replicas, ...
     for _ in range(50):
         if not any(alive(pid) for pid in started):
             break
@@ -137,10 +137,7 @@ def deployments(models):
     import ray
     from ray import serve
 
-    with pytest.MonkeyPatch.context() as patch:  # the cluster starts as the command starts it
-        for name, value in FAST_INGRESS.items():
-            patch.setenv(name, value)
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     port = free_port("127.0.0.1", 0)
     try:
         with RayServing("127.0.0.1", port) as serving:
