@@ -10,6 +10,7 @@ blocks are put back in order here, so the result is the local engine's, bit for 
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from .errors import SpecError
 from .predict import Source, read_block, score_block
@@ -66,6 +67,7 @@ def score_on_ray(model: str, sources: list[Source], width: int, batch: int, devi
 
     described = [{"block": k, "source": i, "start": start, "stop": stop}
                  for k, (i, start, stop) in enumerate(blocks(sources, batch))]
+    sources = [replace(source, path=source.path.resolve()) for source in sources]  # workers start elsewhere
     with ray_cluster() as cluster:
         # Ray Data's own lines (progress bars, and the warning that they are off) are not for specc's users
         logging.getLogger("ray.data").setLevel(logging.ERROR)
