@@ -384,8 +384,8 @@ def _serve_on_ray(args) -> int:
     """specc serve --replicas: the same app as a Ray Serve deployment, until Ctrl-C."""
     import time
 
-    from .ray_cluster import require_ray
-    from .serve_ray import RayServing, Scale, ServeFailure, free_port, model_to_serve
+    from .ray_cluster import RayFailure, require_ray
+    from .serve_ray import RayServing, Scale, free_port, model_to_serve
 
     require_ray("specc serve --replicas", "serve")
     scale = Scale.of(args.replicas, args.min_replicas, args.max_replicas, args.threads, args.device)
@@ -400,7 +400,7 @@ def _serve_on_ray(args) -> int:
                 time.sleep(3600)
     except KeyboardInterrupt:  # Ctrl-C is how a server is stopped; leaving RayServing stopped Ray
         pass
-    except ServeFailure as error:
+    except RayFailure as error:
         raise RuntimeFailure(str(error)) from None
     print(f"stopped serving {name}", flush=True)
     return EXIT_OK
@@ -410,10 +410,14 @@ def cmd_predict(args) -> int:
     import time
 
     from .predict import predict
+    from .ray_cluster import RayFailure
 
     started = time.perf_counter()
-    scored = predict(args.model, args.data, args.out, args.batch, device=args.device, engine=args.engine,
-                     threads=args.threads, workers=args.workers)
+    try:
+        scored = predict(args.model, args.data, args.out, args.batch, device=args.device, engine=args.engine,
+                         threads=args.threads, workers=args.workers)
+    except RayFailure as error:
+        raise RuntimeFailure(str(error)) from None
     seconds = time.perf_counter() - started
     if not args.quiet:
         files = f" of {scored.files:,} files" if scored.files > 1 else ""

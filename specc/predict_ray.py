@@ -63,7 +63,7 @@ def score_on_ray(model: str, sources: list[Source], width: int, batch: int, devi
     import numpy as np
     import ray.data
 
-    from .ray_cluster import ray_cluster
+    from .ray_cluster import RayFailure, ray_cluster, reason
 
     described = [{"block": k, "source": i, "start": start, "stop": stop}
                  for k, (i, start, stop) in enumerate(blocks(sources, batch))]
@@ -84,8 +84,8 @@ def score_on_ray(model: str, sources: list[Source], width: int, batch: int, devi
                                          fn_constructor_args=(model, sources, width, batch, device, threads or 1))
         try:
             rows = scored.take_all()
-        except Exception as error:  # a worker's SpecError comes back wrapped by Ray
-            raise _spec_error(error) or error
+        except Exception as error:  # a worker's error comes back wrapped by Ray
+            raise _ours(error) or RayFailure(f"Ray Data could not score the data: {reason(error)}") from None
     rows.sort(key=lambda row: row["block"])
     found = []
     for row in rows:
@@ -94,11 +94,14 @@ def score_on_ray(model: str, sources: list[Source], width: int, batch: int, devi
     return found
 
 
-def _spec_error(error: BaseException) -> SpecError | None:
-    """The SpecError that a worker raised, found in the chain of errors Ray wrapped it in."""
+def _ours(error: BaseException) -> Exception | None:
+    """The SpecError or OnnxRunError that a worker raised, found in the chain of errors Ray wrapped
+    it in (None: Ray's own failure)."""
+    from specc.runtime.onnx_runner import OnnxRunError
+
     seen = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, SpecError):
+        if isinstance(error, (SpecError, OnnxRunError)):
             return error
         seen.add(id(error))
         error = getattr(error, "cause", None) or error.__cause__ or error.__context__

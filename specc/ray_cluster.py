@@ -24,6 +24,19 @@ def require_ray(command: str, *parts: str) -> None:
             raise SpecError(f"{command} needs {error.name or module}, which is not installed", hint=RAY_HINT) from None
 
 
+class RayFailure(RuntimeError):
+    """Ray failed at its part of the work (Serve could not start, a Data worker died): a runtime
+    failure, not a mistake in the command."""
+
+
+def reason(error: Exception) -> str:
+    """What went wrong, from an error of Ray's: its text holds the remote traceback, and HAProxy's
+    log where HAProxy failed; the first [ALERT] line, or else the last line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    alerts = [line for line in lines if "[ALERT]" in line]
+    return (alerts or lines[-1:] or ["no reason given"])[0]
+
+
 class Cluster(NamedTuple):
     """The Ray cluster connected to: its CPUs and GPUs, and whether it was started here."""
 

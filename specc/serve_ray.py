@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SpecError
-from .ray_cluster import Cluster, ray_cluster
+from .ray_cluster import Cluster, RayFailure, ray_cluster, reason
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,6 @@ def application(name: str, model: bytes, scale: Scale, cluster: Cluster, app_opt
                                                              app_options)
 
 
-class ServeFailure(RuntimeError):
-    """Ray Serve failed to start the application: a runtime failure, not a mistake in the command."""
-
-
 class RayServing:
     """Ray Serve running one application on the port `port` of `host`, on the Ray cluster of
     ray_cluster(). A context manager: on leaving it (Ctrl-C too) the application is
@@ -144,7 +140,7 @@ class RayServing:
                 serve.start(http_options={"host": self.host, "port": self.port},
                             logging_config={"log_level": "WARNING"})
             except Exception as error:  # Ray Serve's own errors: its controller or proxy could not start
-                raise ServeFailure(f"Ray Serve could not start: {_reason(error)}") from None
+                raise RayFailure(f"Ray Serve could not start: {reason(error)}") from None
             self.stack = stack.pop_all()
         return self
 
@@ -156,7 +152,7 @@ class RayServing:
         try:
             serve.run(application(name, model, scale, self.cluster, app_options), name=self.APP, route_prefix="/")
         except Exception as error:  # Ray Serve's own errors: a replica or the proxy could not start
-            raise ServeFailure(f"Ray Serve could not start {name}: {_reason(error)}") from None
+            raise RayFailure(f"Ray Serve could not start {name}: {reason(error)}") from None
 
     def __exit__(self, *exc) -> None:
         import ray
@@ -165,14 +161,6 @@ class RayServing:
         if not self.cluster.started and ray.is_initialized():
             serve.delete(self.APP)  # on a cluster started here, ray.shutdown ends Serve too
         self.stack.close()
-
-
-def _reason(error: Exception) -> str:
-    """What went wrong, from an error of Ray's: its text holds the remote traceback, and HAProxy's
-    log where HAProxy failed; the first [ALERT] line, or else the last line."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    alerts = [line for line in lines if "[ALERT]" in line]
-    return (alerts or lines[-1:] or ["no reason given"])[0]
 
 
 def free_port(host: str, port: int) -> int:
