@@ -23,6 +23,7 @@ import numpy as np
 
 from .batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY_MS
 from .errors import SpecError
+from .portable import PADDING_ID, word_inputs
 
 DEFAULT_MAX_BODY = 16 << 20  # bytes of one request body; a larger one is refused before it is read whole
 INLINE_BODY = 64 << 10  # bytes of a body read in the event loop; a larger one is read in a worker thread
@@ -66,6 +67,9 @@ class ServedModel:
         self.runner = runner
         self.inputs = {n.name: _declared(n) for n in runner.session.get_inputs()}
         self.outputs = {n.name: _declared(n) for n in runner.session.get_outputs()}
+        # a portable model's word (or trigram) ids: -1 (padding) up to the unknown id; any other
+        # id would make Gather fail or, negative, silently read another word's row
+        self.id_limits = {name: ids.unknown_id for name, ids in word_inputs(runner.metadata).items()}
 
     def metadata(self) -> dict:
         """The model metadata response: name, versions, platform, inputs and outputs."""
@@ -121,6 +125,9 @@ class ServedModel:
             raise BadRequest(f"input {name} holds {flat.size} values, but its shape {shape} needs {prod(shape)}")
         array = flat.reshape(shape)
         _check_values(name, array)
+        if name in self.id_limits and not ((array >= PADDING_ID) & (array <= self.id_limits[name])).all():
+            raise BadRequest(f"input {name} holds ids outside {PADDING_ID}..{self.id_limits[name]} "
+                             f"({PADDING_ID}: padding, {self.id_limits[name]}: an unknown word)")
         return name, array, offset
 
     def _requested(self, request: dict) -> dict[str, bool]:
@@ -181,6 +188,8 @@ def _from_json(name: str, datatype: str, data) -> np.ndarray:
         return flat
     if not all(type(v) in (int, float) for v in flat):  # bool is an int in Python, not a number here
         raise BadRequest(f"input {name} is {datatype}: its data must be numbers")
+    if datatype == "INT64" and not all(type(v) is int for v in flat):  # 1.5 would become 1
+        raise BadRequest(f"input {name} is INT64: its data must be whole numbers")
     try:
         return flat.astype(BINARY[datatype])
     except OverflowError:  # a whole number too large for any float; a large float becomes inf, refused later

@@ -20,6 +20,7 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 
 import onnxruntime as ort  # noqa: E402
 
+import specc  # noqa: E402
 from specc.cli import main  # noqa: E402
 from specc.serve import listen, load_served, make_app, make_server  # noqa: E402
 
@@ -131,6 +132,31 @@ def test_word_model_takes_and_gives_words(slots):
         assert tags.shape == (2, 4)
         assert [[t.decode() if isinstance(t, bytes) else t for t in row] for row in tags] == \
             expected["slots_class"].tolist()
+
+
+def test_a_portable_model_takes_word_ids_and_refuses_ids_it_has_no_word_for(models, tmp_path):
+    path = tmp_path / "slots.portable.onnx"
+    assert main(["compile", str(ROOT / "specs" / "slots_elman.nn"), "--portable", "-o", str(path), "--quiet"]) == 0
+    model = specc.load_onnx(path)
+    ids = model.feeds(words=["arrive Taipei on Monday", "fly to Boston"])["words"]
+    unknown = json.loads(model.metadata["specc.words.words"])["unknown_id"]
+    with serving(load_served(path, True)) as url:
+        client = httpclient.InferenceServerClient(url)
+        assert client.get_model_metadata("slots.portable")["inputs"] == \
+            [{"name": "words", "datatype": "INT64", "shape": [-1, -1]}]
+        for binary in (True, False):
+            result = infer(url, "slots.portable", "words", ids, "INT64", binary, outputs=["slots", "slots_index"])
+            expected = direct(path, words=ids)
+            np.testing.assert_array_equal(result.as_numpy("slots"), expected["slots"])
+            np.testing.assert_array_equal(result.as_numpy("slots_index"), expected["slots_index"])
+        for bad in (-2, unknown + 1):
+            with pytest.raises(InferenceServerException) as error:
+                infer(url, "slots.portable", "words", np.array([[0, bad]], dtype=np.int64), "INT64")
+            assert f"input words holds ids outside -1..{unknown} (-1: padding, {unknown}: an unknown word)" in \
+                str(error.value)
+        status, answer = raw(url, "POST", "/v2/models/slots.portable/infer", json.dumps(
+            {"inputs": [{"name": "words", "datatype": "INT64", "shape": [1, 2], "data": [1, 2.5]}]}).encode())
+        assert (status, answer) == (400, {"error": "input words is INT64: its data must be whole numbers"})
 
 
 def test_a_spec_is_compiled_on_the_fly(models):
