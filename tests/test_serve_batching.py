@@ -155,7 +155,7 @@ class Refusing:
     """A runner that fails (as onnxruntime failing) on any batch holding an image of 13s."""
 
     def __init__(self, runner):
-        self.runner, self.session = runner, runner.session
+        self.runner, self.session, self.metadata = runner, runner.session, runner.metadata
 
     def run(self, feeds):
         if (feeds["image"] == 13).all(axis=(1, 2, 3)).any():
@@ -179,7 +179,7 @@ class BatchDependent:
     """A runner whose scores move by one unit in the last place when more than one row runs."""
 
     def __init__(self, runner):
-        self.runner, self.session = runner, runner.session
+        self.runner, self.session, self.metadata = runner, runner.session, runner.metadata
 
     def run(self, feeds):
         values = self.runner.run(feeds)
