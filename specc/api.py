@@ -231,7 +231,8 @@ class Network:
             settings.data, settings.seed, settings.validation)
         return load_data(settings.data, input_name=source.name, input_shape=tuple(source.shape[1:]),
                          output_name=output.name, classes=output.classes, seed=settings.seed,
-                         validation=settings.validation, sentences=self.tables.splits if read else None)
+                         validation=settings.validation, sentences=self.tables.splits if read else None,
+                         resize=settings.resize)
 
     def _load_arrays(self, settings):
         """load_data for a spec with several inputs or outputs."""

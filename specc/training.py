@@ -112,8 +112,11 @@ PER_OUTPUT_LOSS = (
 )
 
 SETTINGS: dict[str, tuple[Arg, ...]] = {
-    "data": (Arg("source", data_source, None, "xo, digits, flights, atis, or a quoted path to a .npz/.csv file or a token/tag file",
-                 positional=True, any_word=True),),
+    "data": (Arg("source", data_source, None, "xo, digits, flights, atis, or a quoted path to a .npz/.csv file, a "
+                 "token/tag or label<TAB>sentence file, or a folder of images", positional=True, any_word=True),
+             Arg("resize", one_of("refuse", "stretch", "fit", "crop"), "refuse",
+                 "a folder's images of another size than the input: refuse, stretch, fit (keep the aspect, black "
+                 "around) or crop (keep the aspect, cut the middle)")),
     "loss": (Arg("kind", loss_setting, None, "cross_entropy or mse", positional=True),),
     "optimizer": (
         Arg("kind", one_of("sgd", "adam"), "adam", "sgd or adam", positional=True),
@@ -163,6 +166,7 @@ class TrainSettings:
     field, whether it came from the 'spec', a 'flag' or the 'default'."""
 
     data: str | None = DEFAULTS["data"]
+    resize: str = DEFAULTS["resize"]
     loss: str | None = DEFAULTS["loss"]
     optimizer: str = DEFAULTS["optimizer"]
     lr: float | None = DEFAULTS["lr"]
@@ -201,7 +205,7 @@ class TrainSettings:
             optimizer += f" weight_decay={self.weight_decay:g}"
         schedule = self.schedule + (f" every={self.every} gamma={self.gamma:g}" if self.schedule == "step" else "")
         return "\n".join([
-            f"  data       {self.data}{mark('data')}",
+            f"  data       {self.data}" + (f" resize={self.resize}" if self.resize != "refuse" else "") + mark("data", "resize"),
             f"  loss       {self.loss}{mark('loss')}",
             f"  optimizer  {optimizer}{mark('optimizer', 'lr', 'momentum', 'beta1', 'beta2', 'eps', 'weight_decay')}",
             f"  epochs     {self.epochs}{mark('epochs')}",

@@ -34,7 +34,7 @@ train
 def test_every_default_is_read_from_one_table():
     """DEFAULTS is the settings' argument defaults; TrainSettings and a spec without a train
     section read theirs from it."""
-    expected = {"data": None, "loss": None, "optimizer": "adam", "lr": None, "momentum": 0.9, "beta1": 0.9,
+    expected = {"data": None, "resize": "refuse", "loss": None, "optimizer": "adam", "lr": None, "momentum": 0.9, "beta1": 0.9,
                 "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0, "epochs": 10, "batch": 32, "schedule": "constant",
                 "every": 10, "gamma": 0.1, "clip": None, "seed": 0, "validation": 0.1, "keep": "last"}
     assert training.DEFAULTS == expected

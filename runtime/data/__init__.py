@@ -1,4 +1,5 @@
-"""Training data for a spec: the built-in X/O generator and UCI digits, or a .npz/.csv file.
+"""Training data for a spec: the built-in X/O generator and UCI digits, a .npz/.csv file, or a
+folder of images (runtime/data/images.py).
 
 `load_data` returns a :class:`Dataset` whose arrays already fit the spec: inputs are float32
 batches of the spec's input shape, classifier labels are int64 indices into the spec's classes
@@ -97,8 +98,9 @@ class SpecSide:
 
 def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], output_name: str,
               classes: tuple[str, ...] | None, seed: int = 0, validation: float = 0.1,
-              sentences=None) -> Dataset:
-    """Load `source` ('xo', 'digits', or a path to a .npz or .csv file) to fit the spec.
+              sentences=None, resize: str = "refuse") -> Dataset:
+    """Load `source` ('xo', 'digits', a path to a .npz or .csv file, or a folder of images in
+    class subfolders) to fit the spec.
 
     `input_shape` is one sample's shape from the spec: (1, 12, 12) for an image, (3,) for a
     vector. `classes` are the spec output's class names (None for a raw output); labels come
@@ -107,9 +109,18 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
     training rows held out for validation (digits and files; xo generates 2,000 + 400).
     `sentences`: for a spec that reads words, the (train, validation, test) sentences of `source`
     if they were already read (specc.runtime.data.sentences.load_sentences), so they are not read again.
+    `resize`: how images of a folder that differ from the input's size are made to fit
+    (runtime/data/images.py: refuse, stretch, fit or crop); only a folder takes another than refuse.
     """
     check_fraction(validation)
     spec = SpecSide(input_name, tuple(input_shape), output_name, None if classes is None else tuple(classes))
+    if Path(source).is_dir():
+        from .images import load_folder
+        return load_folder(source, spec, seed, validation, resize)
+    if resize != "refuse":
+        raise SpecError(f"resize={resize} applies to a folder of images, and the data {source} is not one",
+                        expected=f'data "FOLDER" resize={resize}, FOLDER holding one subfolder of images per class',
+                        received=source, hint="drop resize=, or give a folder of images")
     if spec.is_words:
         from .sentences import load_tagged_data
         return load_tagged_data(source, spec, seed, validation, sentences)
@@ -132,8 +143,8 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
                         expected="a built-in data set (xo, digits; flights, atis for words) or a .npz or .csv file", received=source,
                         hint="save the data with numpy.savez or as a CSV file with a header row")
     raise SpecError(f"unknown data set '{source}'",
-                    expected="a built-in data set (xo, digits; flights, atis for words) or a .npz or .csv file", received=source,
-                    hint=did_you_mean(source, BUILTIN) or "a file name must end in .npz or .csv")
+                    expected="a built-in data set (xo, digits; flights, atis for words), a .npz or .csv file, or a folder of images",
+                    received=source, hint=did_you_mean(source, BUILTIN) or "a file name must end in .npz or .csv")
 
 
 def load_graph_data(source: str, inputs: list[SpecSide], outputs: list[SpecSide], seed: int = 0,
