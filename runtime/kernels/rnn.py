@@ -1,4 +1,4 @@
-"""rnn (Elman and Jordan) forward and backward (through time) in NumPy.
+"""rnn (Elman, Jordan, LSTM and GRU) forward and backward (through time) in NumPy.
 
 The equations and weight layout are in specc/layers/rnn.py. Inside the kernel sequences are
 time-major (T, N, F), so each step reads and writes contiguous rows; per stacked layer and
@@ -151,6 +151,224 @@ def jordan_direction_backward(states, outputs, fed_back, out, d_outputs, slope, 
     return da, _fed_back_gradient(da, outputs, reverse), d_out, d_out_pre.reshape(-1, size).sum(axis=0)
 
 
+# ---- gated cells: lstm and gru (PyTorch's equations and gate order, see specc/layers/rnn.py) ----
+
+_sigmoid_in_place = IN_PLACE["sigmoid"]
+
+
+def _keep_on_padding(new: np.ndarray, previous: np.ndarray | None, mask: list | None, t: int) -> None:
+    """On the padding rows of step t, give `new` (N, H) the value of `previous` (None: 0), in place:
+    a padded step keeps the state it was given."""
+    if mask is not None and mask[t] is not None:
+        if previous is not None:
+            new -= previous
+        new *= mask[t]
+        if previous is not None:
+            new += previous
+
+
+def _outputs(states: np.ndarray, mask: list | None) -> np.ndarray:
+    """The layer's outputs (T, N, H): the states, 0 on padding (a copy only where there is padding)."""
+    if mask is None or all(m is None for m in mask):
+        return states
+    outputs = states.copy()
+    for t in range(len(mask)):
+        _zero_padding(outputs[t], mask, t)
+    return outputs
+
+
+def _previous(t: int, steps: int, reverse: bool) -> int | None:
+    """The step run before step t (None at the first)."""
+    before = t + 1 if reverse else t - 1
+    return before if 0 <= before < steps else None
+
+
+def _padding_split(carried: np.ndarray, mask: list | None, t: int):
+    """(gradient reaching step t's new value, gradient passed straight to the step before on
+    padding rows, or None): a padded step handed its state on unchanged."""
+    if mask is None or mask[t] is None:
+        return carried, None
+    return carried * mask[t], carried * (1 - mask[t])
+
+
+def lstm_direction(xw: np.ndarray, recurrent: np.ndarray, reverse: bool, mask: list | None = None):
+    """Run one direction of an LSTM layer.
+
+    xw: (T, N, 4H), every step's x_t W^T + b + Rb (overwritten by the gates); recurrent: R (4H, H);
+    mask: step_masks (a padded step keeps h and c).
+    Returns ((gates (T, N, 4H): i, f, g, o after their activations, cells c (T, N, H), tanh(c) of
+    each step's new c (T, N, H), states h (T, N, H)), outputs (T, N, H): h, 0 on padding).
+    """
+    steps, n, rows = xw.shape
+    hidden = rows // 4
+    gates = xw
+    cells, tanh_c, states = (np.empty((steps, n, hidden), dtype=xw.dtype) for _ in range(3))
+    recurrent_t = np.ascontiguousarray(recurrent.T)
+    product = np.empty((n, rows), dtype=xw.dtype)
+    h = c = None
+    for t in _steps(steps, reverse):
+        g = gates[t]
+        if h is not None:
+            np.matmul(h, recurrent_t, out=product)
+            g += product
+        _sigmoid_in_place(g[:, :2 * hidden])
+        np.tanh(g[:, 2 * hidden:3 * hidden], out=g[:, 2 * hidden:3 * hidden])
+        _sigmoid_in_place(g[:, 3 * hidden:])
+        new_c = np.multiply(g[:, :hidden], g[:, 2 * hidden:3 * hidden], out=cells[t])
+        if c is not None:
+            new_c += g[:, hidden:2 * hidden] * c
+        np.tanh(new_c, out=tanh_c[t])
+        new_h = np.multiply(g[:, 3 * hidden:], tanh_c[t], out=states[t])
+        _keep_on_padding(new_c, c, mask, t)
+        _keep_on_padding(new_h, h, mask, t)
+        h, c = new_h, new_c
+    return (gates, cells, tanh_c, states), _outputs(states, mask)
+
+
+def lstm_direction_backward(run, recurrent: np.ndarray, d_outputs: np.ndarray, reverse: bool,
+                            mask: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Backpropagation through time for one LSTM direction (run: lstm_direction's first result).
+
+    Returns (da (T, N, 4H) the gradient at each step's gate pre-activations, which is also that
+    of x_t W^T + b + Rb; dR (4H, H)).
+    """
+    gates, cells, tanh_c, states = run
+    steps, n, rows = gates.shape
+    hidden = rows // 4
+    i, f, g, o = (gates[..., j * hidden:(j + 1) * hidden] for j in range(4))
+    da = np.empty_like(gates)
+    d_h = np.zeros((n, hidden), dtype=gates.dtype)  # gradients reaching h_t and c_t from the step after
+    d_c = np.zeros_like(d_h)
+    for t in _steps(steps, not reverse):
+        d_new_h, kept_h = _padding_split(d_h + d_outputs[t], mask, t)
+        d_new_c, kept_c = _padding_split(d_c, mask, t)
+        d_new_c = d_new_c + d_new_h * o[t] * (1 - tanh_c[t] * tanh_c[t])
+        before = _previous(t, steps, reverse)
+        da[t, :, :hidden] = d_new_c * g[t] * i[t] * (1 - i[t])
+        if before is None:
+            da[t, :, hidden:2 * hidden] = 0
+        else:
+            da[t, :, hidden:2 * hidden] = d_new_c * cells[before] * f[t] * (1 - f[t])
+        da[t, :, 2 * hidden:3 * hidden] = d_new_c * i[t] * (1 - g[t] * g[t])
+        da[t, :, 3 * hidden:] = d_new_h * tanh_c[t] * o[t] * (1 - o[t])
+        d_h = da[t] @ recurrent
+        d_c = d_new_c * f[t]
+        if kept_h is not None:
+            d_h += kept_h
+            d_c += kept_c
+    return da, _fed_back_gradient(da, states, reverse)
+
+
+def gru_direction(xw: np.ndarray, recurrent: np.ndarray, recurrent_bias: np.ndarray | None, reverse: bool,
+                  mask: list | None = None):
+    """Run one direction of a GRU layer.
+
+    xw: (T, N, 3H), every step's x_t W^T + b (overwritten by the gates); recurrent: R (3H, H);
+    recurrent_bias: Rb (3H,) or None; mask: step_masks (a padded step keeps h).
+    Returns ((gates (T, N, 3H): r, z, n after their activations, hn (T, N, H) each step's
+    h_{t-1} R_n^T + Rb_n, states h (T, N, H)), outputs (T, N, H): h, 0 on padding).
+    """
+    steps, n, rows = xw.shape
+    hidden = rows // 3
+    gates = xw
+    hn, states = (np.empty((steps, n, hidden), dtype=xw.dtype) for _ in range(2))
+    recurrent_t = np.ascontiguousarray(recurrent.T)
+    product = np.zeros((n, rows), dtype=xw.dtype)
+    h = None
+    for t in _steps(steps, reverse):
+        g = gates[t]
+        if h is not None:
+            np.matmul(h, recurrent_t, out=product)
+        if recurrent_bias is not None:
+            product += recurrent_bias  # at the first step h_0 R^T = 0: the product holds Rb alone
+        g[:, :2 * hidden] += product[:, :2 * hidden]
+        _sigmoid_in_place(g[:, :2 * hidden])
+        hn[t] = product[:, 2 * hidden:]
+        r, z, new = g[:, :hidden], g[:, hidden:2 * hidden], g[:, 2 * hidden:]
+        new += r * hn[t]
+        np.tanh(new, out=new)
+        new_h = states[t]
+        if h is None:
+            np.multiply(1 - z, new, out=new_h)
+        else:
+            np.subtract(h, new, out=new_h)  # h_t = n + z * (h_{t-1} - n)
+            new_h *= z
+            new_h += new
+        _keep_on_padding(new_h, h, mask, t)
+        h = new_h
+    return (gates, hn, states), _outputs(states, mask)
+
+
+def gru_direction_backward(run, recurrent: np.ndarray, d_outputs: np.ndarray, reverse: bool,
+                           mask: list | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backpropagation through time for one GRU direction (run: gru_direction's first result).
+
+    Returns (da (T, N, 3H) the gradient at x_t W^T + b, dR (3H, H), dRb (3H,)).
+    """
+    gates, hn, states = run
+    steps, n, rows = gates.shape
+    hidden = rows // 3
+    r, z, new = (gates[..., j * hidden:(j + 1) * hidden] for j in range(3))
+    da = np.empty_like(gates)
+    d_product = np.empty_like(gates)  # the gradient at h_{t-1} R^T + Rb: da's, but r * da_n in the n block
+    d_h = np.zeros((n, hidden), dtype=gates.dtype)  # gradient reaching h_t from the step after
+    for t in _steps(steps, not reverse):
+        d_new_h, kept = _padding_split(d_h + d_outputs[t], mask, t)
+        before = _previous(t, steps, reverse)
+        previous_h = 0 if before is None else states[before]
+        da_n = d_new_h * (1 - z[t]) * (1 - new[t] * new[t])
+        da[t, :, :hidden] = da_n * hn[t] * r[t] * (1 - r[t])
+        da[t, :, hidden:2 * hidden] = d_new_h * (previous_h - new[t]) * z[t] * (1 - z[t])
+        da[t, :, 2 * hidden:] = da_n
+        d_product[t, :, :2 * hidden] = da[t, :, :2 * hidden]
+        d_product[t, :, 2 * hidden:] = da_n * r[t]
+        d_h = d_product[t] @ recurrent + d_new_h * z[t]
+        if kept is not None:
+            d_h += kept
+    return da, _fed_back_gradient(d_product, states, reverse), d_product.reshape(-1, rows).sum(axis=0)
+
+
+# ---- the layer: every stacked layer and direction ----
+
+
+def _run_direction(a, w, k: int, d: int, x, f, mask):
+    """Run direction d of stacked layer k on x (T, N, F): (what backward reads, outputs (T, N, out))."""
+    xw = _project(x, w[f"layer{k}.W"][d])
+    if a.bias:
+        xw += w[f"layer{k}.b"][d]
+        if a.cell == "lstm":
+            xw += w[f"layer{k}.Rb"][d]  # an LSTM adds both biases to the same sum
+    reverse = d == 1
+    if a.cell == "lstm":
+        return lstm_direction(xw, w[f"layer{k}.R"][d], reverse, mask)
+    if a.cell == "gru":
+        return gru_direction(xw, w[f"layer{k}.R"][d], w[f"layer{k}.Rb"][d] if a.bias else None, reverse, mask)
+    if a.jordan:
+        c = w[f"layer{k}.c"][d] if a.bias else None
+        return jordan_direction(xw, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d], c, f, reverse, mask)
+    states = elman_direction(xw, w[f"layer{k}.R"][d], f, reverse, mask)
+    return states, states
+
+
+def _direction_backward(a, w, k: int, d: int, run, d_outputs, slope, mask) -> tuple[np.ndarray, dict]:
+    """Backpropagation through direction d of stacked layer k: (the gradient at x_t W^T + b (T, N, G*H),
+    the gradients of the direction's other weights by local name: R, Rb, U, V, c)."""
+    internals, outputs = run
+    reverse = d == 1
+    if a.cell == "lstm":
+        da, d_r = lstm_direction_backward(internals, w[f"layer{k}.R"][d], d_outputs, reverse, mask)
+        return da, {"R": d_r, "Rb": da.reshape(-1, da.shape[-1]).sum(axis=0)}
+    if a.cell == "gru":
+        da, d_r, d_rb = gru_direction_backward(internals, w[f"layer{k}.R"][d], d_outputs, reverse, mask)
+        return da, {"R": d_r, "Rb": d_rb}
+    if a.jordan:
+        da, d_u, d_v, d_c = jordan_direction_backward(internals, outputs, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d],
+                                                      d_outputs, slope, reverse, mask)
+        return da, {"U": d_u, "V": d_v, "c": d_c}
+    da, d_r = elman_direction_backward(internals, w[f"layer{k}.R"][d], d_outputs, slope, reverse, mask)
+    return da, {"R": d_r}
+
+
 @kernel("rnn")
 class Rnn(Kernel):
     def forward(self, layer, w, x, cache=None, mask=None):
@@ -162,18 +380,7 @@ class Rnn(Kernel):
         if cache is not None:
             cache["mask"] = mask
         for k in range(1, a.layers + 1):
-            runs = []
-            for d in range(a.directions):
-                xw = _project(x, w[f"layer{k}.W"][d])
-                if a.bias:
-                    xw += w[f"layer{k}.b"][d]
-                if a.jordan:
-                    c = w[f"layer{k}.c"][d] if a.bias else None
-                    runs.append(jordan_direction(xw, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d], c, f, reverse=d == 1,
-                                                 mask=mask))
-                else:
-                    states = elman_direction(xw, w[f"layer{k}.R"][d], f, reverse=d == 1, mask=mask)
-                    runs.append((states, states))
+            runs = [_run_direction(a, w, k, d, x, f, mask) for d in range(a.directions)]
             if cache is not None:
                 cache[k] = (x, runs)
             outputs = [run[1] for run in runs]
@@ -183,7 +390,7 @@ class Rnn(Kernel):
     def backward(self, layer, w, cache, dy, need_dx=True):
         a = layer.attrs
         slope = ELEMENTWISE[a.activation][1]
-        hidden, size, jordan = a.hidden, a.out, a.jordan
+        size = a.out
         dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
         mask = cache["mask"]
         grads = {}
@@ -191,29 +398,20 @@ class Rnn(Kernel):
             x, runs = cache[k]
             sparse = isinstance(x, SparseRows)  # words below: no input gradient
             rows_x = x if sparse else x.reshape(-1, x.shape[-1])
-            local = {name: np.empty_like(w[f"layer{k}.{name}"]) for name in (("W", "U", "V") if jordan else ("W", "R"))}
-            db = np.empty((a.directions, hidden), dtype=dy.dtype)
-            dc = np.empty((a.directions, size), dtype=dy.dtype)
+            prefix = f"layer{k}."
+            local = {name[len(prefix):]: np.empty_like(value) for name, value in w.items() if name.startswith(prefix)}
             dx = None
-            for d, (states, outputs) in enumerate(runs):
-                d_outputs = dy[..., d * size:(d + 1) * size]
-                if jordan:
-                    da, local["U"][d], local["V"][d], dc[d] = jordan_direction_backward(
-                        states, outputs, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d], d_outputs, slope, reverse=d == 1,
-                        mask=mask)
-                else:
-                    da, local["R"][d] = elman_direction_backward(states, w[f"layer{k}.R"][d], d_outputs, slope,
-                                                                 reverse=d == 1, mask=mask)
-                rows = da.reshape(-1, hidden)
+            for d, run in enumerate(runs):
+                da, others = _direction_backward(a, w, k, d, run, dy[..., d * size:(d + 1) * size], slope, mask)
+                for name in others.keys() & local.keys():  # biases only where the layer has them
+                    local[name][d] = others[name]
+                rows = da.reshape(-1, da.shape[-1])
                 local["W"][d] = x.project_grad(da) if sparse else rows.T @ rows_x
-                db[d] = rows.sum(axis=0)
+                if a.bias:
+                    local["b"][d] = rows.sum(axis=0)
                 if (k > 1 or need_dx) and not sparse:
                     dx_d = (rows @ w[f"layer{k}.W"][d]).reshape(x.shape)
                     dx = dx_d if dx is None else dx + dx_d
-            grads.update({f"layer{k}.{name}": g for name, g in local.items()})
-            if a.bias:
-                grads[f"layer{k}.b"] = db
-                if jordan:
-                    grads[f"layer{k}.c"] = dc
+            grads.update({prefix + name: g for name, g in local.items()})
             dy = dx
         return (None if dy is None else np.ascontiguousarray(dy.transpose(1, 0, 2))), grads

@@ -1,9 +1,11 @@
 """rnn -> per stacked layer, on the time-major sequence (T, N, F): the input projections and one
 Scan over time (specc/layers/rnn.py has the cells' equations and the weights' layout).
 
-Both cells lower the same way (bench/rnn_lowering.py measured it against the ONNX RNN op: as
+All four cells lower the same way (bench/rnn_lowering.py measured it against the ONNX RNN op: as
 fast for one sentence, 2.5-3x faster for a batch of 256), per stacked layer, on the time-major
-sequence (T, N, F):
+sequence (T, N, F) (the gated cells' steps split their gates' pre-activations with a Split; an
+LSTM carries c beside h as a second Scan state, and adds its recurrent bias Rb to the input
+projection, outside the loop):
   - the input projection of every step at once, x W^T + b: a MatMul, or a Gather of the rows of
     W^T when the input is one-hot words (GraphBuilder.project);
   - one Scan over time whose body runs one step of every direction: state h_{t-1} (Jordan:
@@ -43,43 +45,110 @@ def _body_weight(g, layer, k: int, d: int, local: str) -> tuple[onnx.NodeProto, 
                             axis=0), picked
 
 
+def _recurrent_step(g, layer, k: int, d: int, p: str, new: list[str]) -> list[onnx.NodeProto]:
+    """Elman h_t = f(xw_t + h_{t-1} R^T), Jordan y_t = f(f(xw_t + y_{t-1} U^T) V^T + c): nodes
+    writing the new state to new[0]."""
+    a = layer.attrs
+    op = ELEMENTWISE_OPS[a.activation]
+    weight, fed_back = _body_weight(g, layer, k, d, "U" if a.jordan else "R")
+    nodes = [weight, helper.make_node("Gemm", [f"{p}.prev", fed_back, f"{p}.xw_t"], [f"{p}.a"], transB=1),
+             helper.make_node(op, [f"{p}.a"], [f"{p}.h"])]
+    if a.jordan:
+        weights = [_body_weight(g, layer, k, d, local) for local in ("V", "c")[:1 + a.bias]]
+        nodes += [node for node, _ in weights] + [
+            helper.make_node("Gemm", [f"{p}.h"] + [name for _, name in weights], [f"{p}.hvc"], transB=1),
+            helper.make_node(op, [f"{p}.hvc"], [f"{p}.y"])]
+    nodes[-1].output[0] = new[0]
+    return nodes
+
+
+def _split_gates(source: str, gates: int, hidden: int, names: list[str]) -> list[onnx.NodeProto]:
+    """source (N, gates * H) split into its gates' blocks (N, H) `names` (the sizes a Constant of
+    the body)."""
+    sizes = f"{source}.sizes"
+    return [helper.make_node("Constant", [], [sizes], name=sizes,
+                             value=numpy_helper.from_array(np.full(gates, hidden, np.int64))),
+            helper.make_node("Split", [source, sizes], names, name=f"{source}.split", axis=1)]
+
+
+def _lstm_step(g, layer, k: int, d: int, p: str, new: list[str]) -> list[onnx.NodeProto]:
+    """PyTorch's LSTM step (xw_t holds x_t W^T + b + Rb): gates = xw_t + h_{t-1} R^T, split into
+    i, f, g, o; c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t). Writes h_t to new[0], c_t to new[1]."""
+    weight, recurrent = _body_weight(g, layer, k, d, "R")
+    i, f, cand, o = (f"{p}.{gate}" for gate in ("i", "f", "g", "o"))
+    nodes = [weight, helper.make_node("Gemm", [f"{p}.prev", recurrent, f"{p}.xw_t"], [f"{p}.gates"], transB=1)]
+    nodes += _split_gates(f"{p}.gates", 4, layer.attrs.hidden, [f"{i}.a", f"{f}.a", f"{cand}.a", f"{o}.a"])
+    nodes += [helper.make_node("Tanh" if gate == cand else "Sigmoid", [f"{gate}.a"], [gate])
+              for gate in (i, f, cand, o)]
+    return nodes + [
+        helper.make_node("Mul", [f, f"{p}.prev_c"], [f"{p}.kept"]),
+        helper.make_node("Mul", [i, cand], [f"{p}.written"]),
+        helper.make_node("Add", [f"{p}.kept", f"{p}.written"], [new[1]]),
+        helper.make_node("Tanh", [new[1]], [f"{p}.tanh_c"]),
+        helper.make_node("Mul", [o, f"{p}.tanh_c"], [new[0]])]
+
+
+def _gru_step(g, layer, k: int, d: int, p: str, new: list[str]) -> list[onnx.NodeProto]:
+    """PyTorch's GRU step (xw_t holds x_t W^T + b): hr = h_{t-1} R^T + Rb; r, z = sigma(xw + hr)
+    per block; n = tanh(xw_n + r * hr_n); h_t = n + z * (h_{t-1} - n). Writes h_t to new[0]."""
+    a = layer.attrs
+    weights = [_body_weight(g, layer, k, d, local) for local in ("R", "Rb")[:1 + a.bias]]
+    nodes = [node for node, _ in weights]
+    nodes.append(helper.make_node("Gemm", [f"{p}.prev"] + [name for _, name in weights], [f"{p}.hr"], transB=1))
+    for source, part in ((f"{p}.xw_t", "in"), (f"{p}.hr", "rec")):
+        nodes += _split_gates(source, 3, a.hidden, [f"{p}.{part}_{gate}" for gate in "rzn"])
+    for gate in "rz":
+        nodes += [helper.make_node("Add", [f"{p}.in_{gate}", f"{p}.rec_{gate}"], [f"{p}.{gate}.a"]),
+                  helper.make_node("Sigmoid", [f"{p}.{gate}.a"], [f"{p}.{gate}"])]
+    return nodes + [
+        helper.make_node("Mul", [f"{p}.r", f"{p}.rec_n"], [f"{p}.reset"]),
+        helper.make_node("Add", [f"{p}.in_n", f"{p}.reset"], [f"{p}.n.a"]),
+        helper.make_node("Tanh", [f"{p}.n.a"], [f"{p}.n"]),
+        helper.make_node("Sub", [f"{p}.prev", f"{p}.n"], [f"{p}.change"]),
+        helper.make_node("Mul", [f"{p}.z", f"{p}.change"], [f"{p}.kept"]),
+        helper.make_node("Add", [f"{p}.n", f"{p}.kept"], [new[0]])]
+
+
+STEPS = {"elman": _recurrent_step, "jordan": _recurrent_step, "lstm": _lstm_step, "gru": _gru_step}
+
+
 def _direction_step(g, layer, k: int, d: int, masked: bool):
     """One step of stacked layer k, direction d, as nodes of the Scan body.
 
-    Reads the state `{p}.prev` (Elman h_{t-1} (N, H), Jordan y_{t-1} (N, M)), `{p}.xw_t`
-    (x_t W^T + b) and, for sentences, `{p}.m_t` (N, 1). Elman: h_t = f(xw_t + h_{t-1} R^T);
-    Jordan: y_t = f(f(xw_t + y_{t-1} U^T) V^T + c); times m_t. Writes `{p}.state` and the same
-    value as `{p}.out` (Scan's state and scanned outputs need names of their own).
-    Returns (nodes, state value info, scanned input value infos, state out, scanned out).
+    Reads the states `{p}.prev` (Elman and the gated cells h_{t-1} (N, H), Jordan y_{t-1} (N, M))
+    and, for an LSTM, `{p}.prev_c` (c_{t-1}), `{p}.xw_t` (x_t W^T + b) and, for sentences,
+    `{p}.m_t` (N, 1). Writes the new states `{p}.state` (and `{p}.state_c`), times m_t (0 on
+    padding, which the backward direction meets before a sentence's words: so it keeps its
+    states at 0), and the new state again as `{p}.out` (Scan's state and scanned outputs need
+    names of their own).
+    Returns (nodes, state value infos, scanned input value infos, state out infos, scanned out info).
 
     The products are Gemm nodes (transB: the weights as stored, y = a B^T + c): onnxruntime fuses
     each with its activation, as it fused the MatMul and Add of bodies whose batch was named.
     """
     a = layer.attrs
-    op = ELEMENTWISE_OPS[a.activation]
-    width = a.fed_back
     p = f"{layer.id}.layer{k}.dir{d}"
-    index = helper.make_node("Constant", [], [f"{p}.index"], name=f"{p}.index",
-                             value=numpy_helper.from_array(np.asarray(d, np.int64)))
-    weight, fed_back = _body_weight(g, layer, k, d, "U" if a.jordan else "R")
-    nodes = [index, weight, helper.make_node("Gemm", [f"{p}.prev", fed_back, f"{p}.xw_t"], [f"{p}.a"], transB=1),
-             helper.make_node(op, [f"{p}.a"], [f"{p}.h"])]
-    value = f"{p}.h"
-    if a.jordan:
-        weights = [_body_weight(g, layer, k, d, local) for local in ("V", "c")[:1 + a.bias]]
-        nodes += [node for node, _ in weights] + [
-            helper.make_node("Gemm", [value] + [name for _, name in weights], [f"{p}.hvc"], transB=1),
-            helper.make_node(op, [f"{p}.hvc"], [f"{p}.y"])]
-        value = f"{p}.y"
+    states = [""] + (["_c"] if a.cell == "lstm" else [])
+    computed = [f"{p}.new{suffix}" if masked else f"{p}.state{suffix}" for suffix in states]
+    nodes = [helper.make_node("Constant", [], [f"{p}.index"], name=f"{p}.index",
+                              value=numpy_helper.from_array(np.asarray(d, np.int64)))]
+    nodes += STEPS[a.cell](g, layer, k, d, p, computed)
     if masked:
-        nodes.append(helper.make_node("Mul", [value, f"{p}.m_t"], [f"{p}.state"]))
-    else:
-        nodes[-1].output[0] = f"{p}.state"  # the activation writes the state itself
+        nodes += [helper.make_node("Mul", [value, f"{p}.m_t"], [f"{p}.state{suffix}"])
+                  for value, suffix in zip(computed, states)]
     nodes.append(helper.make_node("Identity", [f"{p}.state"], [f"{p}.out"]))
     # the batch is left unnamed inside the body: tract was reported to refuse bodies naming it N
     info = lambda name, cols: helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, cols])  # noqa: E731
-    scanned = [info(f"{p}.xw_t", a.hidden)] + ([info(f"{p}.m_t", 1)] if masked else [])
-    return nodes, info(f"{p}.prev", width), scanned, info(f"{p}.state", width), info(f"{p}.out", width)
+    width = a.fed_back
+    scanned = [info(f"{p}.xw_t", a.gates * a.hidden)] + ([info(f"{p}.m_t", 1)] if masked else [])
+    return (nodes, [info(f"{p}.prev{suffix}", width) for suffix in states], scanned,
+            [info(f"{p}.state{suffix}", width) for suffix in states], info(f"{p}.out", width))
+
+
+def _direction_weight(g, layer, local: str, d: int) -> str:
+    """Direction d's slice of the layer's weight `local` (dirs, ...), outside the Scan."""
+    return g.node("Gather", [g.weight(layer, local), g.constant(layer, f"dir{d}", d, "int64")], layer,
+                  suffix=f"{local}[{d}]", axis=0)
 
 
 def _reverse_time(g, layer, x, backwards: str, suffix: str) -> str:
@@ -102,7 +171,7 @@ def _backwards(g, layer, time_major: str) -> str:
 
 @lowering("rnn")
 def lower_rnn(g, layer, x):
-    """Elman or Jordan layers as input projections plus one Scan per stacked layer (see above)."""
+    """rnn layers as input projections plus one Scan per stacked layer (see above)."""
     a = layer.attrs
     width = a.fed_back
     x = g.time_major(x, layer)  # Scan runs over axis 0
@@ -126,22 +195,26 @@ def lower_rnn(g, layer, x):
         for d in range(a.directions):
             xw = g.project(x, layer, f"layer{k}.W", f"layer{k}.xw[{d}]", direction=d,
                            bias=f"layer{k}.b" if a.bias else None)
+            if a.cell == "lstm" and a.bias:  # an LSTM adds its recurrent bias to the same sum
+                xw = g.node("Add", [xw, _direction_weight(g, layer, f"layer{k}.Rb", d)], layer,
+                            suffix=f"layer{k}.xw[{d}]+Rb")
             if d == 1:
                 xw = _reverse_time(g, layer, xw, backwards, f"layer{k}.reversed")
             masked = d == 1 and backward_mask is not None
-            nodes, state, step_inputs, state_out, out = _direction_step(g, layer, k, d, masked)
-            for key, value in (("nodes", nodes), ("scanned", step_inputs)):
+            nodes, states, step_inputs, states_out, out = _direction_step(g, layer, k, d, masked)
+            for key, value in (("nodes", nodes), ("scanned", step_inputs), ("states", states),
+                               ("state_out", states_out)):
                 body[key] += value
-            for key, value in (("states", state), ("state_out", state_out), ("out", out)):
-                body[key].append(value)
+            body["out"].append(out)
             scanned += [xw] + ([backward_mask] if masked else [])
         graph = helper.make_graph(body["nodes"], f"{layer.id}.layer{k}.step", body["states"] + body["scanned"],
                                   body["state_out"] + body["out"])
-        dirs = a.directions
-        # outputs: the final states, then the scanned outputs, one per direction
-        last = g.node("Scan", [start] * dirs + scanned, layer, suffix=f"layer{k}.scan", keep_output=2 * dirs - 1,
-                      body=graph, num_scan_inputs=len(scanned))
-        outputs = [f"{last.rpartition(':')[0]}:{dirs + d}" for d in range(dirs)]
+        dirs, carried = a.directions, len(body["states"])
+        # outputs: the final states (h, and c for an LSTM, per direction), then the scanned
+        # outputs, one per direction
+        last = g.node("Scan", [start] * carried + scanned, layer, suffix=f"layer{k}.scan",
+                      keep_output=carried + dirs - 1, body=graph, num_scan_inputs=len(scanned))
+        outputs = [f"{last.rpartition(':')[0]}:{carried + d}" for d in range(dirs)]
         if dirs == 2:
             outputs[1] = _reverse_time(g, layer, outputs[1], backwards, f"layer{k}.unreversed")
         x = outputs[0] if dirs == 1 else g.node("Concat", outputs, layer, suffix=f"layer{k}.join", axis=-1)
