@@ -421,9 +421,11 @@ def load_checkpoint(path, model, *, best: bool = False) -> tuple[dict, dict, dic
                            "spec, the checkpoint was changed after specc train wrote it)")
         _check_tables(path, _read_tables(archive), model)
         shapes = {layer.weight_name(w.name): tuple(w.shape) for layer in model.layers for w in layer.weights}
+        kinds = {layer.weight_name(w.name): "buffer" if w.buffer else "weight" for layer in model.layers
+                 for w in layer.weights}
         if len(meta["weight_names"]) != len(shapes):
             raise _refused(path, f"lists {len(meta['weight_names'])} weights; this spec has {len(shapes)}")
-        weights = {name: archive.weights(f"weights/{i}", f"weight {name}", shape)
+        weights = {name: archive.weights(f"weights/{i}", f"{kinds[name]} {name}", shape)
                    for i, (name, shape) in enumerate(shapes.items())}
         # the saved names may differ (lines moved); the fingerprint says the order still matches
         renamed = dict(zip(meta["weight_names"], shapes))

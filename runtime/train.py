@@ -16,6 +16,7 @@ import numpy as np
 from .blas_threads import blas_threads_for
 from .checkpoint import save_checkpoint
 from .interrupt import CTRL_C
+from .kernels.batchnorm import check_batches
 from .interpreter import (backward_graph, chain_masks, execution_order, input_masks, kernel_for, padding_mask, plan,
                           run_graph)
 from .losses import cross_entropy, mse
@@ -325,6 +326,7 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
         raise SpecError(f"the checkpoint stopped at batch {first_batch + 1} of epoch {first_epoch + 1}, but an epoch of "
                         f"these {count:,} samples has {batches} batches of {settings.batch}", hint="the checkpoint was "
                         "changed after specc train wrote it, or the data changed since the run started")
+    check_batches(model.layers, count, settings.batch)
     reporter.start(model.name, settings, {"train": count, "validation": len(validation)},
                    (first_epoch, first_batch) if resume is not None and first_epoch < settings.epochs else None)
 

@@ -11,7 +11,10 @@ from .shapes import Shape
 @dataclass(frozen=True)
 class WeightSpec:
     """One weight tensor of a layer: its local name, shape, how it starts, and fan in/out.
-    `literal` holds the values a spec gives (a signature Literal: .shape, .values), else None."""
+    `literal` holds the values a spec gives (a signature Literal: .shape, .values), else None.
+    `buffer`: state that the kernel updates in training and the optimizer never touches
+    (batchnorm's running statistics, PyTorch's buffers): saved and checked with the weights,
+    not counted as a parameter."""
 
     name: str
     shape: tuple[int, ...]
@@ -19,6 +22,7 @@ class WeightSpec:
     fan_in: int
     fan_out: int
     literal: Any = None
+    buffer: bool = False
 
     @property
     def size(self) -> int:
@@ -111,7 +115,12 @@ class Layer:
 
     @property
     def param_count(self) -> int:
-        return sum(w.size for w in self.weights)
+        """The numbers training learns (buffers left out, as PyTorch's parameters())."""
+        return sum(w.size for w in self.weights if not w.buffer)
+
+    @property
+    def buffer_count(self) -> int:
+        return sum(w.size for w in self.weights if w.buffer)
 
     @property
     def operands(self) -> tuple[str, ...]:
@@ -167,6 +176,10 @@ class Model:
     @property
     def param_count(self) -> int:
         return sum(layer.param_count for layer in self.layers)
+
+    @property
+    def buffer_count(self) -> int:
+        return sum(layer.buffer_count for layer in self.layers)
 
     def input(self, name: str) -> Input:
         return next(i for i in self.inputs if i.name == name)

@@ -9,8 +9,9 @@ GraphBuilder.values for the chains and merges that read it.
 Names come from the spec: a layer's nodes are called after its id ('conv@5', 'rnn@7.layer1'),
 its initializers after its weights ('conv@5.weight'). Only weights become initializers; fixed
 values a lowering needs (indices, zero biases) are Constant nodes, so the initializers hold
-exactly the parameters that `specc check` counts, except the weights that a one-hot input folds
-into a lookup table (GraphBuilder.project), which the metadata lists under specc.folded.
+exactly the parameters and buffers that `specc check` counts, except the weights that a one-hot
+input folds into a lookup table (GraphBuilder.project) and those of a batchnorm folded into the
+conv or dense before it (specc/lowering/batchnorm.py), which the metadata lists under specc.folded.
 
 `to_onnx(..., portable=True)` writes the same graph in the default ONNX domain only, for other
 runtimes (specc/portable.py): words come in as ids (trigram ids for wordhash, held as a bag
@@ -29,6 +30,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .errors import SpecError
 from .lowering import LOWERINGS
+from .lowering.batchnorm import fold_batchnorms
 from .portable import CLASSES_KEY, MARKER, MARKER_TEXT, PADDING_ID, WORDS_KEY, WordIds, index_output_name
 
 OPSET = 17
@@ -383,7 +385,10 @@ def to_onnx(model, weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
     ids, and a classifier output NAME is followed by NAME_index (int64, -1 on padding), its
     class names in the metadata.
     """
+    # a batchnorm right after a conv or dense becomes part of that layer's weights (inference form)
+    model, weights, folded = fold_batchnorms(model, weights)
     g = GraphBuilder(weights, portable)
+    g.folded += folded
     word_ids = _word_ids(model) if portable else {}
     g.used.update(i.name for i in model.inputs)
     g.values.update((i.name, i.name) for i in model.inputs)

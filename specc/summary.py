@@ -98,6 +98,9 @@ def summary(model) -> str:
     total = model.param_count
     out.append("")
     out.append(f"Total params: {total:,} ({total * BYTES_PER_FLOAT:,} bytes as float32)")
+    if model.buffer_count:  # PyTorch's split: state the kernels update in training, not trained
+        out.append(f"Buffers: {model.buffer_count:,} (batchnorm's running means and variances: updated in training, "
+                   "not by the optimizer; saved with the weights)")
     out.append(summary_line(model))
     comparisons = conv_comparisons(model)
     if comparisons:
