@@ -22,7 +22,7 @@ from specc.errors import SpecError  # noqa: E402
 from specc.ray_cluster import Cluster  # noqa: E402
 from specc.serve import listen  # noqa: E402
 from specc.serve_ray import RayServing, Scale, free_port, model_to_serve  # noqa: E402
-from tests.test_serve import IMAGE, LIMIT, ROOT, infer, models  # noqa: E402, F401 (models: a fixture)
+from tests.test_serve import LIMIT, ROOT, infer, models  # noqa: E402, F401 (models: a fixture)
 
 
 def descendants(pid: int) -> set[int]:
