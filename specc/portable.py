@@ -141,3 +141,23 @@ def name_classes(metadata: Mapping[str, str], outputs: Mapping[str, np.ndarray])
             lookup = np.array(list(names) + [""], dtype=object)  # -1 picks the last: ""
             named[Output(output, names, None).class_output_name] = lookup[np.where(index < 0, -1, index)]
     return named
+
+
+class WordsRunner:
+    """A model runner (specc.runtime.onnx_runner.OnnxModel: inputs, outputs, word_inputs,
+    metadata, run) seen through words: each word input of a portable model takes (N, T) words
+    padded with "" and each NAME_index output comes back as NAME_class names, as from the default
+    export; a default model's runner passes through unchanged."""
+
+    def __init__(self, runner):
+        self.runner = runner
+        self.metadata = runner.metadata
+        self.inputs = runner.inputs
+        self.word_inputs = set(runner.word_inputs) | set(word_inputs(self.metadata))
+        renamed = {index_output_name(output): Output(output, names, None).class_output_name
+                   for output, names in class_names(self.metadata).items()}
+        self.outputs = [renamed.get(name, name) for name in runner.outputs]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The outputs (named as self.outputs) for feeds of words and numbers."""
+        return name_classes(self.metadata, self.runner.run(encode_words(self.metadata, feeds)))

@@ -422,6 +422,7 @@ def predict(model: str | Path, data: str | Path, out: str | Path, batch: int = D
     from specc.runtime.onnx_runner import providers_for
 
     from .api import load_onnx
+    from .portable import WordsRunner
 
     for flag, value in (("--batch", batch), ("--threads", threads), ("--workers", workers)):
         if value is not None and value < 1:
@@ -434,7 +435,7 @@ def predict(model: str | Path, data: str | Path, out: str | Path, batch: int = D
 
         require_ray("specc predict --engine ray", "data")
     destination(out)  # a folder or an unwritable place is refused before the work
-    session = load_onnx(model, providers_for(device), threads if engine == "local" else None).session
+    session = WordsRunner(load_onnx(model, providers_for(device), threads if engine == "local" else None).session)
     sources = [survey(path, kind, session) for path, kind in data_files(data)]
     _check_samples_agree(sources)
     width = max(source.width for source in sources)

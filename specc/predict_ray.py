@@ -35,7 +35,9 @@ class BlockScorer:
     def __init__(self, model: str, sources: list[Source], width: int, batch: int, device: str, threads: int):
         from specc.runtime.onnx_runner import OnnxModel, providers_for
 
-        self.session = OnnxModel(model, providers_for(device), threads)
+        from .portable import WordsRunner
+
+        self.session = WordsRunner(OnnxModel(model, providers_for(device), threads))
         self.sources, self.width, self.batch = sources, width, batch
 
     def __call__(self, described: dict) -> dict:

@@ -25,7 +25,8 @@ def models(tmp_path_factory) -> dict[str, Path]:
             "two_heads": specc.loads(TWO_HEADS, "two_heads.nn"), "gated": specc.loads(GATED, "gated.nn")}
     for name, net in nets.items():
         onnx.save(net.to_onnx(), folder / f"{name}.onnx")
-    return {name: folder / f"{name}.onnx" for name in nets}
+    onnx.save(nets["slots"].to_onnx(portable=True), folder / "slots_portable.onnx")
+    return {name: folder / f"{name}.onnx" for name in [*nets, "slots_portable"]}
 
 
 def sentences(count: int, seed: int = 0) -> np.ndarray:
@@ -220,6 +221,18 @@ def test_a_folder_is_scored_in_name_order_words_padded_alike(models, tmp_path, c
         assert_equal(dict(got), one_call(models["slots"], {"words": words}))
 
 
+def test_a_portable_word_model_is_given_words_and_gives_names(models, tmp_path, capsys):
+    """specc maps the words to the portable model's ids and its class indices back to names: the
+    predictions of the default export, the scores within float32 rounding."""
+    data = tmp_path / "words.npz"
+    np.savez(data, words=sentences(200, seed=4))
+    portable = predictions(models, "slots_portable", data, capsys, "--batch", "64")
+    default = predictions(models, "slots", data, capsys, "--batch", "64")
+    assert sorted(portable) == ["slots", "slots_class"]
+    assert portable["slots_class"].tolist() == default["slots_class"].tolist()
+    np.testing.assert_allclose(portable["slots"], default["slots"], rtol=0, atol=1e-6)
+
+
 def test_a_folder_of_mixed_kinds_is_refused(models, tmp_path, capsys):
     np.savez(tmp_path / "a.npz", image=IMAGES)
     (tmp_path / "b.csv").write_text("p0\n0\n")
@@ -269,7 +282,7 @@ def test_ray_engine_equals_the_local_one_exactly(models, tmp_path, capsys, monke
     for i, rows in enumerate((1000, 333)):
         np.savez(images / f"{i}.npz", image=rng.normal(size=(rows, 1, 12, 12)).astype(np.float32))
     words, _ = word_folder(tmp_path)
-    for model, data in (("x_or_o", images), ("slots", words)):
+    for model, data in (("x_or_o", images), ("slots", words), ("slots_portable", words)):
         written = []
         for engine in ("local", "ray"):
             out = tmp_path / f"{engine}.npz"
