@@ -229,10 +229,11 @@ class Network:
         source, output = model.inputs[0], model.outputs[0]
         read = isinstance(self.tables, TablesFromData) and self.tables.drawn == (
             settings.data, settings.seed, settings.validation)
+        shape = model.value_shape(output.name)
         return load_data(settings.data, input_name=source.name, input_shape=tuple(source.shape[1:]),
                          output_name=output.name, classes=output.classes, seed=settings.seed,
                          validation=settings.validation, sentences=self.tables.splits if read else None,
-                         resize=settings.resize)
+                         resize=settings.resize, per_step=len(shape) > 2 and isinstance(shape[1], str))
 
     def _load_arrays(self, settings):
         """load_data for a spec with several inputs or outputs."""

@@ -388,10 +388,12 @@ def build(syntax: SpecSyntax, tables=None, settings: TrainSettings | None = None
     """
     inputs = _unique([_input(d) for d in syntax.inputs], "input")
     for decl in syntax.outputs:
-        if decl.from_data and not any(i.form == "tokens" for i in inputs.values()):
-            raise SpecError(f"output {decl.name}: 'from data' takes the tags of sentences, and this spec reads no words",
-                            decl.coord, expected="class names, like output label: X | O",
-                            hint="'from data' is for taggers whose input is 'seq token'")
+        if decl.from_data and tables is None and not any(i.form == "tokens" for i in inputs.values()):
+            raise SpecError(f"output {decl.name}: 'from data' takes the tags or labels of sentences, or the class "
+                            "folders of a folder of images; this spec reads no words, and its data is no folder", decl.coord,
+                            expected="class names, like output label: X | O",
+                            hint="'from data' is for a spec whose input is 'seq token', or whose data is a folder "
+                                 "of images: data \"FOLDER\"")
     outputs = _unique([_output(d, tables) for d in syntax.outputs], "output")
     if not syntax.chains:
         line = len(source_lines(syntax.text)) or 1

@@ -228,3 +228,17 @@ def test_a_resize_word_that_does_not_exist_is_located(tmp_path, capsys):
     assert main(["check", str(tmp_path / "shades.nn")]) == 2
     err = capsys.readouterr().err
     assert "shades.nn:6:" in err and "refuse or stretch or fit or crop" in err
+
+
+def test_output_from_data_takes_the_class_folders_names(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    two_classes(tmp_path, count=6)
+    (tmp_path / "shades.nn").write_text(SPEC_TEXT.format(resize="").replace("light | dark", "from data"))
+    assert specc.load("shades.nn").model.outputs[0].classes == ("dark", "light")
+    assert main(["train", "shades.nn", "--out", "run"]) == 0
+    (tmp_path / "xo.nn").write_text(SPEC_TEXT.format(resize="").replace("light | dark", "from data")
+                                    .replace('"shapes"', "xo"))
+    assert main(["check", "xo.nn"]) == 2
+    assert capsys.readouterr().err.startswith("xo.nn:3:8: error: output label: 'from data' takes the tags or labels "
+                                              "of sentences, or the class folders of a folder of images; this spec "
+                                              "reads no words, and its data is no folder")

@@ -53,13 +53,14 @@ def test_word_tag_lines_round_trip_and_split_at_the_last_colon(tmp_path):
     assert read_tagged(path).words[2][1] == "10:30"
 
 
-def test_atis_lines_drop_bos_eos_and_the_intent(tmp_path):
+def test_atis_lines_drop_bos_eos_and_keep_the_intent_as_the_label(tmp_path):
     path = write(tmp_path, "BOS i:O want:O to:O fly:O to:O dallas:B-toloc.city_name EOS <=> atis_flight\n"
                            "BOS:O on:O april:B-depart_date.month_name EOS:O <=> atis_airfare\n"
                            "round:B-round_trip trip:I-round_trip <=> atis_flight#atis_airfare\n")
     assert read_tagged(path) == TaggedSentences(
         (("i", "want", "to", "fly", "to", "dallas"), ("on", "april"), ("round", "trip")),
-        (("O",) * 5 + ("B-toloc.city_name",), ("O", "B-depart_date.month_name"), ("B-round_trip", "I-round_trip")))
+        (("O",) * 5 + ("B-toloc.city_name",), ("O", "B-depart_date.month_name"), ("B-round_trip", "I-round_trip")),
+        ("atis_flight", "atis_airfare", "atis_flight#atis_airfare"))
 
 
 def test_style_can_be_given(tmp_path):

