@@ -232,3 +232,20 @@ def test_out_is_refused_as_jordan_only():
 def test_a_misspelt_cell_is_named():
     expect_error(spec("input x: seq 2", "x -> rnn gruu hidden=3"), at="bad.nn:2:10",
                  message="'cell' cannot be gruu", expected="elman or jordan or lstm or gru", hint="'gru'")
+
+
+# ---- the specs ----
+
+@pytest.mark.parametrize("name", ["slots_lstm", "slots_gru"])
+def test_the_bidirectional_gated_taggers_learn_the_flights(name, tmp_path, capsys):
+    """One epoch of specs/slots_lstm.nn or slots_gru.nn on the built-in flights, through the CLI:
+    the exported model is verified, scored, and tags the lecture's sentences (memory decides
+    Beijing's slot, from the word before it)."""
+    from specc.cli import main
+    from specc.specs import spec_path
+
+    assert main(["train", str(spec_path(name)), "--epochs", "1", "--out", str(tmp_path), "--quiet"]) == 0
+    model = specc.load_onnx(tmp_path / f"{name}.onnx")
+    tags = model.run(words=["arrive Beijing on November 2nd", "leave Beijing on November 2nd"])["slots_class"]
+    assert list(tags[0]) == ["other", "dest", "other", "time", "time"]
+    assert list(tags[1]) == ["other", "depart", "other", "time", "time"]
