@@ -13,11 +13,21 @@ import numpy as np
 from .base import Kernel, kernel
 
 
-def _layout(x: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(axes a channel's statistics reduce over, the shape a (C,) array broadcasts as)."""
-    if x.ndim == 4:
-        return (1, 2, 3), (-1, 1, 1, 1)
-    return tuple(range(x.ndim - 1)), (-1,)
+def _rows(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """x as a 2-D view and the axis a channel's values lie along: images (C, N*H*W) along 1,
+    vectors and sequences (N*T, F) along 0. Reductions along one axis of a 2-D array are several
+    times faster in NumPy than over three axes of a 4-D one."""
+    return (x.reshape(x.shape[0], -1), 1) if x.ndim == 4 else (x.reshape(-1, x.shape[-1]), 0)
+
+
+def _per_channel(values: np.ndarray, axis: int) -> np.ndarray:
+    """A (C,) array shaped to broadcast against _rows' view: (C, 1) or (1, C)."""
+    return values[:, None] if axis == 1 else values[None, :]
+
+
+def _dot(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+    """sum(a * b) per channel, without the product's array."""
+    return np.einsum("ij,ij->i" if axis == 1 else "ij,ij->j", a, b)
 
 
 def too_few_values(layer, received: str, hint: str):
@@ -57,43 +67,47 @@ def check_batches(layers, samples: int, batch: int) -> None:
 @kernel("batchnorm")
 class BatchNorm(Kernel):
     def forward(self, layer, w, x, cache=None, mask=None):
-        axes, shape = _layout(x)
-        keep = None if mask is None else mask[..., None].astype(x.dtype)  # (N, T, 1): 1 on words
+        rows, axis = _rows(x)
+        keep = None if mask is None else mask.reshape(-1, 1).astype(x.dtype)  # (N*T, 1): 1 on words
+        eps = x.dtype.type(layer.attrs.eps)
         if cache is None:
-            scale = w["weight"] / np.sqrt(w["running_var"] + x.dtype.type(layer.attrs.eps))
-            y = x * scale.reshape(shape) + (w["bias"] - w["running_mean"] * scale).reshape(shape)
-            return y if keep is None else y * keep
-        channels = x.shape[0] if x.ndim == 4 else x.shape[-1]
-        count = x.size // channels if keep is None else int(mask.sum())
+            scale = w["weight"] / np.sqrt(w["running_var"] + eps)
+            y = rows * _per_channel(scale, axis)
+            y += _per_channel(w["bias"] - w["running_mean"] * scale, axis)
+            return (y if keep is None else y * keep).reshape(x.shape)
+        count = rows.shape[axis] if keep is None else int(mask.sum())
         if count < 2:
             held = "word" if keep is not None else "value"
             raise too_few_values(layer, f"a batch of {count} {held}{'s' if count != 1 else ''} per feature",
                                  "train with more samples per batch, or sentences of more than one word")
-        mean = (x if keep is None else x * keep).sum(axis=axes) / x.dtype.type(count)
-        centred = x - mean.reshape(shape)
+        n = x.dtype.type(count)
+        mean = (rows.sum(axis=axis) if keep is None else _dot(rows, np.broadcast_to(keep, rows.shape), axis)) / n
+        normalised = rows - _per_channel(mean, axis)
         if keep is not None:  # padding enters neither the variance nor the gradients
-            centred *= keep
-        variance = np.square(centred).sum(axis=axes) / x.dtype.type(count)
-        inverse = 1 / np.sqrt(variance + x.dtype.type(layer.attrs.eps))
-        normalised = centred * inverse.reshape(shape)
+            normalised *= keep
+        variance = _dot(normalised, normalised, axis) / n
+        inverse = 1 / np.sqrt(variance + eps)
+        normalised *= _per_channel(inverse, axis)
         momentum = x.dtype.type(layer.attrs.momentum)
         w["running_mean"][...] = (1 - momentum) * w["running_mean"] + momentum * mean
         w["running_var"][...] = (1 - momentum) * w["running_var"] + momentum * variance * (count / (count - 1))
         cache.update(normalised=normalised, inverse=inverse, count=count, keep=keep)
-        y = normalised * w["weight"].reshape(shape) + w["bias"].reshape(shape)
-        return y if keep is None else y * keep
+        y = normalised * _per_channel(w["weight"], axis)
+        y += _per_channel(w["bias"], axis)
+        return (y if keep is None else y * keep).reshape(x.shape)
 
     def backward(self, layer, w, cache, dy, need_dx=True):
-        axes, shape = _layout(dy)
-        normalised, keep, count = cache["normalised"], cache["keep"], cache["count"]
+        rows, axis = _rows(dy)
+        normalised, keep, n = cache["normalised"], cache["keep"], dy.dtype.type(cache["count"])
         if keep is not None:  # the outputs on padding are constant zeros
-            dy = dy * keep
-        grads = {"bias": dy.sum(axis=axes), "weight": (dy * normalised).sum(axis=axes)}
+            rows = rows * keep
+        grads = {"bias": rows.sum(axis=axis), "weight": _dot(rows, normalised, axis)}
         if not need_dx:
             return None, grads
         # the gradient through the batch's mean and variance: dx = gamma / sigma * (dy - mean(dy)
         # - xhat * mean(dy * xhat)), the means over the channel's values
-        n = dy.dtype.type(count)
-        dx = dy - (grads["bias"] / n).reshape(shape) - normalised * (grads["weight"] / n).reshape(shape)
-        dx *= (w["weight"] * cache["inverse"]).reshape(shape)
-        return (dx if keep is None else dx * keep), grads
+        dx = normalised * _per_channel(-grads["weight"] / n, axis)
+        dx += rows
+        dx -= _per_channel(grads["bias"] / n, axis)
+        dx *= _per_channel(w["weight"] * cache["inverse"], axis)
+        return (dx if keep is None else dx * keep).reshape(dy.shape), grads
