@@ -70,6 +70,17 @@ def test_the_weights_are_torch_s_in_the_documented_layout(cell, args):
         assert shapes[specc_name(name)][1:] == tuple(value.shape), name
 
 
+def test_the_summary_spells_out_no_activation_for_a_gated_cell(tmp_path, capsys):
+    from specc.cli import main
+
+    path = tmp_path / "s.nn"
+    path.write_text("input x: seq 3\nx -> rnn gru hidden=4 bidirectional -> rnn elman 2\n")
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "rnn cell=gru hidden=4 bidirectional=true layers=1 bias=true init=xavier " in out
+    assert "rnn cell=elman hidden=2 bidirectional=false layers=1 activation=tanh bias=true init=xavier " in out
+
+
 # ---- NumPy against finite differences ----
 
 @pytest.mark.parametrize("chain", [f"rnn {cell} {args}" for cell in CELLS for args in (

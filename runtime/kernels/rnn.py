@@ -373,7 +373,7 @@ def _direction_backward(a, w, k: int, d: int, run, d_outputs, slope, mask) -> tu
 class Rnn(Kernel):
     def forward(self, layer, w, x, cache=None, mask=None):
         a = layer.attrs
-        f = IN_PLACE[a.activation]
+        f = IN_PLACE.get(a.activation)  # None for the gated cells
         # time-major inside
         x = x.swap_batch_and_time() if isinstance(x, SparseRows) else np.ascontiguousarray(x.transpose(1, 0, 2))
         mask = step_masks(mask)
@@ -389,7 +389,7 @@ class Rnn(Kernel):
 
     def backward(self, layer, w, cache, dy, need_dx=True):
         a = layer.attrs
-        slope = ELEMENTWISE[a.activation][1]
+        slope = ELEMENTWISE[a.activation][1] if a.activation else None
         size = a.out
         dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
         mask = cache["mask"]

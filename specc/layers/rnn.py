@@ -51,8 +51,8 @@ MAX_LAYERS = 1000
 class RnnAttrs(LayerAttrs):
     """cell: elman, jordan, lstm or gru; hidden: H, the state's width; out: the width of one
     direction's output per step (Jordan: M, the output fed back; else H); directions: 1, or 2
-    when bidirectional; layers: how many stacked; activation: f of Elman and Jordan cells (gated
-    cells have their own); bias: b (and c, or Rb)."""
+    when bidirectional; layers: how many stacked; activation: f of Elman and Jordan cells (None:
+    gated cells have their own); bias: b (and c, or Rb)."""
 
     reads_one_hot = True
     takes_mask = True
@@ -62,7 +62,7 @@ class RnnAttrs(LayerAttrs):
     out: int = field(metadata={"written": "size"})
     directions: int
     layers: int
-    activation: str
+    activation: str | None
     bias: bool
 
     @property
@@ -99,7 +99,8 @@ class Rnn(LayerKind):
         Arg("bidirectional", boolean, False, "also run backwards in time and join per step", flag=True),
         Arg("layers", whole_number_up_to(MAX_LAYERS, "each stacked layer is a loop of its own"), 1,
             "how many stacked layers"),
-        Arg("activation", one_of(*STEP_ACTIVATIONS), "tanh", "elman and jordan: tanh, relu, sigmoid or linear"),
+        # no default here: an Elman or Jordan cell takes tanh (the shape rule's), a gated cell none
+        Arg("activation", one_of(*STEP_ACTIVATIONS), None, "elman and jordan: tanh (default), relu, sigmoid or linear"),
         Arg("bias", boolean, True, "true or false"),
         Arg("init", INITS, "xavier", "xavier (Glorot uniform), he, normal, ones or zeros"),
     )
@@ -114,7 +115,7 @@ class Rnn(LayerKind):
         if args["out"] is not None and not jordan:
             raise ShapeError("takes out= only as a jordan cell", expected="rnn jordan hidden=H out=M",
                              arg="out", hint=f"rnn {cell} outputs its hidden state: drop out=")
-        if cell in GATES and "activation" in args.given:
+        if cell in GATES and args["activation"] is not None:
             raise ShapeError(f"takes no activation= with cell {cell}", expected=f"rnn {cell} hidden={hidden}",
                              arg="activation", hint=f"its gates use sigmoid and tanh, as PyTorch's nn.{cell.upper()}: "
                                                     "drop activation=, or use rnn elman")
@@ -138,7 +139,7 @@ class Rnn(LayerKind):
                     weights.append(WeightSpec(f"layer{k}.c", (dirs, size), "zeros", 1, size))
             inputs = dirs * size
         attrs = RnnAttrs(cell=cell, hidden=hidden, out=size, directions=dirs, layers=args["layers"],
-                         activation=args["activation"], bias=args["bias"])
+                         activation=None if cell in GATES else args["activation"] or "tanh", bias=args["bias"])
         return Inferred(("N", "T", dirs * size), attrs, tuple(weights))
 
     def scratch(self, layer, steps):
