@@ -306,3 +306,16 @@ def test_a_training_batch_of_one_value_per_feature_is_refused_at_the_layer(batch
         f"  hint: {hint}",
     ]
     assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+def test_a_training_batch_of_one_word_is_refused_at_the_layer():
+    """Sentences are counted by their words: one sentence of one word leaves one value."""
+    net = network("seq 3", "dense 2 -> batchnorm")
+    x, mask = draw((1, 4, 3), np.random.default_rng(6)), np.array([[1, 0, 0, 0]], np.float32)
+    with pytest.raises(specc.SpecError) as info:
+        run_layers(net.model.layers, net.weights, x, [], mask=mask)
+    assert str(info.value).splitlines()[:3] == [
+        "bn.nn:2:17: error: batchnorm needs more than 1 value per feature in training, to take the batch's variance",
+        "    2 | x -> dense 2 -> batchnorm", "      |                 ^^^^^^^^^"]
+    assert "  received: a batch of 1 word per feature" in str(info.value).splitlines()
+    assert run_layers(net.model.layers, net.weights, x, mask=mask).shape == (1, 4, 2)  # inference takes it
