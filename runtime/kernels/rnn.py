@@ -211,9 +211,9 @@ def lstm_direction(xw: np.ndarray, recurrent: np.ndarray, reverse: bool, mask: l
         if h is not None:
             np.matmul(h, recurrent_t, out=product)
             g += product
-        _sigmoid_in_place(g[:, :2 * hidden])
-        np.tanh(g[:, 2 * hidden:3 * hidden], out=g[:, 2 * hidden:3 * hidden])
-        _sigmoid_in_place(g[:, 3 * hidden:])
+        np.tanh(g[:, 2 * hidden:3 * hidden], out=tanh_c[t])  # g's value, held here for a moment
+        _sigmoid_in_place(g)  # one pass over the whole row beats three over its blocks
+        g[:, 2 * hidden:3 * hidden] = tanh_c[t]
         new_c = np.multiply(g[:, :hidden], g[:, 2 * hidden:3 * hidden], out=cells[t])
         if c is not None:
             new_c += g[:, hidden:2 * hidden] * c
@@ -223,6 +223,16 @@ def lstm_direction(xw: np.ndarray, recurrent: np.ndarray, reverse: bool, mask: l
         _keep_on_padding(new_h, h, mask, t)
         h, c = new_h, new_c
     return (gates, cells, tanh_c, states), _outputs(states, mask)
+
+
+def _read_before(values: np.ndarray, reverse: bool) -> np.ndarray:
+    """values (T, ...) as each step read them from the step run before it: 0 at the first step."""
+    before = np.zeros_like(values)
+    if reverse:
+        before[:-1] = values[1:]
+    else:
+        before[1:] = values[:-1]
+    return before
 
 
 def lstm_direction_backward(run, recurrent: np.ndarray, d_outputs: np.ndarray, reverse: bool,
@@ -235,27 +245,30 @@ def lstm_direction_backward(run, recurrent: np.ndarray, d_outputs: np.ndarray, r
     gates, cells, tanh_c, states = run
     steps, n, rows = gates.shape
     hidden = rows // 4
-    i, f, g, o = (gates[..., j * hidden:(j + 1) * hidden] for j in range(4))
-    da = np.empty_like(gates)
+    i, f, g, o = (gates.reshape(steps, n, 4, hidden)[:, :, j] for j in range(4))
+    # Only dh_t and dc_t pass from step to step: every other factor of the gates' gradients is
+    # computed for all steps at once, per unit of dc_t (blocks i, f, g) or of dh_t (block o).
+    per_unit = np.empty((steps, n, 4, hidden), dtype=gates.dtype)
+    np.multiply(g, i * (1 - i), out=per_unit[:, :, 0])
+    np.multiply(_read_before(cells, reverse), f * (1 - f), out=per_unit[:, :, 1])
+    np.multiply(i, 1 - g * g, out=per_unit[:, :, 2])
+    np.multiply(tanh_c, o * (1 - o), out=per_unit[:, :, 3])
+    c_per_h = o * (1 - tanh_c * tanh_c)  # dc_t per unit of dh_t, through h_t = o * tanh(c_t)
+    da = np.empty_like(per_unit)
     d_h = np.zeros((n, hidden), dtype=gates.dtype)  # gradients reaching h_t and c_t from the step after
     d_c = np.zeros_like(d_h)
     for t in _steps(steps, not reverse):
         d_new_h, kept_h = _padding_split(d_h + d_outputs[t], mask, t)
         d_new_c, kept_c = _padding_split(d_c, mask, t)
-        d_new_c = d_new_c + d_new_h * o[t] * (1 - tanh_c[t] * tanh_c[t])
-        before = _previous(t, steps, reverse)
-        da[t, :, :hidden] = d_new_c * g[t] * i[t] * (1 - i[t])
-        if before is None:
-            da[t, :, hidden:2 * hidden] = 0
-        else:
-            da[t, :, hidden:2 * hidden] = d_new_c * cells[before] * f[t] * (1 - f[t])
-        da[t, :, 2 * hidden:3 * hidden] = d_new_c * i[t] * (1 - g[t] * g[t])
-        da[t, :, 3 * hidden:] = d_new_h * tanh_c[t] * o[t] * (1 - o[t])
-        d_h = da[t] @ recurrent
+        d_new_c = d_new_c + d_new_h * c_per_h[t]
+        np.multiply(d_new_c[:, None, :], per_unit[t, :, :3], out=da[t, :, :3])
+        np.multiply(d_new_h, per_unit[t, :, 3], out=da[t, :, 3])
+        d_h = da[t].reshape(n, rows) @ recurrent
         d_c = d_new_c * f[t]
         if kept_h is not None:
             d_h += kept_h
             d_c += kept_c
+    da = da.reshape(steps, n, rows)
     return da, _fed_back_gradient(da, states, reverse)
 
 
