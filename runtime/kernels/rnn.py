@@ -322,20 +322,22 @@ def gru_direction_backward(run, recurrent: np.ndarray, d_outputs: np.ndarray, re
     steps, n, rows = gates.shape
     hidden = rows // 3
     r, z, new = (gates[..., j * hidden:(j + 1) * hidden] for j in range(3))
+    # Only dh_t passes from step to step: the other factors are computed for all steps at once
+    n_per_h = (1 - z) * (1 - new * new)  # at n's pre-activation, per unit of dh_t
+    r_per_n = hn * r * (1 - r)  # at r's, per unit of n's
+    z_per_h = (_read_before(states, reverse) - new) * z * (1 - z)  # at z's, per unit of dh_t
     da = np.empty_like(gates)
     d_product = np.empty_like(gates)  # the gradient at h_{t-1} R^T + Rb: da's, but r * da_n in the n block
     d_h = np.zeros((n, hidden), dtype=gates.dtype)  # gradient reaching h_t from the step after
     for t in _steps(steps, not reverse):
         d_new_h, kept = _padding_split(d_h + d_outputs[t], mask, t)
-        before = _previous(t, steps, reverse)
-        previous_h = 0 if before is None else states[before]
-        da_n = d_new_h * (1 - z[t]) * (1 - new[t] * new[t])
-        da[t, :, :hidden] = da_n * hn[t] * r[t] * (1 - r[t])
-        da[t, :, hidden:2 * hidden] = d_new_h * (previous_h - new[t]) * z[t] * (1 - z[t])
-        da[t, :, 2 * hidden:] = da_n
+        da_n = np.multiply(d_new_h, n_per_h[t], out=da[t, :, 2 * hidden:])
+        np.multiply(da_n, r_per_n[t], out=da[t, :, :hidden])
+        np.multiply(d_new_h, z_per_h[t], out=da[t, :, hidden:2 * hidden])
         d_product[t, :, :2 * hidden] = da[t, :, :2 * hidden]
-        d_product[t, :, 2 * hidden:] = da_n * r[t]
-        d_h = d_product[t] @ recurrent + d_new_h * z[t]
+        np.multiply(da_n, r[t], out=d_product[t, :, 2 * hidden:])
+        d_h = d_product[t] @ recurrent
+        d_h += d_new_h * z[t]
         if kept is not None:
             d_h += kept
     return da, _fed_back_gradient(d_product, states, reverse), d_product.reshape(-1, rows).sum(axis=0)
