@@ -245,15 +245,15 @@ def read_text_file(path: Path, kind: str, session) -> dict[str, np.ndarray]:
 
 
 def _read_tagged(path: Path, session) -> dict[str, np.ndarray]:
-    """A tagged-sentences file as the words of the model's one input (tags ignored)."""
-    from specc.runtime.data.sentences import pad_words
-    from specc.runtime.data.tagged import read_tagged
+    """A tagged-sentences (or label<TAB>sentence) file as the words of the model's one input
+    (tags and labels ignored)."""
+    from specc.runtime.data.sentences import pad_words, read_sentences
 
     inputs = list(session.inputs)
     if len(inputs) != 1 or inputs[0] not in session.word_inputs:
         raise SpecError(f"{path} holds sentences of words, but the model takes " + _inputs_text(session),
                         hint="score numbers from a .npz or .csv file")
-    return {inputs[0]: pad_words(read_tagged(path).words)}
+    return {inputs[0]: pad_words(read_sentences(str(path)).words)}
 
 
 def _read_csv(path: Path, session) -> dict[str, np.ndarray]:

@@ -122,8 +122,13 @@ def test_a_sentence_classifier_trains_from_a_labelled_file(tmp_path, monkeypatch
     end = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert end["verified"] and (tmp_path / "run" / "intent.onnx").exists()
     assert end["heldout_split"] == "validation" and end["heldout_count"] == 2  # 10% of 24, stratified: 2
-    net = specc.load_onnx(tmp_path / "run" / "intent.onnx")
-    assert net.run(words=[["taxi", "please"]])["intent_class"].shape == (1,)
+    # specc predict reads the same file's sentences, labels left out
+    assert main(["predict", "run/intent.onnx", "--data", "intents.tsv", "--out", "p.npz"]) == 0
+    model = specc.load_onnx(tmp_path / "run" / "intent.onnx")
+    expected = model.run(words=[["show", "me", "flights", "to", "boston"], ["how", "much", "is", "it"]])
+    with np.load("p.npz") as written:
+        assert written["intent_class"].shape == (24,)
+        np.testing.assert_array_equal(written["intent_class"][:2], expected["intent_class"])
 
 
 def test_labels_outside_the_specs_classes_are_named(tmp_path, monkeypatch):

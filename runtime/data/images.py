@@ -42,7 +42,6 @@ from . import Dataset, SpecSide, install_hint, labels_by_name, split_validation
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
 FORMATS = ("PNG", "JPEG")
-RESIZE = ("refuse", "stretch", "fit", "crop")
 LAYOUT_HINT = "put each class's PNG or JPEG files in a subfolder named after the class: FOLDER/CLASS/image.png"
 SIXTEEN_BITS = 65535.0
 
@@ -142,7 +141,8 @@ def _image_file(entry: Path) -> Path:
 # ---- one image ----
 
 def read_image(file: Path, channels: int, height: int, width: int, resize: str) -> np.ndarray:
-    """`file` as float32 (channels, height, width) in 0..1, resized per `resize` (RESIZE)."""
+    """`file` as float32 (channels, height, width) in 0..1, resized per `resize` (the train
+    section's `data ... resize=`: refuse, stretch, fit or crop)."""
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
