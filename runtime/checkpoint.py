@@ -427,6 +427,12 @@ def load_checkpoint(path, model, *, best: bool = False) -> tuple[dict, dict, dic
             raise _refused(path, f"lists {len(meta['weight_names'])} weights; this spec has {len(shapes)}")
         weights = {name: archive.weights(f"weights/{i}", f"{kinds[name]} {name}", shape)
                    for i, (name, shape) in enumerate(shapes.items())}
+        for layer in model.layers:
+            for w in layer.weights:
+                name = layer.weight_name(w.name)
+                if w.nonnegative and (weights[name] < 0).any():
+                    raise _refused(path, f"has {kinds[name]} {name} with {int((weights[name] < 0).sum()):,} "
+                                   "negative values, which it cannot hold (a variance)", "use another copy, or train again")
         # the saved names may differ (lines moved); the fingerprint says the order still matches
         renamed = dict(zip(meta["weight_names"], shapes))
         state = {}

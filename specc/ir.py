@@ -14,7 +14,8 @@ class WeightSpec:
     `literal` holds the values a spec gives (a signature Literal: .shape, .values), else None.
     `buffer`: state that the kernel updates in training and the optimizer never touches
     (batchnorm's running statistics, PyTorch's buffers): saved and checked with the weights,
-    not counted as a parameter."""
+    not counted as a parameter. `nonnegative`: a value below 0 is meaningless (a variance), so a
+    checkpoint holding one is refused rather than giving NaN outputs."""
 
     name: str
     shape: tuple[int, ...]
@@ -23,6 +24,7 @@ class WeightSpec:
     fan_out: int
     literal: Any = None
     buffer: bool = False
+    nonnegative: bool = False
 
     @property
     def size(self) -> int:

@@ -277,12 +277,19 @@ def test_a_checkpoint_s_running_statistics_are_checked_like_weights(tmp_path, da
     with np.load(tmp_path / "run" / "checkpoint.npz") as archive:
         arrays = dict(archive)
     names = json.loads(str(arrays["meta"]))["weight_names"]
+    shape = arrays[f"weights/{names.index('batchnorm@3.running_var')}"].shape
     arrays[f"weights/{names.index('batchnorm@3.running_var')}"] = np.ones(9, np.float32)
     np.savez(tmp_path / "bad.npz", **arrays)
     (tmp_path / "x.json").write_text("[1, 2, 3, 4, 5, 6]")
     capsys.readouterr()
     assert main(["run", str(spec_path), "--weights", str(tmp_path / "bad.npz"), "--input", f"x={tmp_path / 'x.json'}"]) == 2
     assert f"checkpoint {tmp_path / 'bad.npz'} has buffer batchnorm@3.running_var ('weights/" in capsys.readouterr().err
+    arrays[f"weights/{names.index('batchnorm@3.running_var')}"] = np.full(shape, -0.5, np.float32)
+    np.savez(tmp_path / "negative.npz", **arrays)
+    assert main(["run", str(spec_path), "--weights", str(tmp_path / "negative.npz"), "--input",
+                 f"x={tmp_path / 'x.json'}"]) == 2
+    assert (f"checkpoint {tmp_path / 'negative.npz'} has buffer batchnorm@3.running_var with {shape[0]} negative "
+            "values, which it cannot hold (a variance)") in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("batch, received, hint", [

@@ -61,7 +61,7 @@ class BatchNorm(LayerKind):
         weights = (WeightSpec("weight", (width,), "ones", width, width),
                    WeightSpec("bias", (width,), "zeros", width, width),
                    WeightSpec("running_mean", (width,), "zeros", width, width, buffer=True),
-                   WeightSpec("running_var", (width,), "ones", width, width, buffer=True))
+                   WeightSpec("running_var", (width,), "ones", width, width, buffer=True, nonnegative=True))
         return Inferred(shape, BatchNormAttrs(momentum=args["momentum"], eps=args["eps"]), weights)
 
     def scratch(self, layer, steps):
