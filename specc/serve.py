@@ -138,7 +138,11 @@ class ServedModel:
             return {name: binary for name in self.outputs}
         if not isinstance(asked, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in asked):
             raise BadRequest('"outputs" must be a list of objects with a "name"')
-        unknown = [o["name"] for o in asked if o["name"] not in self.outputs]
+        names = [o["name"] for o in asked]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # one answer per name: a second request of it would silently go unanswered
+            raise BadRequest(f"output {', '.join(twice)} is asked for twice")
+        unknown = [n for n in names if n not in self.outputs]
         if unknown:
             raise BadRequest(f"model {self.name} has no output {', '.join(unknown)}: its outputs are "
                              f"{', '.join(self.outputs)}")
@@ -185,6 +189,12 @@ def _from_json(name: str, datatype: str, data) -> np.ndarray:
     if datatype == "BYTES":
         if not all(isinstance(w, str) for w in flat):
             raise BadRequest(f"input {name} is BYTES: its data must be strings (words)")
+        for k, word in enumerate(flat.tolist()):
+            if not word.isascii():  # a JSON string may hold a lone surrogate ("\\ud800"): no UTF-8 for it
+                try:
+                    word.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise BadRequest(f"input {name}: word {k + 1} is not UTF-8 text") from None
         return flat
     if not all(type(v) in (int, float) for v in flat):  # bool is an int in Python, not a number here
         raise BadRequest(f"input {name} is {datatype}: its data must be numbers")
@@ -212,7 +222,7 @@ def _from_binary(name: str, datatype: str, blob: bytes) -> np.ndarray:
         try:
             words.append(blob[at + 4:at + 4 + length].decode("utf-8"))
         except UnicodeDecodeError:
-            raise BadRequest(f"input {name}: word {len(words) + 1} is not UTF-8") from None
+            raise BadRequest(f"input {name}: word {len(words) + 1} is not UTF-8 text") from None
         at += 4 + length
     return np.array(words, dtype=object)
 
@@ -230,7 +240,7 @@ def _check_values(name: str, array: np.ndarray) -> None:
         try:
             as_sentences(name, array)
         except SpecError as error:
-            raise BadRequest(str(error).splitlines()[0]) from None
+            raise BadRequest(error.message) from None
 
 
 def _to_binary(datatype: str, value: np.ndarray) -> bytes:
@@ -265,14 +275,24 @@ def load_served(path: str | Path, onnx: bool, weights=None, data=None, seed=None
 
 # ---- the HTTP app ----
 
+def _byte_count(request, header: str) -> int | None:
+    """A header that counts bytes, as a number (None: absent); BadRequest unless it is ASCII
+    digits ("\xb2", read as "²", is a digit to str.isdigit but not to int)."""
+    value = request.headers.get(header)
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()):
+        raise BadRequest(f"{header} {value} is not a number of bytes")
+    return int(value)
+
+
 async def _body(request, limit: int) -> bytes:
     """The request body, refused (413) past `limit` bytes: by its Content-Length before reading, and
     while reading a body sent without one."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise BadRequest(f"the request body of {declared} bytes is larger than the server's limit of {limit} "
-                         "bytes" if declared.isdigit() else "the Content-Length header is not a number",
-                         413 if declared.isdigit() else 400)
+    declared = _byte_count(request, "Content-Length")
+    if declared is not None and declared > limit:
+        raise BadRequest(f"the request body of {declared} bytes is larger than the server's limit of {limit} bytes",
+                         413)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -284,14 +304,16 @@ async def _body(request, limit: int) -> bytes:
 
 def _split(request, body: bytes) -> tuple[dict, bytes]:
     """The JSON object of an inference request and the binary tensor data after it."""
-    header = request.headers.get(HEADER_LENGTH.lower())
-    if header is not None and (not header.isdigit() or int(header) > len(body)):
+    header = _byte_count(request, HEADER_LENGTH)
+    if header is not None and header > len(body):
         raise BadRequest(f"{HEADER_LENGTH} {header} does not fit the body of {len(body)} bytes")
-    cut = len(body) if header is None else int(header)
+    cut = len(body) if header is None else header
     try:
         return json.loads(body[:cut]), body[cut:]
     except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
         raise BadRequest(f"the request is not valid JSON: {error}") from None
+    except RecursionError:  # json's decoder recurses once per level of [ or {
+        raise BadRequest("the request is not valid JSON: its lists and objects are nested too deeply") from None
 
 
 async def _work(large: bool, function, *args):
@@ -365,7 +387,7 @@ def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY, max_batch: i
         try:
             values = await batcher.run(feeds)
         except SpecError as error:
-            raise BadRequest(str(error).splitlines()[0]) from None
+            raise BadRequest(error.message) from None
         return await _work(large, model.respond, parsed, values, wanted)
 
     async def refused(request, error: BadRequest):

@@ -1,0 +1,81 @@
+"""Deploying, attacked from outside: requests, model files, data and command lines that
+`specc serve`, `predict`, `triton`, `quantize` and `compile --portable` had not seen. Each is
+refused with a clear message (the protocol's error object and a 4xx for the server, which keeps
+serving; exit 2 for the command line), never a traceback or a 500."""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from specc.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """x_or_o (numbers in) and slots_elman (words in), default and portable exports."""
+    folder = tmp_path_factory.mktemp("exported")
+    for spec, name, extra in (("x_or_o.nn", "xo", []), ("slots_elman.nn", "slots", []),
+                              ("slots_elman.nn", "slots_p", ["--portable"])):
+        assert main(["compile", str(ROOT / "specs" / spec), "-o", str(folder / f"{name}.onnx"), "--quiet", *extra]) == 0
+    return folder
+
+
+def post(app, model: str, body, headers=None):
+    """(status, JSON answer) of one inference request sent straight to the ASGI app (no socket),
+    its header values as raw bytes."""
+    import httpx
+
+    async def send():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://specc") as client:
+            return await client.post(f"/v2/models/{model}/infer", headers=headers or {},
+                                     content=body if isinstance(body, bytes) else json.dumps(body).encode())
+
+    response = asyncio.run(send())
+    return response.status_code, response.json() if response.status_code != 500 else response.text
+
+
+@pytest.fixture(scope="module")
+def served(exported):
+    """model name -> the ASGI app serving it."""
+    pytest.importorskip("starlette", reason="specc serve needs the [serve] extra (starlette, uvicorn)")
+    pytest.importorskip("httpx", reason="the tests send requests with httpx")
+    from specc.serve import load_served, make_app
+
+    return {name: make_app(load_served(exported / f"{name}.onnx", True), max_body=1 << 16) for name in ("xo", "slots")}
+
+
+IMAGE = {"name": "image", "datatype": "FP32", "shape": [1, 1, 12, 12], "data": [0.5] * 144}
+WORDS = {"name": "words", "datatype": "BYTES", "shape": [1, 2], "data": ["show", "flights"]}
+
+
+# ---- serve: requests ----
+
+@pytest.mark.parametrize("body, headers, error", [
+    # "²" is a digit to str.isdigit but not to int()
+    (json.dumps({"inputs": [IMAGE]}).encode(), {"Inference-Header-Content-Length": b"\xb2"},
+     "Inference-Header-Content-Length \xb2 is not a number of bytes"),
+    (b'{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1], "data": ' + b"[" * 5000 + b"]" * 5000 + b"}]}",
+     {}, "the request is not valid JSON: its lists and objects are nested too deeply"),
+    ({"inputs": [IMAGE], "outputs": [{"name": "label"}, {"name": "label"}]}, {}, "output label is asked for twice"),
+], ids=["unicode-digit-header", "deep-json", "output-twice"])
+def test_odd_requests_are_refused_and_the_server_serves_on(served, body, headers, error):
+    assert post(served["xo"], "xo", body, headers) == (400, {"error": error})
+    assert post(served["xo"], "xo", {"inputs": [IMAGE]})[0] == 200
+
+
+def test_a_word_that_is_not_unicode_text_is_refused(served):
+    body = b'{"inputs": [{"name": "words", "datatype": "BYTES", "shape": [1, 1], "data": ["\\ud800"]}]}'
+    assert post(served["slots"], "slots", body) == (400, {"error": "input words: word 1 is not UTF-8 text"})
+    assert post(served["slots"], "slots", {"inputs": [WORDS]})[0] == 200
+
+
+def test_a_refusal_from_the_word_checks_does_not_start_with_error(served):
+    padded = {**WORDS, "shape": [1, 3], "data": ["show", "", "flights"]}
+    assert post(served["slots"], "slots", {"inputs": [padded]}) == \
+        (400, {"error": "input words: sentence 1 has an empty word before its end"})
