@@ -177,12 +177,6 @@ def _outputs(states: np.ndarray, mask: list | None) -> np.ndarray:
     return outputs
 
 
-def _previous(t: int, steps: int, reverse: bool) -> int | None:
-    """The step run before step t (None at the first)."""
-    before = t + 1 if reverse else t - 1
-    return before if 0 <= before < steps else None
-
-
 def _padding_split(carried: np.ndarray, mask: list | None, t: int):
     """(gradient reaching step t's new value, gradient passed straight to the step before on
     padding rows, or None): a padded step handed its state on unchanged."""
