@@ -130,6 +130,26 @@ def test_padding_of_sentences_never_enters_the_statistics():
     assert all(np.array_equal(after[k], net.weights[k]) for k in after)
 
 
+def test_after_last_a_sentence_is_one_vector_and_padding_is_no_longer_a_mask(tmp_path):
+    """`last` turns each sentence into one vector while the chain's padding mask goes on with it:
+    batchnorm after it normalises the sentence vectors as BatchNorm1d does, in training and in
+    the verified export (it failed to reshape them; found by tests/spec_fuzzer.py)."""
+    net = network("seq 3", "rnn hidden=3 -> last -> batchnorm -> dense 2")
+    layers = net.model.layers
+    cut = [layer.kind for layer in layers].index("batchnorm")
+    torch_twin(net, cut, torch_bn := torch.nn.BatchNorm1d(3))
+    rng = np.random.default_rng(5)
+    mask = (np.arange(4)[None, :] < np.array([4, 1, 3])[:, None]).astype(np.float32)
+    x = draw((3, 4, 3), rng) * mask[..., None]
+    vectors = run_layers(layers[:cut], net.weights, x, mask=mask)
+    trained = run_layers(layers[:cut + 1], net.weights, x, [], mask=mask)
+    np.testing.assert_allclose(trained, torch_bn(torch.tensor(vectors)).detach().numpy(), rtol=1e-5, atol=1e-5)
+    words = specc.loads("input x: seq token\noutput y: a | b\n"
+                        "x -> onehot vocab=[fly, to, boston] -> rnn hidden=3 -> last -> batchnorm -> dense -> softmax -> y\n",
+                        "last.nn")
+    assert words.export(tmp_path / "last.onnx").ok
+
+
 # ---- training: against finite differences ----
 
 @pytest.mark.parametrize("input, chain, shape, masked", [

@@ -68,14 +68,16 @@ def check_batches(layers, samples: int, batch: int) -> None:
 class BatchNorm(Kernel):
     def forward(self, layer, w, x, cache=None, mask=None):
         rows, axis = _rows(x)
-        keep = None if mask is None else mask.reshape(-1, 1).astype(x.dtype)  # (N*T, 1): 1 on words
+        # (N*T, 1): 1 on words. A chain's mask stays with it past `last`, where the value is one
+        # vector a sentence and no step is padding
+        keep = None if mask is None or x.ndim != 3 else mask.reshape(-1, 1).astype(x.dtype)
         eps = x.dtype.type(layer.attrs.eps)
         if cache is None:
             scale = w["weight"] / np.sqrt(w["running_var"] + eps)
             y = rows * _per_channel(scale, axis)
             y += _per_channel(w["bias"] - w["running_mean"] * scale, axis)
             return (y if keep is None else y * keep).reshape(x.shape)
-        count = rows.shape[axis] if keep is None else int(mask.sum())
+        count = rows.shape[axis] if keep is None else int(keep.sum())
         if count < 2:
             held = "word" if keep is not None else "value"
             raise too_few_values(layer, f"a batch of {count} {held}{'s' if count != 1 else ''} per feature",
