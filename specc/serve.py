@@ -31,6 +31,7 @@ EXTRA_HINT = 'install the server with: python -m pip install -e ".[serve]" (star
 # onnxruntime's element types as the protocol names them, and their little-endian binary layout
 DATATYPES = {"tensor(float)": "FP32", "tensor(string)": "BYTES", "tensor(int64)": "INT64", "tensor(bool)": "BOOL"}
 BINARY = {"FP32": "<f4", "INT64": "<i8", "BOOL": "?"}
+INPUT_TYPES = ("FP32", "INT64", "BYTES")  # what the runner feeds (numbers as float32, ids as int64, words)
 HEADER_LENGTH = "Inference-Header-Content-Length"  # the binary tensor extension: JSON, then raw tensors
 
 
@@ -67,9 +68,27 @@ class ServedModel:
         self.runner = runner
         self.inputs = {n.name: _declared(n) for n in runner.session.get_inputs()}
         self.outputs = {n.name: _declared(n) for n in runner.session.get_outputs()}
+        self._check_servable()
         # a portable model's word (or trigram) ids: -1 (padding) up to the unknown id; any other
         # id would make Gather fail or, negative, silently read another word's row
         self.id_limits = {name: ids.unknown_id for name, ids in word_inputs(runner.metadata).items()}
+
+    def _check_servable(self) -> None:
+        """SpecError unless requests can feed this model: at least one input, each with a batch
+        axis and a type the runner feeds, and outputs of types the protocol's answers carry."""
+        def refuse(what: str):
+            raise SpecError(f"cannot serve model {self.name}: {what}",
+                            hint="serve a model exported by specc compile (or its .nn spec)")
+
+        if not self.inputs:
+            refuse("it has no inputs, so a request has nothing to give it")
+        for put, allowed in ((self.inputs, INPUT_TYPES), (self.outputs, tuple(DATATYPES.values()))):
+            for name, declared in put.items():
+                kind = "input" if put is self.inputs else "output"
+                if declared["datatype"] not in allowed:
+                    refuse(f"{kind} {name} is {declared['datatype']}; it can be {', '.join(allowed)}")
+                if kind == "input" and not declared["shape"]:
+                    refuse(f"input {name} is a single value: requests need a batch axis, shape (N, ...)")
 
     def metadata(self) -> dict:
         """The model metadata response: name, versions, platform, inputs and outputs."""

@@ -79,3 +79,50 @@ def test_a_refusal_from_the_word_checks_does_not_start_with_error(served):
     padded = {**WORDS, "shape": [1, 3], "data": ["show", "", "flights"]}
     assert post(served["slots"], "slots", {"inputs": [padded]}) == \
         (400, {"error": "input words: sentence 1 has an empty word before its end"})
+
+
+# ---- serve: model files ----
+
+def tiny_model(path: Path, inputs: list, outputs: list, nodes: list) -> Path:
+    """Save a hand-made ONNX model (opset 17) of value infos and nodes."""
+    import onnx
+    from onnx import helper
+
+    graph = helper.make_graph(nodes, "tiny", inputs, outputs)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def odd_models(folder: Path) -> dict[str, Path]:
+    """Models specc never writes: an int32 input, no input at all, a single-value input, a double output."""
+    from onnx import TensorProto, helper
+
+    info = helper.make_tensor_value_info
+    constant = helper.make_node("Constant", [], ["y"], value=helper.make_tensor("c", TensorProto.FLOAT, [1, 3], [1, 2, 3]))
+    return {
+        "int32": tiny_model(folder / "int32.onnx", [info("x", TensorProto.INT32, ["N", 3])],
+                            [info("y", TensorProto.FLOAT, ["N", 3])],
+                            [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)]),
+        "none": tiny_model(folder / "none.onnx", [], [info("y", TensorProto.FLOAT, [1, 3])], [constant]),
+        "scalar": tiny_model(folder / "scalar.onnx", [info("x", TensorProto.FLOAT, [])],
+                             [info("y", TensorProto.FLOAT, [])], [helper.make_node("Identity", ["x"], ["y"])]),
+        "double": tiny_model(folder / "double.onnx", [info("x", TensorProto.FLOAT, ["N", 3])],
+                             [info("y", TensorProto.DOUBLE, ["N", 3])],
+                             [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.DOUBLE)]),
+    }
+
+
+@pytest.mark.parametrize("model, error", [
+    ("int32", "cannot serve model int32: input x is tensor(int32); it can be FP32, INT64, BYTES"),
+    ("none", "cannot serve model none: it has no inputs, so a request has nothing to give it"),
+    ("scalar", "cannot serve model scalar: input x is a single value: requests need a batch axis, shape (N, ...)"),
+    ("double", "cannot serve model double: output y is tensor(double); it can be FP32, BYTES, INT64, BOOL"),
+])
+def test_a_model_requests_cannot_feed_is_refused_before_serving(tmp_path, model, error):
+    pytest.importorskip("onnx", reason="the odd models are written with onnx")
+    from specc.errors import SpecError
+    from specc.serve import load_served
+
+    with pytest.raises(SpecError) as caught:
+        load_served(odd_models(tmp_path)[model], True)
+    assert caught.value.message == error
