@@ -69,10 +69,16 @@ class WordIds:
         """Read a `specc.words.NAME` entry; SpecError if it is not one specc wrote."""
         try:
             entry = json.loads(text)
-            found = cls(entry["ids"], tuple(entry["vocabulary"]), entry["lowercase"])
+            vocabulary = entry["vocabulary"]
+            found = cls(entry["ids"], tuple(vocabulary), entry["lowercase"])
+            # other runtimes read unknown_id and padding_id, specc the vocabulary's length: they must agree;
+            # a repeated word would give its ids to one of its places only
             well_formed = (found.ids in ("words", "trigrams") and isinstance(found.lowercase, bool)
-                           and all(isinstance(w, str) for w in found.vocabulary))
-        except (ValueError, KeyError, TypeError):
+                           and isinstance(vocabulary, list) and all(isinstance(w, str) for w in vocabulary)
+                           and len(set(vocabulary)) == len(vocabulary)
+                           and type(entry["unknown_id"]) is int and entry["unknown_id"] == found.unknown_id
+                           and type(entry["padding_id"]) is int and entry["padding_id"] == PADDING_ID)
+        except (ValueError, KeyError, TypeError, RecursionError):
             well_formed = False
         if not well_formed:
             raise SpecError(f"the model's metadata entry {WORDS_KEY}{name} is damaged",
@@ -116,7 +122,7 @@ def class_names(metadata: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
         if key.startswith(CLASSES_KEY):
             try:
                 names = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 names = None
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise SpecError(f"the model's metadata entry {key} is damaged", expected="a JSON list of class names",
@@ -137,6 +143,10 @@ def name_classes(metadata: Mapping[str, str], outputs: Mapping[str, np.ndarray])
     named = dict(outputs)
     for output, names in class_names(metadata).items():
         index = named.pop(index_output_name(output), None)
+        if index is not None and index.size and index.max() >= len(names):
+            raise SpecError(f"the model's metadata entry {CLASSES_KEY}{output} is damaged: it names "
+                            f"{len(names)} classes, but the model gives class {int(index.max())}",
+                            hint="compile the model again with specc compile --portable")
         if index is not None:
             lookup = np.array(list(names) + [""], dtype=object)  # -1 picks the last: ""
             named[Output(output, names, None).class_output_name] = lookup[np.where(index < 0, -1, index)]

@@ -126,3 +126,38 @@ def test_a_model_requests_cannot_feed_is_refused_before_serving(tmp_path, model,
     with pytest.raises(SpecError) as caught:
         load_served(odd_models(tmp_path)[model], True)
     assert caught.value.message == error
+
+
+# ---- a portable model's metadata, tampered ----
+
+def tampered(source: Path, folder: Path, key: str, change) -> Path:
+    """A copy of a portable model whose metadata entry `key` (JSON) is replaced by change(entry)."""
+    import onnx
+
+    model = onnx.load(str(source))
+    for prop in model.metadata_props:
+        if prop.key == key:
+            prop.value = json.dumps(change(json.loads(prop.value)))
+    path = folder / "tampered.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+DAMAGED_WORDS = "error: the model's metadata entry specc.words.words is damaged"
+
+
+@pytest.mark.parametrize("key, change, error", [
+    ("specc.words.words", lambda e: {**e, "vocabulary": "show"}, DAMAGED_WORDS),  # a string: its letters were words
+    ("specc.words.words", lambda e: {**e, "unknown_id": 5}, DAMAGED_WORDS),
+    ("specc.words.words", lambda e: {**e, "unknown_id": 10 ** 30}, DAMAGED_WORDS),
+    ("specc.words.words", lambda e: {**e, "padding_id": 0}, DAMAGED_WORDS),
+    ("specc.words.words", lambda e: {**e, "vocabulary": ["show"] * len(e["vocabulary"])}, DAMAGED_WORDS),
+    ("specc.classes.slots", lambda e: e[:1],
+     "error: the model's metadata entry specc.classes.slots is damaged: it names 1 classes, but the model gives class"),
+], ids=["vocabulary-string", "unknown-id", "unknown-id-huge", "padding-id", "repeated-words", "too-few-classes"])
+def test_a_portable_model_with_damaged_metadata_is_refused(exported, tmp_path, capsys, key, change, error):
+    pytest.importorskip("onnx", reason="the metadata is tampered with onnx")
+    path = tampered(exported / "slots_p.onnx", tmp_path, key, change)
+    assert main(["run", str(path), "--text", "show me flights to Boston"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(error) and "Traceback" not in err
