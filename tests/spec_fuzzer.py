@@ -92,11 +92,16 @@ def _dense(rng: random.Random, features: int, classes: int | None = None) -> str
 
 
 def _rnn(rng: random.Random) -> str:
-    parts = ["rnn", rng.choice(("elman", "jordan", "cell=elman", "")), f"hidden={_number(rng, 1, 5)}",
+    parts = ["rnn", rng.choice(("elman", "jordan", "cell=elman", "", "lstm", "gru", "cell=gru")), f"hidden={_number(rng, 1, 5)}",
              _maybe(rng, 0.3, f"out={rng.randint(1, 4)}"), _maybe(rng, 0.4, "bidirectional"),
              _maybe(rng, 0.3, f"layers={_number(rng, 1, 3)}"), _maybe(rng, 0.3, "activation=" + rng.choice(ACTIVATIONS)),
              _maybe(rng, 0.1, "bias=false"), _maybe(rng, 0.1, "init=" + rng.choice(INITS))]
     return " ".join(p for p in parts if p)
+
+
+def _batchnorm(rng: random.Random) -> str:
+    return " ".join(p for p in ("batchnorm", _maybe(rng, 0.3, f"momentum={rng.choice(('0.1', '0.5', '1', '0'))}"),
+                                 _maybe(rng, 0.3, f"eps={rng.choice(('1e-5', '0.001', '1'))}")) if p)
 
 
 def _chain(rng: random.Random, form: str, classes: int | None) -> list[str]:
@@ -110,19 +115,21 @@ def _chain(rng: random.Random, form: str, classes: int | None) -> list[str]:
         form = "seq"
     for _ in range(rng.randint(0, 5)):
         if form == "image":
-            choice = rng.choice(("conv", "conv", "pool", "act", "flatten", "dropout"))
+            choice = rng.choice(("conv", "conv", "pool", "act", "flatten", "dropout", "globalpool", "batchnorm"))
             if choice == "conv":
                 layers.append(_conv(rng, 1))
             elif choice == "pool":
                 layers.append(f"{rng.choice(('maxpool', 'avgpool'))} {rng.choice((1, 2, 3))} "
                               + rng.choice(("", "floor", "ceil", "mode=exact", "stride=1")))
-            elif choice == "flatten":
-                layers.append("flatten")
+            elif choice in ("flatten", "globalpool"):
+                layers.append(choice if choice == "flatten" else rng.choice(("globalpool", "globalpool max", "globalpool avg")))
                 form = "vector"
+            elif choice == "batchnorm":
+                layers.append(_batchnorm(rng))
             else:
                 layers.append(rng.choice(ACTIVATIONS) if choice == "act" else f"dropout {rng.choice(('0.5', '0.1', 'p=0.2'))}")
         elif form == "seq":
-            choice = rng.choice(("rnn", "rnn", "window", "dense", "act", "last", "dropout"))
+            choice = rng.choice(("rnn", "rnn", "window", "dense", "act", "last", "dropout", "batchnorm"))
             if choice == "rnn":
                 layers.append(_rnn(rng))
             elif choice == "window":
@@ -132,10 +139,12 @@ def _chain(rng: random.Random, form: str, classes: int | None) -> list[str]:
             elif choice == "last":
                 layers.append("last")
                 form = "vector"
+            elif choice == "batchnorm":
+                layers.append(_batchnorm(rng))
             else:
                 layers.append(rng.choice(ACTIVATIONS) if choice == "act" else "dropout 0.2")
         else:
-            layers.append(rng.choice((_dense(rng, 3), rng.choice(ACTIVATIONS), "dropout 0.3")))
+            layers.append(rng.choice((_dense(rng, 3), rng.choice(ACTIVATIONS), "dropout 0.3", _batchnorm(rng))))
     if form == "image":
         layers.append("flatten")
     layers.append(_dense(rng, 3, classes))
