@@ -242,3 +242,14 @@ def test_output_from_data_takes_the_class_folders_names(tmp_path, monkeypatch, c
     assert capsys.readouterr().err.startswith("xo.nn:3:8: error: output label: 'from data' takes the tags or labels "
                                               "of sentences, or the class folders of a folder of images; this spec "
                                               "reads no words, and its data is no folder")
+
+
+def test_a_built_in_name_means_the_built_in_set_even_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    """`--data xo` in a folder that holds a folder `xo` trains on the built-in X and O images;
+    `./xo` names the folder."""
+    two_classes(tmp_path).rename(tmp_path / "xo")
+    monkeypatch.chdir(tmp_path)
+    built_in = load_data("xo", input_name="image", input_shape=(1, 12, 12), output_name="label",
+                         classes=("X", "O"))
+    assert built_in.train.x.shape[1:] == (1, 12, 12) and len(built_in.train.x) > 1000
+    assert load("./xo").train.x.shape == (10, 1, 4, 4)

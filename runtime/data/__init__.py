@@ -120,7 +120,9 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
     check_fraction(validation)
     spec = SpecSide(input_name, tuple(input_shape), output_name, None if classes is None else tuple(classes),
                     per_step)
-    if Path(source).is_dir():
+    # a built-in name means the built-in set even where a folder of that name is here: write
+    # ./atis for the folder
+    if source not in BUILTIN and Path(source).is_dir():
         from .images import load_folder
         return load_folder(source, spec, seed, validation, resize)
     if resize != "refuse":
