@@ -515,7 +515,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a spec in NumPy, then export a verified ONNX model")
     train.add_argument("spec", help="the .nn file")
-    train.add_argument("--data", help="xo, digits, flights, atis, or a data file (overrides the spec's 'data')")
+    train.add_argument("--data", help="xo, digits, flights, atis, a data file (.npz, .csv, token/tag or label<TAB>sentence) or a folder of images (overrides the spec's 'data')")
     train.add_argument("--epochs", type=int, help="passes over the data (overrides the spec)")
     train.add_argument("--batch", type=int, help="samples per step (overrides the spec)")
     train.add_argument("--lr", type=float, help="learning rate (overrides the spec)")
