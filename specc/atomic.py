@@ -80,6 +80,19 @@ def destination(path: str | Path) -> Path:
     return target
 
 
+def check_not_read(path: str | Path, read, what: str) -> None:
+    """SpecError if writing `path` would replace one of the files `read` (the same file by any
+    path or link): the command's own input would be lost. `what` names the output ("--out")."""
+    for source in read:
+        try:
+            same = os.path.samefile(path, source)
+        except OSError:  # one of them does not exist (yet): not the same file
+            continue
+        if same:
+            _refuse(path, f"it is {source}, which the command reads; {what} would replace it",
+                    f"give {what} another path")
+
+
 def _create_temporary(target: Path) -> tuple[int, Path]:
     """A new, empty .NAME.XXXXXXXX.tmp beside `target`, opened for writing. Mode 0666 lets the
     kernel apply the umask, as it does for any new file (mkstemp would force 0600)."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .atomic import destination, kind_of, write_atomically
+from .atomic import check_not_read, destination, kind_of, write_atomically
 from .errors import SpecError
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ DATA_HINT = ("give a .npz (numpy.savez(path, image=...)), a .csv with a header r
 NPZ_HINT = "save one array per model input, named after it: numpy.savez(path, image=...)"
 LEFT_OUT = "label"  # a CSV column of this name (or an output's) is not an input: training files score as they are
 CHUNK = 1 << 16  # rows checked for NaN at a time
+FLOAT32_MAX = 3.4028235e38  # the model takes float32: a float64 beyond this would reach it as an infinity
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,16 @@ def data_files(data: str | Path) -> list[tuple[Path, str]]:
 
 
 def _kind(file: Path) -> str:
-    """The kind of a data file by its suffix; SpecError for a folder or another suffix."""
-    if file.is_dir():
+    """The kind of a data file by its suffix; SpecError for a folder, another suffix, or anything
+    but a regular file (a FIFO would block the reading for ever)."""
+    try:
+        mode = file.stat().st_mode
+    except OSError as error:  # a dangling link, a loop of links
+        raise SpecError(f"cannot read {file}: {error.strerror or error}", hint=DATA_HINT) from None
+    if stat.S_ISDIR(mode):
         raise SpecError(f"the data folder holds a folder, {file}", hint="put the data files in one folder, no deeper")
+    if not stat.S_ISREG(mode):
+        raise SpecError(f"cannot read {file}: it is {kind_of(mode)}, not a file", hint=DATA_HINT)
     kind = KINDS.get(file.suffix.lower())
     if kind is None:
         raise SpecError(f"cannot read {file}: its kind is not known by its name",
@@ -149,6 +157,8 @@ def _survey_npz(path: Path, session) -> Source:
                 except SpecError as error:
                     error.message = f"{path}: {error.message}"
                     raise
+            if array.dtype.kind == "f" and array.dtype.itemsize > 4:
+                _check_float32_range(path, name, array[start:start + CHUNK], start)
     width = max((headers[name][0][1] for name in session.word_inputs), default=0)
     samples = tuple((name, headers[name][0][1:]) for name in names if name not in session.word_inputs)
     return Source(path, "npz", next(iter(counts.values())), width, samples)
@@ -176,6 +186,18 @@ def _check_npz_array(path: Path, name: str, shape: tuple, dtype, session) -> Non
     except SpecError:
         raise SpecError(f"array {name} of {path} has shape {shape}, which does not fit input {name} {fmt(declared)}",
                         expected=f"a batch {fmt(declared)}", received=str(shape), hint=NPZ_HINT) from None
+
+
+def _check_float32_range(path: Path, name: str, block: np.ndarray, start: int) -> None:
+    """SpecError naming the first value of `block` (rows `start`... of array `name`) that float32
+    cannot hold."""
+    import numpy as np
+
+    large = np.abs(block) > FLOAT32_MAX
+    if large.any():
+        where = np.unravel_index(int(np.argmax(large)), block.shape)
+        raise SpecError(f"{path}: array {name} holds {block[where]:g} at [{', '.join(map(str, (start + where[0],) + where[1:]))}],"
+                        " which is too large for float32, the model's numbers", expected=f"numbers within ±{FLOAT32_MAX:.4g}")
 
 
 def _check_rows(counts: dict[str, int], path) -> None:
@@ -336,11 +358,14 @@ def _check_finite_cells(numbers: np.ndarray, path: Path, lines: list[int], colum
     """SpecError naming the line and column of the first NaN or infinity."""
     import numpy as np
 
-    bad = ~np.isfinite(numbers)
+    bad = ~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX)  # the model reads float32: 1e300 is inf to it
     if bad.any():
         row, column = (int(i) for i in np.argwhere(bad)[0])
-        raise SpecError(f"{path}: line {lines[row]}, column '{columns[column]}' is not a finite number: "
-                        f"{numbers[row, column]}", hint="fill in or drop the rows with NaN or infinities")
+        value = numbers[row, column]
+        what = "a finite number" if not np.isfinite(value) else "a number float32 can hold (the model's numbers)"
+        raise SpecError(f"{path}: line {lines[row]}, column '{columns[column]}' is not {what}: {value:g}",
+                        hint="fill in or drop the rows with NaN or infinities" if not np.isfinite(value)
+                        else f"the model takes numbers within ±{FLOAT32_MAX:.4g}")
 
 
 def _inputs_text(session) -> str:
@@ -436,7 +461,9 @@ def predict(model: str | Path, data: str | Path, out: str | Path, batch: int = D
         require_ray("specc predict --engine ray", "data")
     destination(out)  # a folder or an unwritable place is refused before the work
     session = WordsRunner(load_onnx(model, providers_for(device), threads if engine == "local" else None).session)
-    sources = [survey(path, kind, session) for path, kind in data_files(data)]
+    files = data_files(data)
+    check_not_read(out, [model, *(path for path, _ in files)], "--out")
+    sources = [survey(path, kind, session) for path, kind in files]
     _check_samples_agree(sources)
     width = max(source.width for source in sources)
     if engine == "local":

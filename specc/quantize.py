@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .atomic import destination, write_atomically
+from .atomic import check_not_read, destination, write_atomically
 from .errors import SpecError
 
 if TYPE_CHECKING:
@@ -345,6 +345,7 @@ def quantize(model: str | Path, out: str | Path, data: str | None = None,
         raise SpecError(f"--max-drop {max_drop:g} must be a number of points of at least 0",
                         hint=f"e.g. --max-drop {DEFAULT_MAX_DROP:g} (the default)")
     model, out = Path(model), destination(out)  # a folder or an unwritable place is refused before the work
+    check_not_read(out, [model], "-o")  # the float model would be lost
     metadata = load_onnx(model).metadata  # SpecError for a missing, special or unreadable file
     if "specc.quantized" in metadata:
         raise SpecError(f"{model} is an int8 model already (written by specc quantize)",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,64 @@ def test_a_portable_model_with_damaged_metadata_is_refused(exported, tmp_path, c
     assert main(["run", str(path), "--text", "show me flights to Boston"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(error) and "Traceback" not in err
+
+
+# ---- predict and quantize: where the output goes ----
+
+def write_csv(path: Path, rows: int = 2) -> Path:
+    """A .csv of x_or_o images: a header of 144 pixel columns, then `rows` rows of 0.5."""
+    path.write_text(",".join(f"p{i}" for i in range(144)) + "\n" + (",".join(["0.5"] * 144) + "\n") * rows)
+    return path
+
+
+def test_predict_refuses_to_write_over_its_model_or_data(exported, tmp_path, capsys):
+    model = tmp_path / "xo.onnx"
+    model.write_bytes((exported / "xo.onnx").read_bytes())
+    data = write_csv(tmp_path / "images.csv")
+    before = model.read_bytes(), data.read_bytes()
+    link = tmp_path / "link.npz"
+    link.symlink_to(data)
+    for out, read in ((model, model), (data, data), (link, data)):
+        assert main(["predict", str(model), "--data", str(data), "--out", str(out), "--quiet"]) == 2
+        assert capsys.readouterr().err == (f"error: cannot write {out}: it is {read}, which the command reads; "
+                                           "--out would replace it\n  hint: give --out another path\n")
+    assert (model.read_bytes(), data.read_bytes()) == before
+
+
+def test_quantize_refuses_to_write_over_the_float_model(exported, tmp_path, capsys):
+    model = tmp_path / "xo.onnx"
+    model.write_bytes((exported / "xo.onnx").read_bytes())
+    assert main(["quantize", str(model), "-o", str(model), "--quiet"]) == 2
+    assert capsys.readouterr().err == (f"error: cannot write {model}: it is {model}, which the command reads; "
+                                       "-o would replace it\n  hint: give -o another path\n")
+    assert model.read_bytes() == (exported / "xo.onnx").read_bytes()
+
+
+# ---- predict: data ----
+
+def test_predict_refuses_a_fifo_in_the_data_folder(exported, tmp_path, capsys):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_csv(folder / "a.csv")
+    os.mkfifo(folder / "b.csv")  # reading it would block for ever
+    assert main(["predict", str(exported / "xo.onnx"), "--data", str(folder), "--out", str(tmp_path / "o.npz")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: cannot read {folder / 'b.csv'}: it is a FIFO (named pipe), "
+                                              "not a file\n")
+
+
+def test_predict_refuses_numbers_float32_cannot_hold(exported, tmp_path, capsys):
+    import numpy as np
+
+    images = np.full((3, 1, 12, 12), 0.5)
+    images[2, 0, 4, 7] = -1e300  # float64: finite, but an infinity once the model reads it as float32
+    np.savez(tmp_path / "big.npz", image=images)
+    csv = write_csv(tmp_path / "big.csv")
+    csv.write_text(csv.read_text().replace("0.5\n", "1e300\n", 1))
+    for data, error in (("big.npz", f"error: {tmp_path / 'big.npz'}: array image holds -1e+300 at [2, 0, 4, 7], "
+                                    "which is too large for float32, the model's numbers\n"),
+                        ("big.csv", f"error: {tmp_path / 'big.csv'}: line 2, column 'p143' is not a number float32 "
+                                    "can hold (the model's numbers): 1e+300\n")):
+        assert main(["predict", str(exported / "xo.onnx"), "--data", str(tmp_path / data),
+                     "--out", str(tmp_path / "o.npz"), "--quiet"]) == 2
+        assert capsys.readouterr().err.startswith(error)
+    assert not (tmp_path / "o.npz").exists()
