@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", choices=("atis", "flights"), default="atis", help="data set (default atis)")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
     parser.add_argument("--profile", action="store_true", help="only profile specc's training step, 1 and 2 BLAS threads")
+    parser.add_argument("--threads", type=int, nargs="+", default=slots_bench.THREADS,
+                        help="thread counts to time (default 1 2)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object per cell")
     args = parser.parse_args(argv)
     status = 0
@@ -98,14 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         spec, tagger = SPEC.format(cell=cell), gated_tagger(cell)
         if args.profile:
             case = slots_bench.load_case(args.data, spec, tagger)
-            for threads in slots_bench.THREADS:
+            for threads in args.threads:
                 with slots_bench.BlasThreads(threads):
                     print(f"## {cell}, NumPy BLAS threads: {threads}\n")
                     print(slots_bench.piece_times(case) + "\n")
                     print(slots_bench.profile_specc(case))
             continue
         results = slots_bench.measure(args.data, slots_bench.QUICK if args.quick else slots_bench.FULL,
-                                      spec, tagger, TARGETS)
+                                      spec, tagger, TARGETS, tuple(args.threads))
         status = max(status, finish(results, args.json, slots_bench.print_report))
     return status
 

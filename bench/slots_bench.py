@@ -646,7 +646,7 @@ def targets(results: dict, bounds: dict) -> list[dict]:
 
 
 def measure(data: str, plan: Plan, spec: Path | str = SPEC, tagger: type | None = None,
-            bounds: dict = TARGETS) -> dict:
+            bounds: dict = TARGETS, threads_to_time: tuple = THREADS) -> dict:
     """Every measurement of the module docstring for the network of `spec` (see load_case)."""
     began = time.perf_counter()
     busy = background_busy()
@@ -667,7 +667,7 @@ def measure(data: str, plan: Plan, spec: Path | str = SPEC, tagger: type | None 
     visit = np.random.default_rng(SEED)
     jiffies, own = cpu_jiffies(), time.process_time()
     results["training"] = []
-    for threads in THREADS:
+    for threads in threads_to_time:
         torch.set_num_threads(threads)
         with BlasThreads(threads):
             entry = measure_training(case, plan, threads, visit)
@@ -686,7 +686,7 @@ def measure(data: str, plan: Plan, spec: Path | str = SPEC, tagger: type | None 
         if not report.ok:
             raise SystemExit(f"specc's export failed its own check (max abs diff {report.max_abs_diff:.2e})")
         results["export_max_abs_diff_vs_numpy"] = report.max_abs_diff
-        for threads in THREADS:
+        for threads in threads_to_time:
             torch.set_num_threads(threads)
             results["inference"].append(measure_inference(case, path, plan, threads, visit, loads))
     results["others_cpu_busy_while_timing"] = others_busy(jiffies, cpu_jiffies(), time.process_time() - own)

@@ -159,46 +159,40 @@ def jordan_direction_backward(states, outputs, fed_back, out, d_outputs, slope, 
 # own step order (the backward direction's step s is time T-1-s), so one step of the layer is one
 # batched product and one pass of each element-wise operation over all directions, half the
 # calls of a loop per direction (at batch 16 the calls, not the arithmetic, cost the time).
-# Inside, the sigmoid gates come first (lstm: o, i, f, g; gru keeps r, z, n) and their rows of W,
-# R and the biases are halved: sigma(a) = (1 + tanh(a / 2)) / 2, so one tanh over a whole row of
-# gates and two in-place operations on its sigmoid blocks give every gate's value. Halving is
-# exact, so only tanh against exp rounds differently. A padded step zeroes the state (h, and c);
+# The sigmoid gates' pre-activations are halved: sigma(a) = (1 + tanh(a / 2)) / 2, so one tanh over
+# a whole row of gates and two in-place operations per block of sigmoid gates give every gate's
+# value. Halving is exact, so only tanh against exp rounds differently. A padded step zeroes the state (h, and c);
 # as its output is 0 and the state after a sentence's last word is never read, this is the
 # "padded steps keep the state" of packed sequences: the backward direction starts from 0.
 
 GATED = ("lstm", "gru")
-SIGMOID_GATES = {"lstm": 3, "gru": 2}
-INTERNAL_BLOCKS = {"lstm": (3, 0, 1, 2), "gru": (0, 1, 2)}  # PyTorch's block of each internal one
+SIGMOID_BLOCKS = {"lstm": ((0, 2), (3, 4)), "gru": ((0, 2),)}  # [from, to) in blocks of H rows: i f, o; r z
 
 
 @dataclass
 class GatedWeights:
-    """Stacked layer k's gated weights in the internal gate order (G gates, H hidden, F inputs):
-    for the forward pass scaled (sigmoid rows halved), for the backward pass not."""
+    """Stacked layer k's gated weights, G gates of H rows, F inputs, D directions."""
 
-    rows: np.ndarray  # (G*H,) PyTorch's row of each internal row
     w: np.ndarray  # (D, G*H, F)
     r: np.ndarray  # (D, G*H, H)
-    w_scaled: np.ndarray  # (D, G*H, F)
-    r_scaled_t: np.ndarray  # (D, H, G*H), contiguous: the per-step product's right operand
-    bias: np.ndarray | None  # (D, 1, 1, G*H) scaled, added to x W^T (lstm: b + Rb; gru: b)
-    recurrent_bias: np.ndarray | None  # (D, 1, G*H) scaled, gru: Rb (added to h R^T)
+    scale: np.ndarray  # (G*H,): 1/2 on the sigmoid gates' rows, else 1
+    r_scaled_t: np.ndarray  # (D, H, G*H) (R * scale)^T, contiguous: the per-step product's right operand
+    bias: np.ndarray | None  # (D, 1, 1, G*H) added to x W^T (lstm: b + Rb; gru: b)
+    recurrent_bias: np.ndarray | None  # (D, 1, G*H) gru: Rb * scale, added to h R^T
 
 
 def gated_weights(a, w, k: int) -> GatedWeights:
-    hidden, blocks = a.hidden, INTERNAL_BLOCKS[a.cell]
-    rows = np.concatenate([np.arange(b * hidden, (b + 1) * hidden) for b in blocks])
-    weights = w[f"layer{k}.W"]
-    scale = np.ones((len(rows), 1), dtype=weights.dtype)
-    scale[:SIGMOID_GATES[a.cell] * hidden] = 0.5
-    w_in, r_in = weights[:, rows], w[f"layer{k}.R"][:, rows]
+    r = w[f"layer{k}.R"]
+    scale = np.ones(r.shape[1], dtype=r.dtype)
+    for start, end in SIGMOID_BLOCKS[a.cell]:
+        scale[start * a.hidden:end * a.hidden] = 0.5
     bias = recurrent_bias = None
     if a.bias:
-        b, rb = w[f"layer{k}.b"][:, rows] * scale[:, 0], w[f"layer{k}.Rb"][:, rows] * scale[:, 0]
+        b, rb = w[f"layer{k}.b"], w[f"layer{k}.Rb"]
         bias = (b + rb if a.cell == "lstm" else b)[:, None, None, :]  # an LSTM only ever uses the sum
-        recurrent_bias = rb[:, None, :] if a.cell == "gru" else None
-    return GatedWeights(rows, w_in, r_in, w_in * scale, np.ascontiguousarray((r_in * scale).transpose(0, 2, 1)),
-                        bias, recurrent_bias)
+        recurrent_bias = (rb * scale)[:, None, :] if a.cell == "gru" else None
+    r_scaled_t = np.ascontiguousarray((r * scale[:, None]).transpose(0, 2, 1))
+    return GatedWeights(w[f"layer{k}.W"], r, scale, r_scaled_t, bias, recurrent_bias)
 
 
 def _step_order(parts: list) -> np.ndarray:
@@ -214,15 +208,18 @@ def _time_order(values: np.ndarray) -> np.ndarray:
     return np.concatenate([v[::-1] if d else v for d, v in enumerate(values)], axis=-1)
 
 
-def _sigmoid_from_tanh(values: np.ndarray) -> None:
-    """tanh(a / 2) -> sigma(a), in place."""
-    values *= 0.5
-    values += 0.5
+def _sigmoids_from_tanh(gates: np.ndarray, cell: str) -> None:
+    """In place, on gates (..., G*H): tanh(a / 2) -> sigma(a) in the sigmoid gates' blocks."""
+    hidden = gates.shape[-1] // (4 if cell == "lstm" else 3)
+    for start, end in SIGMOID_BLOCKS[cell]:
+        block = gates[..., start * hidden:end * hidden]
+        block *= 0.5
+        block += 0.5
 
 
 def lstm_steps(gates: np.ndarray, r_scaled_t: np.ndarray, masks: list):
-    """Run an LSTM layer's directions. gates (D, T, N, 4H): every step's scaled x W^T + b + Rb,
-    overwritten by the gates o, i, f, g; r_scaled_t (D, H, 4H); masks: per step (D, N, 1) or None.
+    """Run an LSTM layer's directions. gates (D, T, N, 4H): every step's x W^T + b + Rb, scaled
+    (GatedWeights.scale), overwritten by the gates i, f, g, o; r_scaled_t (D, H, 4H); masks: per step (D, N, 1) or None.
     Returns (c, tanh(c), h), each (D, T, N, H) in step order, 0 on padding."""
     directions, steps, n, rows = gates.shape
     hidden = rows // 4
@@ -235,14 +232,14 @@ def lstm_steps(gates: np.ndarray, r_scaled_t: np.ndarray, masks: list):
             np.matmul(states[:, s - 1], r_scaled_t, out=product)
             g += product
         np.tanh(g, out=g)
-        _sigmoid_from_tanh(g[..., :3 * hidden])
-        c = np.multiply(g[..., hidden:2 * hidden], g[..., 3 * hidden:], out=cells[:, s])  # i * g
+        _sigmoids_from_tanh(g, "lstm")
+        c = np.multiply(g[..., :hidden], g[..., 2 * hidden:3 * hidden], out=cells[:, s])  # i * g
         if s:
-            c += np.multiply(g[..., 2 * hidden:3 * hidden], cells[:, s - 1], out=kept)  # f * c_{t-1}
+            c += np.multiply(g[..., hidden:2 * hidden], cells[:, s - 1], out=kept)  # f * c_{t-1}
         if masks[s] is not None:
             c *= masks[s]  # and so h = o * tanh(0) = 0
         np.tanh(c, out=tanh_c[:, s])
-        np.multiply(g[..., :hidden], tanh_c[:, s], out=states[:, s])
+        np.multiply(g[..., 3 * hidden:], tanh_c[:, s], out=states[:, s])
     return cells, tanh_c, states
 
 
@@ -259,14 +256,14 @@ def lstm_steps_backward(gates, cells, tanh_c, r: np.ndarray, d_states: np.ndarra
     Returns da (D, T, N, 4H): the gradient at each step's (unscaled) gate pre-activations."""
     directions, steps, n, rows = gates.shape
     hidden = rows // 4
-    o, i, f, g = (gates[..., j * hidden:(j + 1) * hidden] for j in range(4))
+    i, f, g, o = (gates[..., j * hidden:(j + 1) * hidden] for j in range(4))
     # Only dh_t and dc_t pass from step to step: every other factor of the gates' gradients is
-    # computed for all steps at once, per unit of dh_t (block o) or of dc_t (blocks i, f, g)
+    # computed for all steps at once, per unit of dc_t (blocks i, f, g) or of dh_t (block o)
     per_unit = np.empty((directions, steps, n, 4, hidden), dtype=gates.dtype)
-    np.multiply(tanh_c, o * (1 - o), out=per_unit[..., 0, :])
-    np.multiply(g, i * (1 - i), out=per_unit[..., 1, :])
-    np.multiply(_state_before(cells), f * (1 - f), out=per_unit[..., 2, :])
-    np.multiply(i, 1 - g * g, out=per_unit[..., 3, :])
+    np.multiply(g, i * (1 - i), out=per_unit[..., 0, :])
+    np.multiply(_state_before(cells), f * (1 - f), out=per_unit[..., 1, :])
+    np.multiply(i, 1 - g * g, out=per_unit[..., 2, :])
+    np.multiply(tanh_c, o * (1 - o), out=per_unit[..., 3, :])
     c_per_h = o * (1 - tanh_c * tanh_c)  # dc_t per unit of dh_t, through h_t = o * tanh(c_t)
     if mask is not None:  # a padded step's state is 0: nothing passes through it
         per_unit *= mask[..., None]
@@ -278,8 +275,8 @@ def lstm_steps_backward(gates, cells, tanh_c, r: np.ndarray, d_states: np.ndarra
     for s in range(steps - 1, -1, -1):
         np.add(d_h, d_states[:, s], out=d_new_h)
         d_c += np.multiply(d_new_h, c_per_h[:, s], out=part)
-        np.multiply(d_new_h, per_unit[:, s, :, 0], out=da[:, s, :, 0])
-        np.multiply(d_c[:, :, None, :], per_unit[:, s, :, 1:], out=da[:, s, :, 1:])
+        np.multiply(d_c[:, :, None, :], per_unit[:, s, :, :3], out=da[:, s, :, :3])
+        np.multiply(d_new_h, per_unit[:, s, :, 3], out=da[:, s, :, 3])
         if s:
             np.matmul(da[:, s].reshape(directions, n, rows), r, out=d_h)
             d_c *= f[:, s]
@@ -287,9 +284,9 @@ def lstm_steps_backward(gates, cells, tanh_c, r: np.ndarray, d_states: np.ndarra
 
 
 def gru_steps(gates: np.ndarray, r_scaled_t: np.ndarray, recurrent_bias, masks: list):
-    """Run a GRU layer's directions. gates (D, T, N, 3H): every step's scaled x W^T + b,
-    overwritten by the gates r, z, n; r_scaled_t (D, H, 3H); recurrent_bias (D, 1, 3H) scaled or
-    None; masks: per step (D, N, 1) or None.
+    """Run a GRU layer's directions. gates (D, T, N, 3H): every step's x W^T + b, scaled
+    (GatedWeights.scale), overwritten by the gates r, z, n; r_scaled_t (D, H, 3H); recurrent_bias
+    (D, 1, 3H) scaled or None; masks: per step (D, N, 1) or None.
     Returns (products (D, T, N, 3H): each step's scaled h_{t-1} R^T + Rb, whose n block is
     h_{t-1} R_n^T + Rb_n; h (D, T, N, H), step order, 0 on padding)."""
     directions, steps, n, rows = gates.shape
@@ -306,7 +303,7 @@ def gru_steps(gates: np.ndarray, r_scaled_t: np.ndarray, recurrent_bias, masks: 
         rz, new = g[..., :2 * hidden], g[..., 2 * hidden:]
         rz += p[..., :2 * hidden]
         np.tanh(rz, out=rz)
-        _sigmoid_from_tanh(rz)
+        _sigmoids_from_tanh(g, "gru")
         new += np.multiply(g[..., :hidden], p[..., 2 * hidden:], out=part)
         np.tanh(new, out=new)
         z = g[..., hidden:2 * hidden]
@@ -372,12 +369,13 @@ def gated_layer(a, w, k: int, x, mask: np.ndarray | None) -> tuple[GatedRun, np.
     gw, directions = gated_weights(a, w, k), a.directions
     steps = x.shape[0]
     if isinstance(x, SparseRows):
-        gates, inputs = _step_order([x.project(gw.w_scaled[d]) for d in range(directions)]), x
+        gates, inputs = _step_order([x.project(gw.w[d]) for d in range(directions)]), x
     else:
         inputs = _step_order([x] * directions).reshape(directions, -1, x.shape[-1])
-        gates = np.matmul(inputs, gw.w_scaled.transpose(0, 2, 1)).reshape(directions, steps, x.shape[1], -1)
+        gates = np.matmul(inputs, gw.w.transpose(0, 2, 1)).reshape(directions, steps, x.shape[1], -1)
     if gw.bias is not None:
         gates += gw.bias
+    gates *= gw.scale
     in_steps = None
     if mask is not None and not mask.all():
         in_steps = _step_order([mask.T[..., None].astype(gates.dtype)] * directions)
@@ -402,19 +400,15 @@ def gated_layer_backward(a, run: GatedRun, dy: np.ndarray, need_dx: bool):
     states, rows = run.internals[-1], da.shape[-1]
     flat = da.reshape(directions, -1, rows)
     fed = d_product[:, 1:].reshape(directions, -1, rows).transpose(0, 2, 1)  # step 0 read h_0 = 0
-    internal = {"R": np.matmul(fed, states[:, :-1].reshape(directions, -1, hidden))}
+    grads = {"R": np.matmul(fed, states[:, :-1].reshape(directions, -1, hidden))}
     if isinstance(run.x, SparseRows):
-        internal["W"] = np.stack([run.x.project_grad(np.ascontiguousarray(da[d, ::-1] if d else da[d]))
+        grads["W"] = np.stack([run.x.project_grad(np.ascontiguousarray(da[d, ::-1] if d else da[d]))
                                   for d in range(directions)])
     else:
-        internal["W"] = np.matmul(flat.transpose(0, 2, 1), run.x)
+        grads["W"] = np.matmul(flat.transpose(0, 2, 1), run.x)
     if a.bias:
-        internal["b"] = flat.sum(axis=1)
-        internal["Rb"] = internal["b"] if a.cell == "lstm" else d_product.reshape(directions, -1, rows).sum(axis=1)
-    grads = {}
-    for name, g in internal.items():  # back to PyTorch's gate order
-        grads[name] = np.empty_like(g)
-        grads[name][:, gw.rows] = g
+        grads["b"] = flat.sum(axis=1)
+        grads["Rb"] = grads["b"].copy() if a.cell == "lstm" else d_product.reshape(directions, -1, rows).sum(axis=1)
     dx = None
     if need_dx and not isinstance(run.x, SparseRows):
         per_direction = np.matmul(flat, gw.w).reshape(directions, run.steps, -1, gw.w.shape[-1])
