@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+FED = ("tensor(float)", "tensor(string)", "tensor(int64)")  # the input types run() feeds
 DEVICES = ("cpu", "cuda")  # --device: where onnxruntime runs a model
 CUDA = "CUDAExecutionProvider"
 # onnxruntime-gpu replaces onnxruntime: both install the module onnxruntime, and one overwrites the other's files
@@ -72,6 +73,14 @@ class OnnxModel:
         self.id_inputs = {i.name for i in self.session.get_inputs() if i.type == "tensor(int64)"}  # portable words
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def check_fed(self, command: str) -> None:
+        """SpecError unless run() can feed the model: at least one input, each float, words or
+        int64 ids (another type, e.g. int32, would fail in onnxruntime on every call)."""
+        unfed = [f"{i.name} is {i.type}" for i in self.session.get_inputs() if i.type not in FED]
+        if unfed or not self.inputs:
+            raise SpecError(f"{command} cannot feed {self.source}: " + ("; ".join(unfed) or "it has no inputs"),
+                            expected="inputs of " + ", ".join(FED), hint="give a model exported by specc compile")
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run on prepared batches (float32, or (N, T) words for a string input); returns every

@@ -460,7 +460,9 @@ def predict(model: str | Path, data: str | Path, out: str | Path, batch: int = D
 
         require_ray("specc predict --engine ray", "data")
     destination(out)  # a folder or an unwritable place is refused before the work
-    session = WordsRunner(load_onnx(model, providers_for(device), threads if engine == "local" else None).session)
+    runner = load_onnx(model, providers_for(device), threads if engine == "local" else None).session
+    runner.check_fed("specc predict")
+    session = WordsRunner(runner)
     files = data_files(data)
     check_not_read(out, [model, *(path for path, _ in files)], "--out")
     sources = [survey(path, kind, session) for path, kind in files]

@@ -223,3 +223,17 @@ def test_predict_refuses_numbers_float32_cannot_hold(exported, tmp_path, capsys)
                      "--out", str(tmp_path / "o.npz"), "--quiet"]) == 2
         assert capsys.readouterr().err.startswith(error)
     assert not (tmp_path / "o.npz").exists()
+
+
+@pytest.mark.parametrize("model, error", [
+    ("int32", "error: specc predict cannot feed {path}: x is tensor(int32)\n"),
+    ("none", "error: specc predict cannot feed {path}: it has no inputs\n"),
+])
+def test_predict_refuses_a_model_it_cannot_feed(tmp_path, capsys, model, error):
+    pytest.importorskip("onnx", reason="the odd models are written with onnx")
+    import numpy as np
+
+    path = odd_models(tmp_path)[model]
+    np.savez(tmp_path / "x.npz", x=np.ones((2, 3), np.float32))
+    assert main(["predict", str(path), "--data", str(tmp_path / "x.npz"), "--out", str(tmp_path / "o.npz")]) == 2
+    assert capsys.readouterr().err.startswith(error.format(path=path))
