@@ -273,6 +273,21 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def cmd_show(args) -> int:
+    from .feed import check_finite, parse_input_flags, read_array
+    from .show import show
+
+    _check_seed(args.seed)
+    given = {name: read_array(path) for name, path in parse_input_flags(args.input).items()}
+    for name, value in given.items():
+        check_finite(name, value)
+    path = show(args.model, weights=args.weights, inputs=given, text=args.text, output=args.output, seed=args.seed,
+                data=args.data, onnx=is_onnx_file(args.model))
+    if not args.quiet:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def cmd_train(args) -> int:
     # first of all, before NumPy loads: from here on Ctrl-C stops the run at a safe point
     # (exit 130 with a checkpoint) instead of raising KeyboardInterrupt wherever it lands
@@ -344,6 +359,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_triton(args) -> int:
+    import shlex
+
     from .triton import write_repository
 
     written = write_repository(args.model, args.repo, name=args.name, max_batch=args.max_batch,
@@ -352,7 +369,8 @@ def cmd_triton(args) -> int:
         print(f"wrote {written.config} and {written.model}")
         if written.contrib_ops:
             print("the model uses onnxruntime's contrib ops: Triton's onnxruntime backend runs them as they are")
-        print(f"serve it with: docker run --rm -p 8000:8000 -p 8001:8001 -v \"$(realpath {args.repo})\":/models "
+        # the folder as one shell word: a name with spaces or $(...) must not split or run when pasted
+        print(f"serve it with: docker run --rm -p 8000:8000 -p 8001:8001 -v {shlex.quote(f'{written.repo}:/models')} "
               "nvcr.io/nvidia/tritonserver:<YY.MM>-py3 tritonserver --model-repository=/models")
     return EXIT_OK
 
@@ -512,6 +530,21 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print nothing (use with --output)")
     run.add_argument("--json", action="store_true", help="print the outputs as one JSON object")
     run.set_defaults(func=cmd_run)
+
+    show = sub.add_parser("show", help="draw a network as a picture: filters, feature maps, hidden states, "
+                                       "training curves")
+    show.add_argument("model", help="a .nn spec, a run folder of specc train, or an exported .onnx model")
+    show.add_argument("--weights", metavar="CKPT", help="trained weights from a checkpoint.npz (a run folder: its "
+                                                        "best.npz, else its checkpoint.npz)")
+    show.add_argument("--input", action="append", default=[], metavar="NAME=FILE",
+                      help="an image (.npy or .json): draw its feature maps after every layer")
+    show.add_argument("--text", metavar="SENTENCE", help="a sentence (a model whose input is words): draw each "
+                                                         "word's class and the rnn states")
+    show.add_argument("-o", "--output", metavar="OUT", help="the picture: .png, .svg or .pdf (default: MODEL.show.png, here)")
+    show.add_argument("--data", help="for a spec that takes its vocabulary from data: the data set (default: the spec's)")
+    show.add_argument("--seed", type=int, help=WEIGHTS_SEED_HELP)
+    show.add_argument("--quiet", action="store_true", help="print nothing on success")
+    show.set_defaults(func=cmd_show)
 
     train = sub.add_parser("train", help="train a spec in NumPy, then export a verified ONNX model")
     train.add_argument("spec", help="the .nn file")

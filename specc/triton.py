@@ -24,6 +24,7 @@ from .atomic import check_folder, kind_of, write_atomically
 from .errors import SpecError
 
 DEFAULT_MAX_BATCH = 64
+INT32_MAX = 2**31 - 1  # max_batch_size and an instance group's count are int32 in ModelConfig
 VERSION = "1"  # the one model version written: DIR/NAME/1/model.onnx
 # Triton names a model by its folder: a portable file name, not starting with a dot
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -52,6 +53,7 @@ class Repository:
     config: Path
     model: Path
     name: str
+    repo: Path  # the repository folder, absolute (what Triton's --model-repository is given)
     contrib_ops: bool  # the model uses onnxruntime's com.microsoft contrib ops
 
 
@@ -160,11 +162,16 @@ def write_repository(model: str | Path, repo: str | Path, *, name: str | None = 
     """Write DIR/NAME/1/model.onnx then DIR/NAME/config.pbtxt (each atomically: the config last,
     so a Triton polling the folder never sees a config without its model). An existing model
     folder is refused unless `force`, which replaces those two files and leaves the rest."""
+    if not str(repo):  # Path("") is the current folder: a typo, not a choice
+        raise SpecError("--repo is empty", hint="give the repository folder, e.g. --repo models")
     model, repo = Path(model), Path(repo)
     if max_batch < 0:
         raise SpecError(f"--max-batch {max_batch} is negative", hint="give 0 (no batching) or more, e.g. 64")
     if instances < 1:
         raise SpecError(f"--instances {instances} must be at least 1", hint="give the number of copies to run, e.g. 2")
+    for flag, value in (("--max-batch", max_batch), ("--instances", instances)):
+        if value > INT32_MAX:
+            raise SpecError(f"{flag} {value} is more than Triton's config holds ({INT32_MAX})", hint="give fewer")
     name = model_name(model, name)
     if repo.exists() and not repo.is_dir():
         raise SpecError(f"cannot write the repository {repo}: it is not a folder",
@@ -180,4 +187,4 @@ def write_repository(model: str | Path, repo: str | Path, *, name: str | None = 
     write_atomically(folder / VERSION / "model.onnx", data)
     write_atomically(folder / "config.pbtxt", config.encode("utf-8"))
     contrib = any(op.domain == "com.microsoft" for op in proto.opset_import)
-    return Repository(folder / "config.pbtxt", folder / VERSION / "model.onnx", name, contrib)
+    return Repository(folder / "config.pbtxt", folder / VERSION / "model.onnx", name, repo.resolve(), contrib)

@@ -237,3 +237,24 @@ def test_predict_refuses_a_model_it_cannot_feed(tmp_path, capsys, model, error):
     np.savez(tmp_path / "x.npz", x=np.ones((2, 3), np.float32))
     assert main(["predict", str(path), "--data", str(tmp_path / "x.npz"), "--out", str(tmp_path / "o.npz")]) == 2
     assert capsys.readouterr().err.startswith(error.format(path=path))
+
+
+# ---- triton ----
+
+@pytest.mark.parametrize("flags, error", [
+    (["--max-batch", str(2**31)], f"error: --max-batch {2**31} is more than Triton's config holds ({2**31 - 1})\n"),
+    (["--instances", str(10**11)], f"error: --instances {10**11} is more than Triton's config holds ({2**31 - 1})\n"),
+    (["--repo", ""], "error: --repo is empty\n"),
+], ids=["max-batch-past-int32", "instances-past-int32", "empty-repo"])
+def test_triton_refuses_what_its_config_cannot_hold(exported, tmp_path, capsys, monkeypatch, flags, error):
+    monkeypatch.chdir(tmp_path)
+    assert main(["triton", str(exported / "xo.onnx"), "--repo", "repo", *flags]) == 2
+    assert capsys.readouterr().err.startswith(error)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_triton_prints_a_docker_command_that_keeps_the_folder_one_word(exported, tmp_path, capsys):
+    repo = tmp_path / "my models $(touch pwned)"
+    assert main(["triton", str(exported / "xo.onnx"), "--repo", str(repo)]) == 0
+    out = capsys.readouterr().out
+    assert f"-v '{repo}:/models' nvcr.io/" in out
