@@ -313,7 +313,10 @@ def call_seconds(paths, xs: dict, batch: int = 1, calls: int = LATENCY_ROWS, thr
     all see the same machine load. `threads`: onnxruntime's intra-op threads (None: its default)."""
     from specc.runtime.onnx_runner import OnnxModel
 
+    from .portable import encode_words
+
     sessions = [OnnxModel(str(path), threads=threads) for path in paths]
+    xs = encode_words(sessions[0].metadata, xs)  # a portable model's word ids, mapped once, outside the timing
     rows = len(next(iter(xs.values())))
     starts = [(call * batch) % max(rows - batch + 1, 1) for call in range(calls)]
     feeds = [{name: x[start:start + batch] for name, x in xs.items()} for start in starts]

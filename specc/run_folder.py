@@ -61,10 +61,12 @@ def heldout_scores(onnx_path: Path, model, split) -> dict[str, dict]:
     from specc.runtime.onnx_runner import OnnxModel
     from specc.runtime.train import columns
 
+    from .portable import WordsRunner
+
     xs, ys = columns(split, model)
     if len(split) == 0:
         return {}
-    session = OnnxModel(str(onnx_path))
+    session = WordsRunner(OnnxModel(str(onnx_path)))  # a portable model's words mapped to its ids
     sums = {output.name: {"correct": 0, "squares": 0.0, "true": [], "predicted": []} for output in model.outputs}
     for start in range(0, len(split), 1024):
         outputs = session.run({name: x[start:start + 1024] for name, x in xs.items()})

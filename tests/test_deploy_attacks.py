@@ -258,3 +258,15 @@ def test_triton_prints_a_docker_command_that_keeps_the_folder_one_word(exported,
     assert main(["triton", str(exported / "xo.onnx"), "--repo", str(repo)]) == 0
     out = capsys.readouterr().out
     assert f"-v '{repo}:/models' nvcr.io/" in out
+
+
+# ---- quantize ----
+
+def test_quantize_takes_a_portable_word_model_as_it_takes_the_default_export(exported, tmp_path, capsys):
+    """The held-out sentences reached the portable model as words where it takes ids (an internal error)."""
+    pytest.importorskip("onnx", reason="specc quantize needs onnx")
+    lines = {}
+    for name in ("slots", "slots_p"):
+        assert main(["quantize", str(exported / f"{name}.onnx"), "-o", str(tmp_path / f"{name}.int8.onnx")]) == 0
+        lines[name] = [line for line in capsys.readouterr().out.splitlines() if "slot F1" in line]
+    assert len(lines["slots"]) == 1 and lines["slots_p"] == lines["slots"]
