@@ -250,9 +250,26 @@ def _state_before(values: np.ndarray) -> np.ndarray:
     return before
 
 
+# The slopes below are written into preallocated blocks: a temporary as large as the layer's
+# states is a fresh allocation, page faults included, that costs more than the arithmetic.
+
+def _sigmoid_slope(out: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """out = y (1 - y), sigma' from sigma's value y, in place; returns out."""
+    np.subtract(1, y, out=out)
+    out *= y
+    return out
+
+
+def _tanh_slope(out: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """out = 1 - y^2, tanh' from tanh's value y, in place; returns out."""
+    np.multiply(y, y, out=out)
+    np.subtract(1, out, out=out)
+    return out
+
+
 def lstm_steps_backward(gates, cells, tanh_c, r: np.ndarray, d_states: np.ndarray, mask) -> np.ndarray:
     """Backpropagation through time for lstm_steps. r (D, 4H, H) unscaled; d_states (D, T, N, H)
-    the loss gradient at the outputs, step order; mask (D, T, N, 1) or None.
+    the loss gradient at the outputs, step order (zeroed on padding, in place); mask (D, T, N, 1) or None.
     Returns da (D, T, N, 4H): the gradient at each step's (unscaled) gate pre-activations."""
     directions, steps, n, rows = gates.shape
     hidden = rows // 4
@@ -260,16 +277,19 @@ def lstm_steps_backward(gates, cells, tanh_c, r: np.ndarray, d_states: np.ndarra
     # Only dh_t and dc_t pass from step to step: every other factor of the gates' gradients is
     # computed for all steps at once, per unit of dc_t (blocks i, f, g) or of dh_t (block o)
     per_unit = np.empty((directions, steps, n, 4, hidden), dtype=gates.dtype)
-    np.multiply(g, i * (1 - i), out=per_unit[..., 0, :])
-    np.multiply(_state_before(cells), f * (1 - f), out=per_unit[..., 1, :])
-    np.multiply(i, 1 - g * g, out=per_unit[..., 2, :])
-    np.multiply(tanh_c, o * (1 - o), out=per_unit[..., 3, :])
-    c_per_h = o * (1 - tanh_c * tanh_c)  # dc_t per unit of dh_t, through h_t = o * tanh(c_t)
+    _sigmoid_slope(per_unit[..., 0, :], i)[...] *= g
+    on_f = _sigmoid_slope(per_unit[..., 1, :], f)
+    on_f[:, 0] = 0  # c_0 = 0
+    on_f[:, 1:] *= cells[:, :-1]
+    _tanh_slope(per_unit[..., 2, :], g)[...] *= i
+    _sigmoid_slope(per_unit[..., 3, :], o)[...] *= tanh_c
+    c_per_h = _tanh_slope(np.empty_like(tanh_c), tanh_c)  # dc_t per unit of dh_t, through h_t = o * tanh(c_t)
+    c_per_h *= o
     if mask is not None:  # a padded step's state is 0: nothing passes through it
         per_unit *= mask[..., None]
         c_per_h *= mask
         f = f * mask
-        d_states = d_states * mask
+        d_states *= mask
     da = np.empty_like(per_unit)
     d_h, d_c, d_new_h, part = (np.zeros((directions, n, hidden), dtype=gates.dtype) for _ in range(4))
     for s in range(steps - 1, -1, -1):
@@ -326,14 +346,17 @@ def gru_steps_backward(gates, products, states, r: np.ndarray, d_states: np.ndar
     hidden = rows // 3
     r_gate, z, new = (gates[..., j * hidden:(j + 1) * hidden] for j in range(3))
     # Only dh_t passes from step to step: the other factors are computed for all steps at once
-    n_per_h = (1 - z) * (1 - new * new)  # at n's pre-activation, per unit of dh_t
-    r_per_n = products[..., 2 * hidden:] * r_gate * (1 - r_gate)  # at r's, per unit of n's
-    z_per_h = (_state_before(states) - new) * z * (1 - z)  # at z's, per unit of dh_t
+    n_per_h = _tanh_slope(np.empty_like(new), new)  # at n's pre-activation, per unit of dh_t: (1 - z) tanh'
+    n_per_h -= n_per_h * z
+    r_per_n = _sigmoid_slope(np.empty_like(r_gate), r_gate)  # at r's, per unit of n's
+    r_per_n *= products[..., 2 * hidden:]
+    z_per_h = _sigmoid_slope(np.empty_like(z), z)  # at z's, per unit of dh_t
+    z_per_h *= _state_before(states) - new
     if mask is not None:  # a padded step's state is 0: nothing passes through it
         n_per_h *= mask
         z_per_h *= mask
         z = z * mask
-        d_states = d_states * mask
+        d_states *= mask
     d_product = np.empty_like(gates)  # da's, but r * da_n in the n block
     da_n = np.empty_like(states)
     d_h, d_new_h, part = (np.zeros((directions, n, hidden), dtype=gates.dtype) for _ in range(3))
