@@ -32,7 +32,8 @@ EXTRA_HINT = 'install the server with: python -m pip install -e ".[serve]" (star
 DATATYPES = {"tensor(float)": "FP32", "tensor(string)": "BYTES", "tensor(int64)": "INT64", "tensor(bool)": "BOOL"}
 BINARY = {"FP32": "<f4", "INT64": "<i8", "BOOL": "?"}
 INPUT_TYPES = ("FP32", "INT64", "BYTES")  # what the runner feeds (numbers as float32, ids as int64, words)
-HEADER_LENGTH = "Inference-Header-Content-Length"  # the binary tensor extension: JSON, then raw tensors
+HEADER_LENGTH = "Inference-Header-Content-Length"
+VERSION = "1"  # the one version of the served model  # the binary tensor extension: JSON, then raw tensors
 
 
 class BadRequest(Exception):
@@ -92,7 +93,7 @@ class ServedModel:
 
     def metadata(self) -> dict:
         """The model metadata response: name, versions, platform, inputs and outputs."""
-        return {"name": self.name, "versions": ["1"], "platform": "onnxruntime_onnx",
+        return {"name": self.name, "versions": [VERSION], "platform": "onnxruntime_onnx",
                 "inputs": list(self.inputs.values()), "outputs": list(self.outputs.values())}
 
     def read(self, request: dict, blobs: bytes) -> tuple[dict, dict[str, bool]]:
@@ -181,7 +182,7 @@ class ServedModel:
             else:
                 entry["data"] = value.reshape(-1).tolist()
             outputs.append(entry)
-        response = {"model_name": self.name, "model_version": "1", "outputs": outputs}
+        response = {"model_name": self.name, "model_version": VERSION, "outputs": outputs}
         if "id" in request:
             response["id"] = request["id"]
         return response, b"".join(blobs)
@@ -360,9 +361,11 @@ def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY, max_batch: i
     batcher = Batcher(served.runner, max_batch, max_delay_ms)
 
     def model_of(request) -> ServedModel:
-        name = request.path_params["name"]
+        name, version = request.path_params["name"], request.path_params.get("version", VERSION)
         if name != served.name:
             raise BadRequest(f"unknown model {name}: this server serves {served.name}", 404)
+        if version != VERSION:
+            raise BadRequest(f"model {name} has no version {version}: its one version is {VERSION}", 404)
         return served
 
     async def live(request):
@@ -415,12 +418,11 @@ def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY, max_batch: i
     async def http_error(request, error: HTTPException):  # unknown paths and methods, as protocol errors
         return JSONResponse({"error": error.detail}, status_code=error.status_code)
 
-    routes = [Route("/v2/health/live", live), Route("/v2/health/ready", ready),
-              Route("/v2/models/{name}", metadata), Route("/v2/models/{name}/ready", model_ready),
-              Route("/v2/models/{name}/versions/1", metadata), Route("/v2/models/{name}/versions/1/ready", model_ready),
-              Route("/v2/models/{name}/stats", statistics), Route("/v2/models/{name}/versions/1/stats", statistics),
-              Route("/v2/models/{name}/infer", infer, methods=["POST"]),
-              Route("/v2/models/{name}/versions/1/infer", infer, methods=["POST"])]
+    model_routes = [("", metadata, None), ("/ready", model_ready, None), ("/stats", statistics, None),
+                    ("/infer", infer, ["POST"])]
+    routes = [Route("/v2/health/live", live), Route("/v2/health/ready", ready)] + [
+        Route(f"/v2/models/{{name}}{versioned}{tail}", endpoint, methods=methods)
+        for versioned in ("", "/versions/{version}") for tail, endpoint, methods in model_routes]
     app = Starlette(routes=routes, exception_handlers={BadRequest: refused, HTTPException: http_error})
     app.state.batcher = batcher
     return app

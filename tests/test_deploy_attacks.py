@@ -26,15 +26,15 @@ def exported(tmp_path_factory):
     return folder
 
 
-def post(app, model: str, body, headers=None):
-    """(status, JSON answer) of one inference request sent straight to the ASGI app (no socket),
-    its header values as raw bytes."""
+def post(app, model: str, body, headers=None, path: str | None = None):
+    """(status, JSON answer) of one inference request (to `path`, default the model's infer path)
+    sent straight to the ASGI app (no socket), its header values as raw bytes."""
     import httpx
 
     async def send():
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://specc") as client:
-            return await client.post(f"/v2/models/{model}/infer", headers=headers or {},
+            return await client.post(path or f"/v2/models/{model}/infer", headers=headers or {},
                                      content=body if isinstance(body, bytes) else json.dumps(body).encode())
 
     response = asyncio.run(send())
@@ -270,3 +270,13 @@ def test_quantize_takes_a_portable_word_model_as_it_takes_the_default_export(exp
         assert main(["quantize", str(exported / f"{name}.onnx"), "-o", str(tmp_path / f"{name}.int8.onnx")]) == 0
         lines[name] = [line for line in capsys.readouterr().out.splitlines() if "slot F1" in line]
     assert len(lines["slots"]) == 1 and lines["slots_p"] == lines["slots"]
+
+
+@pytest.mark.parametrize("path, status, answer", [
+    ("/v2/models/xo/versions/1/infer", 200, None),
+    ("/v2/models/xo/versions/2/infer", 404, {"error": "model xo has no version 2: its one version is 1"}),
+    ("/v2/models/xo/versions/%C3%A9/infer", 404, {"error": "model xo has no version \u00e9: its one version is 1"}),
+])
+def test_the_versioned_paths_of_the_protocol(served, path, status, answer):
+    found = post(served["xo"], "xo", {"inputs": [IMAGE]}, path=path)
+    assert found[0] == status and (answer is None or found[1] == answer)
