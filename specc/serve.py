@@ -430,6 +430,7 @@ def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY, max_batch: i
 
 def listen(host: str, port: int):
     """A listening socket on host:port (port 0: a free one), or SpecError saying why it cannot be."""
+    import errno
     import socket
 
     try:
@@ -441,8 +442,11 @@ def listen(host: str, port: int):
         sock.bind((host, port))
         sock.listen(2048)  # now: a client may connect as soon as the address is printed, before uvicorn runs
     except (OSError, OverflowError) as error:
+        # an address that does not resolve (gaierror) or is not this machine's is the host's fault, not the port's
+        bad_host = isinstance(error, socket.gaierror) or getattr(error, "errno", None) == errno.EADDRNOTAVAIL
         raise SpecError(f"cannot listen on {host}:{port}: {getattr(error, 'strerror', None) or error}",
-                        hint="choose another --port, or stop the program using it") from None
+                        hint="give --host an address of this machine: 127.0.0.1 (this machine only) or 0.0.0.0 (all)"
+                        if bad_host else "choose another --port, or stop the program using it") from None
     return sock
 
 

@@ -280,3 +280,17 @@ def test_quantize_takes_a_portable_word_model_as_it_takes_the_default_export(exp
 def test_the_versioned_paths_of_the_protocol(served, path, status, answer):
     found = post(served["xo"], "xo", {"inputs": [IMAGE]}, path=path)
     assert found[0] == status and (answer is None or found[1] == answer)
+
+
+@pytest.mark.parametrize("host, port, hint", [
+    ("not a host", 0, "give --host an address of this machine: 127.0.0.1 (this machine only) or 0.0.0.0 (all)"),
+    ("192.0.2.1", 0, "give --host an address of this machine: 127.0.0.1 (this machine only) or 0.0.0.0 (all)"),
+    ("127.0.0.1", 70000, "choose another --port, or stop the program using it"),
+], ids=["unresolvable", "not-this-machine", "port"])
+def test_a_host_that_cannot_be_listened_on_is_blamed_not_the_port(host, port, hint):
+    from specc.errors import SpecError
+    from specc.serve import listen
+
+    with pytest.raises(SpecError) as caught:
+        listen(host, port)
+    assert caught.value.message.startswith(f"cannot listen on {host}:{port}: ") and caught.value.hint == hint
