@@ -246,6 +246,9 @@ def _npz_array(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> n
                 raw.seek(info.header_offset + 26)
                 name_length, extra_length = struct.unpack("<HH", raw.read(4))
             start = info.header_offset + 30 + name_length + extra_length + header
+            if start + math.prod(shape) * dtype.itemsize > path.stat().st_size:  # a file cut short, its directory kept
+                raise SpecError(f"cannot read {path}: its array {info.filename[:-4]} is cut short: the file ends "
+                                "before its data does", hint=NPZ_HINT)
             return np.memmap(path, dtype, "r", start, shape)
         check_input_size(math.prod(shape) * dtype.itemsize, f"array {info.filename[:-4]} {shape} of {dtype.name}")
         data = stream.read()

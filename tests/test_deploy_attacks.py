@@ -294,3 +294,23 @@ def test_a_host_that_cannot_be_listened_on_is_blamed_not_the_port(host, port, hi
     with pytest.raises(SpecError) as caught:
         listen(host, port)
     assert caught.value.message.startswith(f"cannot listen on {host}:{port}: ") and caught.value.hint == hint
+
+
+def test_predict_refuses_a_npz_cut_short_inside_its_data(exported, tmp_path, capsys):
+    """A stored .npz with bytes cut out of its array's data, its zip directory moved to match:
+    the headers agree, but the file ends before the data does (memmap failed: internal error)."""
+    import struct
+
+    import numpy as np
+
+    np.savez(tmp_path / "whole.npz", image=np.zeros((100, 1, 12, 12), np.float32))
+    data = bytearray((tmp_path / "whole.npz").read_bytes())
+    cut, end = 10_000, data.rfind(b"PK\x05\x06")  # the end of central directory record
+    directory = struct.unpack_from("<I", data, end + 16)[0]
+    data = data[:2000] + data[2000 + cut:]
+    struct.pack_into("<I", data, end - cut + 16, directory - cut)
+    (tmp_path / "cut.npz").write_bytes(bytes(data))
+    assert main(["predict", str(exported / "xo.onnx"), "--data", str(tmp_path / "cut.npz"),
+                 "--out", str(tmp_path / "o.npz")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: cannot read {tmp_path / 'cut.npz'}: its array image is cut "
+                                              "short: the file ends before its data does\n")
