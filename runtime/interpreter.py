@@ -59,6 +59,25 @@ def forward(model, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.nd
     return results
 
 
+def layer_values(model, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every layer's output on prepared inputs (as `forward` takes them), by layer id, in the
+    order the spec writes them: (N, C, H, W) images, (N, T, F) sequences, (N, F) vectors.
+    The layers run one by one as written (no fused or reordered kernels), for pictures of what
+    each layer computes; the values on a sentence's padding are left as the layer gave them."""
+    from dataclasses import replace
+
+    steps = [replace(step, layers=step.chain.layers) for step in plan(model)]
+    trace: list = []
+    run_graph(steps, weights, inputs, chain_masks(steps, input_masks(inputs)), trace=trace)
+    return {layer.id: _as_declared(x) for layer, x in trace}
+
+
+def _as_declared(x) -> np.ndarray:
+    """A value as a kernel holds it -> as the spec declares it (dense, images batch-major)."""
+    x = x.dense() if isinstance(x, SparseRows) else x
+    return _swap_batch_and_channels(x) if _is_image(x.shape) else x
+
+
 # ---- the graph: chains in written (topological) order, values by name ----
 
 @dataclass(frozen=True)
@@ -124,20 +143,21 @@ def chain_masks(steps: Sequence[Step], masks: Mapping[str, np.ndarray]) -> list[
 
 def run_graph(steps: Sequence[Step], weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
               masks_of_chains: Sequence, caches: list | None = None,
-              rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+              rng: np.random.Generator | None = None, trace: list | None = None) -> dict[str, np.ndarray]:
     """Run every chain; returns the outputs by name, (N, ...) as the spec declares them.
     `masks_of_chains`: chain_masks(steps, input_masks(inputs)).
 
     Values between chains stay as the kernels hold them (images channel-major) and are freed
     after their last use. With `caches` (a list), run in training mode: one list of layer
-    caches per chain is appended, for backward_graph.
+    caches per chain is appended, for backward_graph. With `trace` (a list), each layer's
+    (layer, output) is appended as the kernels hold it (see layer_values).
     """
     values = {name: _swap_batch_and_channels(x) if x.ndim == 4 else x for name, x in inputs.items()}
     results = {}
     for step, mask in zip(steps, masks_of_chains):
         chain = step.chain
         chain_caches = None if caches is None else []
-        x = run_chain(step.layers, weights, values[chain.source], chain_caches, rng, mask, values)
+        x = run_chain(step.layers, weights, values[chain.source], chain_caches, rng, mask, values, trace)
         if caches is not None:
             caches.append(chain_caches)
         for name in step.frees:
@@ -233,9 +253,10 @@ def run_layers(layers: Sequence, weights: Mapping[str, np.ndarray], x: np.ndarra
 
 def run_chain(layers: Sequence, weights: Mapping[str, np.ndarray], x, caches: list | None = None,
               rng: np.random.Generator | None = None, mask: np.ndarray | None = None,
-              values: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+              values: Mapping[str, np.ndarray] | None = None, trace: list | None = None) -> np.ndarray:
     """run_layers on a value as the kernels hold it (images channel-major, (C, N, H, W)); a
-    merge layer reads its operands from `values` (by name, held the same way)."""
+    merge layer reads its operands from `values` (by name, held the same way). `trace`: a list
+    that receives (layer, output) after each layer."""
     for layer in layers:
         cache = None if caches is None else {"rng": rng} if rng is not None else {}
         kernel, flags = kernel_for(layer), layer.attrs
@@ -252,6 +273,8 @@ def run_chain(layers: Sequence, weights: Mapping[str, np.ndarray], x, caches: li
             x = kernel.forward(layer, layer_weights(layer, weights), x, cache)
         if caches is not None:
             caches.append(cache)
+        if trace is not None:
+            trace.append((layer, x))
     if isinstance(x, SparseRows):  # a chain ending in onehot or wordhash gives the vectors
         x = x.dense()
     if mask is not None and isinstance(x, np.ndarray) and x.ndim == 3:

@@ -1,0 +1,284 @@
+"""The pictures of `specc show`, drawn with matplotlib (Agg) from arrays that the NumPy
+interpreter computed: nothing here recomputes a layer. Each `draw_*` fills one matplotlib
+SubFigure; `compose` stacks them into one figure and `figure_bytes` saves it deterministically.
+
+Colours: values that can be either sign (weights, feature maps, hidden states) use a diverging
+map whose white is exactly zero (red positive, blue negative), with a colour bar; probabilities
+a sequential one from 0 to 1.
+"""
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+import numpy as np
+
+from .errors import SpecError
+
+DIVERGING = "RdBu_r"
+SEQUENTIAL = "Greens"
+EXTRA_HINT = 'install matplotlib with: python -m pip install -e ".[plot]"'
+MAX_NUMBERED = 8  # numbers are written in the cells of maps and kernels up to 8x8
+MAX_COLUMNS = 16  # channels or filters drawn per row; the title says how many there are
+MAX_ROWS = 8  # input channels of a conv's kernels drawn
+DPI = 100
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no window, the same pixels everywhere); SpecError
+    naming the extra when matplotlib is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SpecError("specc show draws with matplotlib, which is not installed", hint=EXTRA_HINT) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ---- the figure: sections stacked, saved to bytes ----
+
+Section = tuple  # (width in inches, height in inches, draw(subfigure))
+
+
+def compose(sections: Sequence[Section], title: str):
+    """One figure: the sections stacked top to bottom, as wide as the widest, under `title`."""
+    plt = pyplot()
+    width = max(max(w for w, _, _ in sections), 0.11 * len(title))  # a bold 12-point letter: about 0.11 inch
+    heights = [h for _, h, _ in sections]
+    figure = plt.figure(figsize=(width, sum(heights) + 0.5), layout="constrained")
+    figure.suptitle(title, fontsize=12, fontweight="bold")
+    subfigures = figure.subfigures(len(sections), 1, height_ratios=heights, squeeze=False)[:, 0]
+    for subfigure, (_, _, draw) in zip(subfigures, sections):
+        draw(subfigure)
+    return figure
+
+
+def figure_bytes(figure, form: str) -> bytes:
+    """The figure as PNG, SVG or PDF bytes, the same bytes on every run: no dates or software
+    versions in the metadata, SVG ids from a fixed salt. The figure is closed."""
+    import matplotlib
+
+    metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+                "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}}[form]
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.hashsalt": "specc", "pdf.compression": 6}):
+        figure.savefig(buffer, format=form, dpi=DPI, metadata=metadata)
+    pyplot().close(figure)
+    return buffer.getvalue()
+
+
+# ---- heat maps with numbers ----
+
+def number_text(value: float) -> str:
+    """A cell's number as written: at most two decimals, no trailing zeros, no '-0'."""
+    text = f"{round(float(value), 2):g}"
+    return "0" if text == "-0" else text
+
+
+def symmetric_limit(values: np.ndarray) -> float:
+    """The colour scale's half-width: the largest magnitude (1 for an all-zero array), so zero
+    is the middle colour."""
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    return largest if largest > 0 and np.isfinite(largest) else 1.0
+
+
+def heat_map(axes, values: np.ndarray, limit: float, numbered: bool, cmap: str = DIVERGING, vmin=None):
+    """Draw a (H, W) array as cells on a colour scale from -limit (or vmin) to limit, numbers in
+    the cells when asked. Returns the image, for a colour bar."""
+    low = -limit if vmin is None else vmin
+    image = axes.imshow(values, cmap=cmap, vmin=low, vmax=limit, interpolation="nearest", aspect="auto")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    if numbered:
+        texts = [[number_text(v) for v in row] for row in values]
+        size = 8 if max(len(t) for row in texts for t in row) <= 2 else 6.5
+        for (i, j), text in np.ndenumerate(np.array(texts, dtype=object)):
+            # white on the strongest colours, black elsewhere
+            strong = abs(values[i, j] - (low + limit) / 2) > 0.6 * (limit - low) / 2
+            axes.text(j, i, text, ha="center", va="center", fontsize=size, color="white" if strong else "black")
+    return image
+
+
+def _grid(subfigure, rows: int, columns: int, width_ratios=None):
+    """rows x columns axes, all hidden until drawn into."""
+    axes = subfigure.subplots(rows, columns, squeeze=False, width_ratios=width_ratios)
+    for one in axes.flat:
+        one.set_axis_off()
+    return axes
+
+
+def _panel_size(height: int, width: int) -> float:
+    """Inches of one map's panel: about 0.25 a cell, between 1.1 and 2."""
+    return float(np.clip(0.25 * max(height, width), 1.1, 2.0))
+
+
+# ---- feature maps ----
+
+def feature_map_section(rows: Sequence[tuple[str, np.ndarray]]) -> Section:
+    """Feature maps: one row per (label, (C, H, W) values), the input first, a map per channel
+    (at most MAX_COLUMNS), each row on its own colour scale centred at zero, numbers in cells of
+    maps up to MAX_NUMBERED a side. Each map's title is `label [channel]`."""
+    columns = min(max(v.shape[0] for _, v in rows), MAX_COLUMNS)
+    panel = max(_panel_size(*v.shape[1:]) for _, v in rows)
+
+    def draw(subfigure):
+        # a narrow last column holds each row's colour bar, so the maps of all rows line up
+        grid = _grid(subfigure, len(rows), columns + 1, width_ratios=[1] * columns + [0.07])
+        for r, (label, values) in enumerate(rows):
+            limit = symmetric_limit(values)
+            numbered = max(values.shape[1:]) <= MAX_NUMBERED
+            shown = min(values.shape[0], columns)
+            for c in range(shown):
+                axes = grid[r, c]
+                axes.set_axis_on()
+                image = heat_map(axes, values[c], limit, numbered)
+                axes.set_aspect("equal")
+                axes.set_title(f"{label} [{c}]", fontsize=8)
+            more = f"\n({shown} of {values.shape[0]})" if shown < values.shape[0] else ""
+            grid[r, 0].set_ylabel(f"{label}\n{'x'.join(map(str, values.shape))}{more}", fontsize=8)
+            grid[r, -1].set_axis_on()
+            subfigure.colorbar(image, cax=grid[r, -1])
+
+    return (columns * panel + 1.4, len(rows) * (panel + 0.35), draw)
+
+
+# ---- filters ----
+
+def filter_section(label: str, kernels: np.ndarray) -> Section:
+    """One conv layer's kernels, (F, C, kh, kw): a column per filter, a row per input channel
+    (at most MAX_COLUMNS and MAX_ROWS), one colour scale for the layer centred at zero; numbers
+    in the cells when the layer has at most 8 kernels of at most 5x5."""
+    filters, channels, kh, kw = kernels.shape
+    columns, rows = min(filters, MAX_COLUMNS), min(channels, MAX_ROWS)
+    panel = float(np.clip(0.25 * max(kh, kw), 0.8, 1.6))
+    numbered = filters * channels <= 8 and max(kh, kw) <= 5
+    limit = symmetric_limit(kernels)
+
+    def draw(subfigure):
+        grid = _grid(subfigure, rows, columns)
+        for f in range(columns):
+            for c in range(rows):
+                axes = grid[c, f]
+                axes.set_axis_on()
+                image = heat_map(axes, kernels[f, c], limit, numbered)
+                axes.set_aspect("equal")
+                if c == 0:
+                    axes.set_title(f"filter {f}", fontsize=8)
+                if f == 0:
+                    axes.set_ylabel(f"input {c}", fontsize=8)
+        shown = "" if (columns, rows) == (filters, channels) else f"; first {columns} filters of {rows} input channels"
+        subfigure.suptitle(f"{label}: {filters} filters of {channels}x{kh}x{kw}, one colour scale{shown}", fontsize=9)
+        subfigure.colorbar(image, ax=list(grid.flat), shrink=0.8, aspect=15, pad=0.01, label="weight")
+
+    return (max(columns * panel + 1.4, 4.0, 0.075 * len(label) + 3.5), rows * panel + 0.6, draw)
+
+
+# ---- sequences ----
+
+def _sentence_width(words: Sequence[str], title: str) -> float:
+    """Inches for a picture with a column per word under a 9-point title."""
+    return max(4.0, 1.0 * len(words) + 1.5, 0.075 * len(title) + 1.0)
+
+
+def tag_section(words: Sequence[str], output: str, tags: Sequence[str], probabilities: np.ndarray) -> Section:
+    """One per-word classifier output: a cell per word holding its class and probability,
+    shaded by the probability (0 to 1), the words below."""
+    title = f"{output}: class and probability of each word"
+    width = _sentence_width(words, title)
+
+    def draw(subfigure):
+        axes = subfigure.subplots()
+        image = axes.imshow(probabilities[None, :], cmap=SEQUENTIAL, vmin=0, vmax=1, aspect="auto")
+        for t, (tag, p) in enumerate(zip(tags, probabilities)):
+            axes.text(t, 0, f"{tag}\n{p:.2f}", ha="center", va="center", fontsize=9,
+                      color="white" if p > 0.6 else "black")
+        axes.set_xticks(range(len(words)), words, fontsize=10)
+        axes.set_yticks([])
+        axes.set_title(title, fontsize=9)
+        subfigure.colorbar(image, ax=axes, shrink=0.9, aspect=6, pad=0.01, label="probability")
+
+    return (width, 1.6, draw)
+
+
+def hidden_section(words: Sequence[str], label: str, states: np.ndarray) -> Section:
+    """One direction of an rnn layer: its state (T, units) as a heat map, a row per unit and a
+    column per word, centred at zero."""
+    width = _sentence_width(words, label)
+    height = float(np.clip(0.03 * states.shape[1], 1.2, 3.0)) + 0.7
+
+    def draw(subfigure):
+        axes = subfigure.subplots()
+        image = heat_map(axes, states.T, symmetric_limit(states), numbered=False)
+        axes.set_xticks(range(len(words)), words, fontsize=10)
+        axes.set_ylabel(f"unit (0-{states.shape[1] - 1})", fontsize=8)
+        axes.set_title(label, fontsize=9)
+        subfigure.colorbar(image, ax=axes, shrink=0.9, aspect=10, pad=0.01, label="state")
+
+    return (width, height, draw)
+
+
+# ---- training ----
+
+def _curves(history: Sequence[dict]) -> dict[str, list[tuple[str, list]]]:
+    """{panel: [(line label, values per epoch)]} of a run's history: loss, accuracy (%) and slot
+    F1 (%) where the records hold them; a spec with several outputs adds each output's own."""
+    def lines(records: Sequence[dict], prefix: str) -> dict[str, list]:
+        found = {"loss": [(prefix + "train", "loss"), (prefix + "validation", "val_loss")],
+                 "accuracy (%)": [(prefix + "train", "train_accuracy"), (prefix + "validation", "val_accuracy")],
+                 "slot F1 (%)": [(prefix + "validation", "val_f1")]}
+        scale = {"loss": 1.0, "accuracy (%)": 100.0, "slot F1 (%)": 100.0}
+        return {panel: [(name, [scale[panel] * r[key] for r in records]) for name, key in keys
+                        if all(r.get(key) is not None for r in records)] for panel, keys in found.items()}
+
+    panels = lines(history, "")
+    names = history[0].get("outputs") or {}
+    for name in names:
+        for panel, found in lines([r["outputs"][name] for r in history], f"{name} ").items():
+            panels[panel] += found
+    return {panel: found for panel, found in panels.items() if found}
+
+
+def kept_epoch(history: Sequence[dict]) -> tuple[int, str]:
+    """(epoch, why) of the weights a run kept: the last marked best (`keep best`), else the last."""
+    best = [r["epoch"] for r in history if r.get("best")]
+    return (best[-1], "best on validation, best.npz") if best else (history[-1]["epoch"], "the last")
+
+
+def training_section(history: Sequence[dict]) -> Section:
+    """A run's curves per epoch, a panel for loss, accuracy and slot F1 (those it has), the kept
+    epoch marked by a dashed line in each."""
+    panels = _curves(history)
+    epochs = [r["epoch"] for r in history]
+    kept, why = kept_epoch(history)
+
+    def draw(subfigure):
+        axes_row = subfigure.subplots(1, len(panels), squeeze=False)[0]
+        for axes, (panel, found) in zip(axes_row, panels.items()):
+            for name, values in found:
+                axes.plot(epochs, values, marker="o", markersize=3, label=name)
+            axes.axvline(kept, color="black", linestyle="--", linewidth=1, label=f"kept: epoch {kept} ({why})")
+            axes.set(xlabel="epoch", ylabel=panel, title=panel)
+            axes.xaxis.get_major_locator().set_params(integer=True)
+            axes.legend(fontsize=7)
+            axes.grid(alpha=0.3)
+
+    return (max(4.0 * len(panels), 6.0), 3.2, draw)
+
+
+# ---- the network as a table ----
+
+def summary_section(rows: Sequence[tuple[str, str, str, str]]) -> Section:
+    """The network as a table: (layer as written, line, output shape, parameters) per row."""
+    def draw(subfigure):
+        axes = subfigure.subplots()
+        axes.set_axis_off()
+        table = axes.table(cellText=[list(r) for r in rows[1:]], colLabels=list(rows[0]), loc="center",
+                           cellLoc="left", colLoc="left")
+        table.auto_set_font_size(False)
+        table.set_fontsize(8)
+        table.auto_set_column_width(list(range(len(rows[0]))))
+
+    return (7.0, 0.22 * len(rows) + 0.3, draw)
+

@@ -1,0 +1,300 @@
+"""`specc show`: a network as pictures, from what the NumPy interpreter computes.
+
+What is drawn depends on what is given (specc/pictures.py draws it):
+- `--input NAME=FILE` (an image model): the input and the feature maps after every layer whose
+  output is an image (conv, activations, pools, ...), per channel, numbers in small maps;
+- `--text "SENTENCE"` (a model whose input is words): each word's class and probability, and
+  every rnn layer's hidden state over the words, each direction apart;
+- neither: the network as a table, each conv layer's filters, and for a run folder its
+  training curves with the kept epoch marked.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SpecError
+
+FORMATS = ("png", "svg", "pdf")
+RUN_WEIGHTS = ("best.npz", "checkpoint.npz")  # the weights a run folder shows, in order of preference
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A network to draw: `net` (specc.api.Network with its weights), `run` its run folder or
+    None, and `weights` the words saying where the weights came from, for titles."""
+
+    net: object
+    run: Path | None
+    weights: str
+
+
+# ---- what the user named: a spec, a run folder or an exported model ----
+
+def open_target(target: str, weights: str | None = None, seed: int | None = None, data: str | None = None,
+                onnx: bool | None = None) -> Shown:
+    """The network that `target` names: a .nn spec (its starting weights, or `weights`), a run
+    folder of specc train (its spec from its exported model, its best.npz, else checkpoint.npz),
+    or an exported .onnx model (its spec from its metadata; its run folder's weights when it sits
+    in one, else its own). `onnx`: whether `target` is a model (None: by its .onnx suffix).
+    SpecError if none of these can be read."""
+    from .api import load
+
+    path = Path(target)
+    if path.is_dir():
+        return _open_run(path, weights, data)
+    if path.suffix.lower() == ".onnx" if onnx is None else onnx:
+        if any((path.parent / name).is_file() for name in RUN_WEIGHTS) and (path.parent / "history.json").is_file():
+            return _open_run(path.parent, weights, data, path)
+        return _open_model(path, weights, data)
+    net = load(target, seed=seed, data=data, weights=weights)
+    return Shown(net, None, f"weights from {weights}" if weights else _starting_words(net))
+
+
+def _starting_words(net) -> str:
+    """How a spec's own weights came: literal, seeded random, or both."""
+    random = any(w.literal is None and w.init not in ("zeros", "ones") for layer in net.model.layers
+                 for w in layer.weights)
+    return f"untrained: starting weights (seed {net.seed})" if random else "the spec's own weights"
+
+
+def _spec_of(model_path: Path) -> tuple[str, int, object]:
+    """(spec text, seed, ModelProto) of an exported model; SpecError if it holds no spec."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(model_path))
+    except Exception as error:  # onnx raises its own types (DecodeError ...) for a damaged file
+        raise SpecError(f"cannot read {model_path} as an ONNX model: {error}") from None
+    metadata = {entry.key: entry.value for entry in proto.metadata_props}
+    if "specc.spec" not in metadata:
+        raise SpecError(f"{model_path} holds no spec text (its metadata has no specc.spec), so its layers are unknown",
+                        hint="show a model written by specc compile or specc train, or give its .nn spec")
+    seed = metadata.get("specc.seed", "0")
+    return metadata["specc.spec"], int(seed) if seed.isdigit() else 0, proto
+
+
+def _open_run(folder: Path, weights: str | None, data: str | None, model_path: Path | None = None) -> Shown:
+    """A run folder: its spec from its exported model, its best weights (or `weights`)."""
+    from .api import loads
+
+    if model_path is None:
+        found = sorted(p for p in folder.glob("*.onnx") if not p.name.endswith((".int8.onnx", ".portable.onnx")))
+        if not found:
+            raise SpecError(f"{folder} holds no exported model (MODEL.onnx), whose metadata holds the spec",
+                            hint="give a run folder written by specc train, or the spec with --weights")
+        model_path = found[0]
+    if weights is None:
+        weights = next((str(folder / name) for name in RUN_WEIGHTS if (folder / name).is_file()), None)
+        if weights is None:
+            raise SpecError(f"{folder} holds no weights (best.npz or checkpoint.npz)",
+                            hint="give a run folder written by specc train, or --weights CKPT")
+    text, seed, _ = _spec_of(model_path)
+    net = loads(text, file=f"{model_path} (its spec)", seed=seed, data=data, weights=weights)
+    return Shown(net, folder, f"trained: {folder.name}/{Path(weights).name}" if Path(weights).parent == folder
+                 else f"trained: {weights}")
+
+
+def _open_model(model_path: Path, weights: str | None, data: str | None) -> Shown:
+    """An exported model outside a run folder: its spec, and `weights` or its own initializers
+    (refused where the export folded them into others: batchnorm, word lookups)."""
+    from onnx import numpy_helper
+
+    from .api import loads
+
+    text, seed, proto = _spec_of(model_path)
+    net = loads(text, file=f"{model_path} (its spec)", seed=seed, data=data, weights=weights)
+    if weights is not None:
+        return Shown(net, None, f"trained: {weights}")
+    stored = {t.name: t for t in proto.graph.initializer}
+    missing = [name for name, value in net.weights.items()
+               if name not in stored or tuple(stored[name].dims) != value.shape]
+    if missing:
+        raise SpecError(f"{model_path} does not hold {missing[0]} as specc trains it (the export folded it into "
+                        "another weight)", hint="give the run's checkpoint: --weights RUN/checkpoint.npz")
+    net.weights = {name: numpy_helper.to_array(stored[name]).astype(np.float32) for name in net.weights}
+    return Shown(net, None, f"weights of {model_path}")
+
+
+# ---- what to draw ----
+
+def sections_for(shown: Shown, given: dict | None = None, text: str | None = None) -> tuple[list, str]:
+    """(the figure's sections, its title) for what the user gave: `given` inputs by name (as
+    read from files), or a sentence `text`, or neither."""
+    from . import pictures
+
+    net = shown.net
+    if given and text is not None:
+        raise SpecError("give --input or --text, not both", hint="--input draws feature maps, --text a sentence")
+    if text is not None:
+        return _sentence_sections(net, text), f"{net.name}: \"{text.strip()}\" ({shown.weights})"
+    if given:
+        sections, said = _feature_map_sections(net, given)
+        return sections, f"{net.name}: feature maps{': ' + said if said else ''} ({shown.weights})"
+    sections = [pictures.summary_section(_summary_rows(net.model))]
+    for layer in net.model.layers:
+        if layer.kind == "conv":
+            kernels = net.weights[layer.weight_name("weight")]
+            sections.append(pictures.filter_section(f"{layer.id} ({layer.call_text})", kernels))
+    if shown.run is not None and (shown.run / "history.json").is_file():
+        sections.append(pictures.training_section(read_history(shown.run / "history.json")))
+    title = f"{net.name}: {net.param_count:,} parameters ({shown.weights})"
+    return sections, title
+
+
+def _summary_rows(model) -> list[tuple[str, str, str, str]]:
+    """The network as table rows: the header, each input, then each layer as written."""
+    from .shapes import fmt
+
+    rows = [("layer", "line", "output shape", "parameters")]
+    rows += [(f"input {i.name}", str(i.coord.line), fmt(i.shape), "0") for i in model.inputs]
+    for chain in model.chains:
+        reads = "" if any(i.name == chain.source for i in model.inputs) and len(model.chains) == 1 else f"{chain.source} -> "
+        for n, layer in enumerate(chain.layers):
+            call = layer.call_text if len(layer.call_text) <= 48 else layer.call_text[:45] + "..."
+            rows.append(((reads if n == 0 else "") + call, str(layer.coord.line), fmt(layer.out_shape),
+                         f"{layer.param_count:,}"))
+        if chain.name is not None:
+            rows[-1] = (rows[-1][0] + f" = {chain.name}",) + rows[-1][1:]
+    return rows
+
+
+def _one_sample(net, given: dict) -> dict:
+    """The inputs prepared as the interpreter takes them, refused unless they hold one sample."""
+    prepared = net.prepare(given)
+    for name, value in prepared.items():
+        if value.shape[0] != 1:
+            raise SpecError(f"--input {name} holds {value.shape[0]} samples; specc show draws one",
+                            hint="give a file with one sample")
+    return prepared
+
+
+def _feature_map_sections(net, given: dict) -> tuple[list, str]:
+    """The input image and every layer output that is an image, of the one sample given; and
+    what its classifiers answer (see answers)."""
+    from specc.runtime.interpreter import layer_values
+
+    from . import pictures
+
+    images = [i for i in net.model.inputs if len(i.shape) == 4]
+    if not images:
+        forms = ", ".join(f"{i.name} ({i.form})" for i in net.model.inputs)
+        raise SpecError(f"feature maps need an image input; {net.name} has {forms}",
+                        hint="for a model of words give --text \"a sentence\"; for others use specc run")
+    prepared = _one_sample(net, given)
+    values = layer_values(net.model, net.weights, prepared)
+    rows = [(f"input {i.name}", prepared[i.name][0]) for i in images]
+    rows += [(layer.id, values[layer.id][0]) for layer in net.model.layers if len(layer.out_shape) == 4]
+    return [pictures.feature_map_section(rows)], answers(net.model, values)
+
+
+def answers(model, values: dict) -> str:
+    """What the sample's classifier outputs say, for a title: `label = X (probability 0.98)`;
+    '' for a model with no per-sample classifier."""
+    said = []
+    for chain in model.chains:
+        last = chain.layers[-1] if chain.layers else None
+        if chain.output is None or not chain.output.classes or last is None or len(last.out_shape) != 2:
+            continue
+        scores = values[last.id][0]
+        best = int(np.argmax(scores))
+        what = "probability" if last.kind == "softmax" else "score"
+        said.append(f"{chain.output.name} = {chain.output.classes[best]} ({what} {scores[best]:.2f})")
+    return "; ".join(said)
+
+
+def _sentence_sections(net, text: str) -> list:
+    """Each per-word classifier output's class and probability per word, then each rnn layer's
+    hidden state over the words, one heat map per direction."""
+    from specc.runtime.interpreter import layer_values
+
+    from . import pictures
+    from .feed import as_sentences
+
+    words_inputs = [i for i in net.model.inputs if i.form == "tokens"]
+    if len(net.model.inputs) != 1 or not words_inputs:
+        raise SpecError(f"--text needs a model with one input of words; {net.name} has inputs "
+                        f"{', '.join(f'{i.name} ({i.form})' for i in net.model.inputs)}",
+                        hint="for an image model give --input NAME=FILE")
+    if not text.split():
+        raise SpecError(f"--text {text!r} has no words", hint='give a sentence: --text "arrive Taipei on Monday"')
+    name = words_inputs[0].name
+    prepared = {name: as_sentences(name, text)}
+    words = [str(w) for w in prepared[name][0]]
+    values = layer_values(net.model, net.weights, net.prepare(prepared))
+    sections = []
+    for chain in net.model.chains:
+        output, last = chain.output, chain.layers[-1] if chain.layers else None
+        if output is None or not output.classes or last is None or len(last.out_shape) != 3:
+            continue
+        probabilities = values[last.id][0]
+        best = probabilities.argmax(axis=-1)
+        sections.append(pictures.tag_section(words, output.name, [output.classes[k] for k in best],
+                                             probabilities[np.arange(len(words)), best]))
+    for layer in net.model.layers:
+        if layer.kind == "rnn":
+            sections += _hidden_sections(words, layer, values[layer.id][0])
+    return sections
+
+
+def _hidden_sections(words: list[str], layer, states: np.ndarray) -> list:
+    """An rnn layer's output per step (T, dirs*out) as one heat map per direction (forward
+    first, as the layer joins them)."""
+    from . import pictures
+
+    attrs, width = layer.attrs, layer.attrs.out
+    names = ("forward", "backward") if attrs.directions == 2 else ("",)
+    stacked = f", the last of {attrs.layers} stacked" if attrs.layers > 1 else ""
+    return [pictures.hidden_section(words, f"{layer.id} ({layer.call_text}): {direction + ' ' if direction else ''}"
+                                           f"state per word{stacked}", states[:, d * width:(d + 1) * width])
+            for d, direction in enumerate(names)]
+
+
+def read_history(path: Path) -> list[dict]:
+    """A run's history.json: a list of epoch records; SpecError naming the file otherwise."""
+    try:
+        history = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise SpecError(f"cannot read {path}: {error}", hint="train the run again to rewrite it") from None
+    if not isinstance(history, list) or not history or not all(
+            isinstance(r, dict) and isinstance(r.get("epoch"), int) for r in history):
+        raise SpecError(f"{path} is not a specc training history (a list of epoch records)",
+                        hint="train the run again to rewrite it")
+    return history
+
+
+# ---- the command ----
+
+def picture_format(path: str | Path) -> str:
+    """png, svg or pdf, from a picture's suffix; SpecError for any other."""
+    form = Path(path).suffix.lower().lstrip(".")
+    if form not in FORMATS:
+        raise SpecError(f"cannot write a picture to {path}: its suffix must be .png, .svg or .pdf",
+                        received=Path(path).suffix or "no suffix", hint="for example -o picture.png")
+    return form
+
+
+def show(target: str, *, weights: str | None = None, inputs: dict | None = None, text: str | None = None,
+         output: str | None = None, seed: int | None = None, data: str | None = None,
+         onnx: bool | None = None) -> Path:
+    """Draw what `target` names (see the module's docstring) and write the picture atomically.
+    `inputs`: arrays by input name, as read from files; `onnx` as open_target takes it.
+    Returns the path written."""
+    from .atomic import destination, write_atomically
+    from .pictures import compose, figure_bytes, pyplot
+
+    pyplot()  # before any work: without matplotlib the command stops here, naming the extra
+    if output:  # a wrong suffix or a path that cannot be written is refused before the work
+        picture_format(output)
+        destination(output)
+    shown = open_target(target, weights, seed, data, onnx)
+    path = Path(output or f"{shown.net.name}.show.png")
+    form = picture_format(path)
+    destination(path)
+    sections, title = sections_for(shown, inputs, text)
+    figure = compose(sections, title)
+    write_atomically(path, figure_bytes(figure, form))
+    return path
