@@ -102,8 +102,11 @@ def cmd_check(args) -> int:
 
 def cmd_compile(args) -> int:
     from .api import load
+    from .atomic import check_not_read
 
     _check_seed(args.seed)
+    if args.output:  # the default, SPEC.onnx here, is not the spec
+        check_not_read(args.output, [p for p in (args.spec, args.weights, args.data) if p], "-o")
     net = load(args.spec, seed=args.seed, data=args.data, weights=args.weights)
     _print_warnings(net.model, args)
     report = net.export(args.output, portable=args.portable)

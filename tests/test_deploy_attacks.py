@@ -314,3 +314,15 @@ def test_predict_refuses_a_npz_cut_short_inside_its_data(exported, tmp_path, cap
                  "--out", str(tmp_path / "o.npz")]) == 2
     assert capsys.readouterr().err.startswith(f"error: cannot read {tmp_path / 'cut.npz'}: its array image is cut "
                                               "short: the file ends before its data does\n")
+
+
+# ---- compile ----
+
+@pytest.mark.parametrize("portable", [[], ["--portable"]], ids=["default", "portable"])
+def test_compile_refuses_to_write_the_model_over_its_spec(tmp_path, capsys, portable):
+    spec = tmp_path / "x_or_o.nn"
+    spec.write_text((ROOT / "specs" / "x_or_o.nn").read_text())
+    assert main(["compile", str(spec), "-o", str(spec), "--quiet", *portable]) == 2
+    assert capsys.readouterr().err == (f"error: cannot write {spec}: it is {spec}, which the command reads; "
+                                       "-o would replace it\n  hint: give -o another path\n")
+    assert spec.read_text() == (ROOT / "specs" / "x_or_o.nn").read_text()
