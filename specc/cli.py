@@ -247,11 +247,14 @@ def cmd_run(args) -> int:
     from .feed import check_finite, parse_input_flags, read_array
 
     _check_seed(args.seed)
-    if args.output:  # a directory, a device or an unwritable folder is refused before the run
-        from .atomic import destination
+    inputs = parse_input_flags(args.input)
+    if args.output:  # a directory, a device, an unwritable folder or a file the run reads is refused before it
+        from .atomic import check_not_read, destination
 
         destination(args.output)
-    given = {name: read_array(path) for name, path in parse_input_flags(args.input).items()}
+        check_not_read(args.output, [args.model, *inputs.values(), *filter(None, (args.weights, args.data, args.file))],
+                       "--output")
+    given = {name: read_array(path) for name, path in inputs.items()}
     if not args.allow_nonfinite:
         for name, value in given.items():
             check_finite(name, value)

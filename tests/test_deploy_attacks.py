@@ -326,3 +326,18 @@ def test_compile_refuses_to_write_the_model_over_its_spec(tmp_path, capsys, port
     assert capsys.readouterr().err == (f"error: cannot write {spec}: it is {spec}, which the command reads; "
                                        "-o would replace it\n  hint: give -o another path\n")
     assert spec.read_text() == (ROOT / "specs" / "x_or_o.nn").read_text()
+
+
+def test_run_refuses_to_write_its_outputs_over_its_model_or_input(exported, tmp_path, capsys):
+    import numpy as np
+
+    model = tmp_path / "xo.onnx"
+    model.write_bytes((exported / "xo.onnx").read_bytes())
+    image = tmp_path / "image.npy"
+    np.save(image, np.zeros((1, 1, 12, 12), np.float32))
+    before = model.read_bytes(), image.read_bytes()
+    for out in (model, image):
+        assert main(["run", str(model), "--input", f"image={image}", "--output", str(out), "--quiet"]) == 2
+        assert capsys.readouterr().err == (f"error: cannot write {out}: it is {out}, which the command reads; "
+                                           "--output would replace it\n  hint: give --output another path\n")
+    assert (model.read_bytes(), image.read_bytes()) == before
