@@ -131,8 +131,7 @@ class ServedModel:
                 and len(shape) == len(declared["shape"])
                 and all(d == want for d, want in zip(shape, declared["shape"]) if want != -1)):
             raise BadRequest(f"input {name} has shape {shape}, which does not fit {declared['shape']} (-1: any size)")
-        parameters = tensor.get("parameters") or {}
-        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+        size = _parameters(tensor, f"input {name}").get("binary_data_size")
         if size is not None:
             if type(size) is not int or not 0 <= size <= len(blobs) - offset:
                 raise BadRequest(f"input {name}: binary_data_size {size} does not fit the {len(blobs) - offset} "
@@ -152,7 +151,7 @@ class ServedModel:
 
     def _requested(self, request: dict) -> dict[str, bool]:
         """The outputs asked for (all when none are named), each with whether it goes as binary data."""
-        binary = _flag(request.get("parameters"), "binary_data_output")
+        binary = _flag(_parameters(request, "the request"), "binary_data_output")
         asked = request.get("outputs")
         if asked is None:
             return {name: binary for name in self.outputs}
@@ -166,7 +165,7 @@ class ServedModel:
         if unknown:
             raise BadRequest(f"model {self.name} has no output {', '.join(unknown)}: its outputs are "
                              f"{', '.join(self.outputs)}")
-        return {o["name"]: _flag(o.get("parameters"), "binary_data", binary) for o in asked}
+        return {o["name"]: _flag(_parameters(o, f"output {o['name']}"), "binary_data", binary) for o in asked}
 
     def respond(self, request: dict, values: dict, wanted: dict[str, bool]) -> tuple[dict, bytes]:
         """The inference response to `request`: the outputs in `wanted` (from read) as JSON data, or
@@ -188,9 +187,20 @@ class ServedModel:
         return response, b"".join(blobs)
 
 
-def _flag(parameters, key: str, default: bool = False) -> bool:
+def _parameters(owner: dict, what: str) -> dict:
+    """The "parameters" object of a request, input or output ({} if absent); BadRequest if it is
+    not an object (a list or a string would have its settings silently ignored)."""
+    parameters = owner.get("parameters")
+    if parameters is None:  # absent, or null as some clients send it
+        return {}
+    if not isinstance(parameters, dict):
+        raise BadRequest(f'"parameters" of {what} must be a JSON object')
+    return parameters
+
+
+def _flag(parameters: dict, key: str, default: bool = False) -> bool:
     """A boolean request parameter (absent: `default`)."""
-    value = parameters.get(key, default) if isinstance(parameters, dict) else default
+    value = parameters.get(key, default)
     if not isinstance(value, bool):
         raise BadRequest(f"parameter {key} must be true or false")
     return value

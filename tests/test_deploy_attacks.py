@@ -64,7 +64,13 @@ WORDS = {"name": "words", "datatype": "BYTES", "shape": [1, 2], "data": ["show",
     (b'{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1], "data": ' + b"[" * 5000 + b"]" * 5000 + b"}]}",
      {}, "the request is not valid JSON: its lists and objects are nested too deeply"),
     ({"inputs": [IMAGE], "outputs": [{"name": "label"}, {"name": "label"}]}, {}, "output label is asked for twice"),
-], ids=["unicode-digit-header", "deep-json", "output-twice"])
+    ({"inputs": [{**IMAGE, "parameters": ["binary_data_size", 576]}]}, {},
+     '"parameters" of input image must be a JSON object'),
+    ({"inputs": [IMAGE], "parameters": "binary_data_output"}, {}, '"parameters" of the request must be a JSON object'),
+    ({"inputs": [IMAGE], "outputs": [{"name": "label", "parameters": [True]}]}, {},
+     '"parameters" of output label must be a JSON object'),
+], ids=["unicode-digit-header", "deep-json", "output-twice", "input-parameters", "request-parameters",
+        "output-parameters"])
 def test_odd_requests_are_refused_and_the_server_serves_on(served, body, headers, error):
     assert post(served["xo"], "xo", body, headers) == (400, {"error": error})
     assert post(served["xo"], "xo", {"inputs": [IMAGE]})[0] == 200
