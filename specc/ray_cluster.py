@@ -72,7 +72,7 @@ def ray_cluster():
             started = not address
             try:
                 ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-            except ConnectionError as error:
+            except (ConnectionError, ValueError) as error:  # ValueError: an address Ray cannot parse
                 raise SpecError(f"cannot join the Ray cluster at RAY_ADDRESS={address}: {error}",
                                 hint="start it (ray start --head) or unset RAY_ADDRESS to start one here") from None
         resources = ray.cluster_resources()

@@ -347,3 +347,19 @@ def test_run_refuses_to_write_its_outputs_over_its_model_or_input(exported, tmp_
         assert capsys.readouterr().err == (f"error: cannot write {out}: it is {out}, which the command reads; "
                                            "--output would replace it\n  hint: give --output another path\n")
     assert (model.read_bytes(), image.read_bytes()) == before
+
+
+# ---- Ray ----
+
+def test_a_ray_address_ray_cannot_parse_is_refused(monkeypatch):
+    ray = pytest.importorskip("ray", reason="the Ray engine needs the [ray] extra")
+    from specc.errors import SpecError
+    from specc.ray_cluster import ray_cluster
+
+    if ray.is_initialized():
+        pytest.skip("this process is connected to Ray already: RAY_ADDRESS is not read")
+    monkeypatch.setenv("RAY_ADDRESS", "garbage")
+    with pytest.raises(SpecError) as caught:
+        with ray_cluster():
+            pass
+    assert caught.value.message == "cannot join the Ray cluster at RAY_ADDRESS=garbage: Invalid address format: garbage"
