@@ -175,8 +175,9 @@ def _check_npz_array(path: Path, name: str, shape: tuple, dtype, session) -> Non
 
     declared = session.inputs[name]
     if name in session.word_inputs:
-        if dtype.kind not in "US" or len(shape) != 2:
-            raise SpecError(f"array {name} of {path} must hold sentences: (N, T) strings padded with \"\"",
+        # bytes (kind S) are not words until decoded; T = 0 holds no word to score
+        if dtype.kind != "U" or len(shape) != 2 or not shape[1]:
+            raise SpecError(f"array {name} of {path} must hold sentences: (N, T) strings padded with \"\", T at least 1",
                             received=f"{shape} of {dtype}", hint=NPZ_HINT)
         return
     if dtype.kind not in "biuf":

@@ -363,3 +363,18 @@ def test_a_ray_address_ray_cannot_parse_is_refused(monkeypatch):
         with ray_cluster():
             pass
     assert caught.value.message == "cannot join the Ray cluster at RAY_ADDRESS=garbage: Invalid address format: garbage"
+
+
+@pytest.mark.parametrize("words, received", [
+    ([[b"show", b"me"]], "(1, 2) of |S4"),  # bytes: refused only once a batch was scored, without the file's name
+    ([[], []], "(2, 0) of <U1"),  # no word at all: an internal error
+], ids=["bytes", "no-words"])
+def test_predict_refuses_word_arrays_that_hold_no_words(exported, tmp_path, capsys, words, received):
+    import numpy as np
+
+    path = tmp_path / "words.npz"
+    np.savez(path, words=np.array(words) if words[0] else np.zeros((2, 0), "U1"))
+    assert main(["predict", str(exported / "slots.onnx"), "--data", str(path), "--out", str(tmp_path / "o.npz")]) == 2
+    assert capsys.readouterr().err.startswith(
+        f'error: array words of {path} must hold sentences: (N, T) strings padded with "", T at least 1\n'
+        f"  received: {received}\n")
