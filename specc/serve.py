@@ -179,6 +179,9 @@ class ServedModel:
                 entry["parameters"] = {"binary_data_size": len(blob)}
                 blobs.append(blob)
             else:
+                if value.dtype.kind == "f" and not np.isfinite(value).all():  # JSON has no NaN or Infinity
+                    raise BadRequest(f"output {name} holds {int(np.count_nonzero(~np.isfinite(value)))} values that "
+                                     "are not finite numbers, which JSON cannot carry: ask for it as binary data")
                 entry["data"] = value.reshape(-1).tolist()
             outputs.append(entry)
         response = {"model_name": self.name, "model_version": VERSION, "outputs": outputs}

@@ -26,18 +26,23 @@ def exported(tmp_path_factory):
     return folder
 
 
-def post(app, model: str, body, headers=None, path: str | None = None):
-    """(status, JSON answer) of one inference request (to `path`, default the model's infer path)
-    sent straight to the ASGI app (no socket), its header values as raw bytes."""
+def send(app, path: str, body, headers=None):
+    """The response to one POST of `body` (bytes, or an object sent as JSON) to `path`, sent
+    straight to the ASGI app (no socket), its header values as raw bytes."""
     import httpx
 
-    async def send():
+    async def sending():
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://specc") as client:
-            return await client.post(path or f"/v2/models/{model}/infer", headers=headers or {},
+            return await client.post(path, headers=headers or {},
                                      content=body if isinstance(body, bytes) else json.dumps(body).encode())
 
-    response = asyncio.run(send())
+    return asyncio.run(sending())
+
+
+def post(app, model: str, body, headers=None, path: str | None = None):
+    """(status, JSON answer) of one inference request (to `path`, default the model's infer path)."""
+    response = send(app, path or f"/v2/models/{model}/infer", body, headers)
     return response.status_code, response.json() if response.status_code != 500 else response.text
 
 
@@ -378,3 +383,19 @@ def test_predict_refuses_word_arrays_that_hold_no_words(exported, tmp_path, caps
     assert capsys.readouterr().err.startswith(
         f'error: array words of {path} must hold sentences: (N, T) strings padded with "", T at least 1\n'
         f"  received: {received}\n")
+
+
+def test_an_output_json_cannot_carry_is_refused_and_binary_carries_it(served):
+    """Inputs of 3e38 overflow x_or_o's conv: its scores are NaN, which the answer wrote as NaN,
+    a literal that JSON does not have (strict clients fail on it)."""
+    import numpy as np
+
+    huge = {**IMAGE, "data": [3e38] * 144}
+    assert post(served["xo"], "xo", {"inputs": [huge]}) == (400, {"error": (
+        "output label holds 2 values that are not finite numbers, which JSON cannot carry: ask for it as binary data")})
+    status, answer = post(served["xo"], "xo", {"inputs": [huge], "outputs": [{"name": "label_class"}]})
+    assert status == 200 and answer["outputs"][0]["data"] == ["X"]
+    response = send(served["xo"], "/v2/models/xo/infer",
+                    {"inputs": [huge], "outputs": [{"name": "label", "parameters": {"binary_data": True}}]})
+    header = int(response.headers["Inference-Header-Content-Length"])
+    assert response.status_code == 200 and np.isnan(np.frombuffer(response.content[header:], "<f4")).all()
