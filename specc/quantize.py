@@ -279,7 +279,11 @@ def check_data(model_path: Path, metadata: dict, data: str | None) -> CheckData:
     if "specc.spec" not in metadata:
         raise SpecError(f"{model_path} was not exported by specc: its metadata holds no specc.spec, so its held-out "
                         "data and scores are unknown", hint="quantize a model written by specc compile or specc train")
-    seed = int(metadata.get("specc.seed", "0"))
+    seed = metadata.get("specc.seed", "0")
+    if not (seed.isascii() and seed.isdigit()):
+        raise SpecError(f"{model_path}: its metadata entry specc.seed is damaged", expected="a whole number",
+                        received=repr(seed[:40]), hint="quantize a model written by specc compile or specc train")
+    seed = int(seed)
     net = loads(metadata["specc.spec"], file=f"{model_path} (its spec)", seed=seed, data=data)
     settings = with_flags(net.model.train, {"data": data, "seed": seed})
     chosen = settings.data or (DEFAULT_WORD_DATA if net.tables is not None else None)
@@ -294,6 +298,23 @@ def check_data(model_path: Path, metadata: dict, data: str | None) -> CheckData:
     rows = np.random.default_rng(0).permutation(len(dataset.train))[:CALIBRATION_ROWS]
     calibration = {name: x[rows] for name, x in columns(dataset.train, net.model)[0].items()}
     return CheckData(net.model, chosen, split_name, split, calibration)
+
+
+def check_spec_fits(path: Path, model, runner) -> None:
+    """SpecError unless the spec in the model's metadata declares the graph's inputs (names and
+    shapes, a named dim taking any size) and outputs: a spec edited in, or another model's, would
+    feed the graph tensors it does not take."""
+    declared = {i.name: tuple(i.shape) for i in model.inputs}
+    graph = dict(runner.inputs)
+    fits = declared.keys() == graph.keys() and all(
+        len(shape) == len(graph[name]) and all(isinstance(a, str) or isinstance(b, str) or a == b
+                                               for a, b in zip(shape, graph[name]))
+        for name, shape in declared.items())
+    if not fits or not {o.name for o in model.outputs} <= set(runner.outputs):
+        raise SpecError(f"{path}: the spec in its metadata (specc.spec) does not describe its graph",
+                        expected="inputs " + ", ".join(f"{n} {s}" for n, s in graph.items()),
+                        received="inputs " + ", ".join(f"{n} {s}" for n, s in declared.items()),
+                        hint="quantize a model as specc compile or specc train wrote it")
 
 
 def scores(before: dict, after: dict, model) -> tuple[Score, ...]:
@@ -349,11 +370,13 @@ def quantize(model: str | Path, out: str | Path, data: str | None = None,
                         hint=f"e.g. --max-drop {DEFAULT_MAX_DROP:g} (the default)")
     model, out = Path(model), destination(out)  # a folder or an unwritable place is refused before the work
     check_not_read(out, [model], "-o")  # the float model would be lost
-    metadata = load_onnx(model).metadata  # SpecError for a missing, special or unreadable file
+    network = load_onnx(model)  # SpecError for a missing, special or unreadable file
+    metadata = network.metadata
     if "specc.quantized" in metadata:
         raise SpecError(f"{model} is an int8 model already (written by specc quantize)",
                         hint="quantize the float model it was made from")
     check = check_data(model, metadata, data)
+    check_spec_fits(model, check.model, network.session)
     with tempfile.TemporaryDirectory(prefix="specc-quantize-") as folder:
         int8_path = Path(folder) / "int8.onnx"
         int8_path.write_bytes(quantize_model(onnx.load(model), check.calibration, Path(folder)))

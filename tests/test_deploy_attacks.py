@@ -399,3 +399,29 @@ def test_an_output_json_cannot_carry_is_refused_and_binary_carries_it(served):
                     {"inputs": [huge], "outputs": [{"name": "label", "parameters": {"binary_data": True}}]})
     header = int(response.headers["Inference-Header-Content-Length"])
     assert response.status_code == 200 and np.isnan(np.frombuffer(response.content[header:], "<f4")).all()
+
+
+def with_metadata(source: Path, path: Path, **entries: str) -> Path:
+    """A copy of the model at `source` with metadata entries (specc_spec: specc.spec) replaced."""
+    import onnx
+
+    model = onnx.load(str(source))
+    for prop in model.metadata_props:
+        prop.value = entries.get(prop.key.replace(".", "_"), prop.value)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_quantize_refuses_a_model_whose_spec_is_not_its_graphs(exported, tmp_path, capsys):
+    """Another model's spec in the metadata fed the graph words where it takes images (an internal error)."""
+    pytest.importorskip("onnx", reason="the metadata is edited with onnx")
+    slots_spec = (ROOT / "specs" / "slots_elman.nn").read_text()
+    path = with_metadata(exported / "xo.onnx", tmp_path / "xo.onnx", specc_spec=slots_spec)
+    assert main(["quantize", str(path), "-o", str(tmp_path / "int8.onnx")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {path}: the spec in its metadata (specc.spec) does not describe its graph\n"
+        "  expected: inputs image ('N', 1, 12, 12)\n  received: inputs words ('N', 'T')\n"
+        "  hint: quantize a model as specc compile or specc train wrote it\n")
+    path = with_metadata(exported / "xo.onnx", tmp_path / "seed.onnx", specc_seed="zero")
+    assert main(["quantize", str(path), "-o", str(tmp_path / "int8.onnx")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {path}: its metadata entry specc.seed is damaged\n")
