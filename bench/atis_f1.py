@@ -5,8 +5,8 @@ Each configuration is a spec trained by specc (NumPy) on the benchmark's split (
 score), keeping the epoch best on validation; the score is that of the exported model run in
 onnxruntime. Configurations: specs/slots_elman.nn, the Elman and Jordan architecture specs in
 bench/atis/, specs/slots_bi.nn and specs/slots_hash.nn, the LSTM and GRU taggers in bench/atis/
-(1-of-N, and word hashing on slots_hash's network), each for `--epochs` epochs and every seed of
-`--seeds`.
+(1-of-N, and word hashing on slots_hash's network), each for `--epochs` epochs and every seed
+of `--seeds`.
 
     python bench/atis_f1.py                       # every configuration, seeds 0 1 2
     python bench/atis_f1.py --only slots_bi --seeds 0
@@ -40,6 +40,8 @@ CONFIGS = {
                      ROOT / "bench" / "atis" / "bi_lstm_hash.nn"),
     "bi_gru_hash": ("deep bidirectional GRU, word hashing, window, dropout",
                     ROOT / "bench" / "atis" / "bi_gru_hash.nn"),
+    "lstm_hash_onehot": ("deep bidirectional LSTM, word hashing and 1-of-N, window, dropout",
+                         ROOT / "bench" / "atis" / "lstm_hash_onehot.nn"),
 }
 
 
