@@ -42,16 +42,27 @@ def pyplot():
 Section = tuple  # (width in inches, height in inches, draw(subfigure))
 
 
-def compose(sections: Sequence[Section], title: str):
-    """One figure: the sections stacked top to bottom, as wide as the widest, under `title`."""
+def compose(sections: Sequence[Section], title: str, side: Section | None = None):
+    """One figure under `title`: the sections stacked top to bottom, as wide as the widest, and
+    `side` (the network's graph), if given, on their left."""
     plt = pyplot()
-    width = max(max(w for w, _, _ in sections), 0.11 * len(title))  # a bold 12-point letter: about 0.11 inch
-    heights = [h for _, h, _ in sections]
-    figure = plt.figure(figsize=(width, sum(heights) + 0.5), layout="constrained")
+    width = max((w for w, _, _ in sections), default=0.0)
+    height = sum(h for _, h, _ in sections)
+    side_width, side_height = (side[0], side[1]) if side else (0.0, 0.0)
+    size = (max(width + side_width, 0.11 * len(title)), max(height, side_height) + 0.5)  # bold 12 pt: 0.11 in a letter
+    figure = plt.figure(figsize=size, layout="constrained")
     figure.suptitle(title, fontsize=12, fontweight="bold")
-    subfigures = figure.subfigures(len(sections), 1, height_ratios=heights, squeeze=False)[:, 0]
-    for subfigure, (_, _, draw) in zip(subfigures, sections):
-        draw(subfigure)
+    main = figure
+    if side and sections:
+        left, main = figure.subfigures(1, 2, width_ratios=[side_width, width])
+        side[2](left)
+    elif side:
+        side[2](figure)
+    if sections:
+        heights = [h for _, h, _ in sections] + ([max(side_height - height, 0)] if side_height > height else [])
+        subfigures = main.subfigures(len(heights), 1, height_ratios=heights, squeeze=False)[:, 0]
+        for subfigure, (_, _, draw) in zip(subfigures, sections):
+            draw(subfigure)
     return figure
 
 
@@ -66,7 +77,18 @@ def figure_bytes(figure, form: str) -> bytes:
     with matplotlib.rc_context({"svg.hashsalt": "specc", "pdf.compression": 6}):
         figure.savefig(buffer, format=form, dpi=DPI, metadata=metadata)
     pyplot().close(figure)
-    return buffer.getvalue()
+    return _numbered_clip_paths(buffer.getvalue()) if form == "svg" else buffer.getvalue()
+
+
+def _numbered_clip_paths(svg: bytes) -> bytes:
+    """SVG with its clip paths named clip0, clip1 ... in order of first use. matplotlib names
+    them by a hash of their rectangles, whose last bits the constrained layout varies from one
+    call to the next (the printed numbers stay the same)."""
+    import re
+
+    names: dict[bytes, bytes] = {}
+    hashed = rb'(?<=url\(#)p[0-9a-f]{10}(?=\))|(?<=<clipPath id=")p[0-9a-f]{10}(?=")'
+    return re.sub(hashed, lambda m: names.setdefault(m.group(), b"clip%d" % len(names)), svg)
 
 
 # ---- heat maps with numbers ----
@@ -101,9 +123,12 @@ def heat_map(axes, values: np.ndarray, limit: float, numbered: bool, cmap: str =
     return image
 
 
-def _grid(subfigure, rows: int, columns: int, width_ratios=None):
-    """rows x columns axes, all hidden until drawn into."""
-    axes = subfigure.subplots(rows, columns, squeeze=False, width_ratios=width_ratios)
+def _grid(subfigure, rows: int, widths: Sequence[float]):
+    """rows x len(widths) axes, their columns `widths` inches wide (about: the layout takes its
+    margins), all hidden until drawn into. In a figure wider than that, an empty last column
+    takes the rest, so that the panels keep their size."""
+    spare = max(subfigure.figure.get_figwidth() - sum(widths) - 0.4, 0.0)
+    axes = subfigure.subplots(rows, len(widths) + 1, squeeze=False, width_ratios=[*widths, spare + 0.01])
     for one in axes.flat:
         one.set_axis_off()
     return axes
@@ -124,8 +149,8 @@ def feature_map_section(rows: Sequence[tuple[str, np.ndarray]]) -> Section:
     panel = max(_panel_size(*v.shape[1:]) for _, v in rows)
 
     def draw(subfigure):
-        # a narrow last column holds each row's colour bar, so the maps of all rows line up
-        grid = _grid(subfigure, len(rows), columns + 1, width_ratios=[1] * columns + [0.07])
+        # a narrow column after the maps holds each row's colour bar, so the maps of all rows line up
+        grid = _grid(subfigure, len(rows), [panel] * columns + [0.15])
         for r, (label, values) in enumerate(rows):
             limit = symmetric_limit(values)
             numbered = max(values.shape[1:]) <= MAX_NUMBERED
@@ -138,8 +163,8 @@ def feature_map_section(rows: Sequence[tuple[str, np.ndarray]]) -> Section:
                 axes.set_title(f"{label} [{c}]", fontsize=8)
             more = f"\n({shown} of {values.shape[0]})" if shown < values.shape[0] else ""
             grid[r, 0].set_ylabel(f"{label}\n{'x'.join(map(str, values.shape))}{more}", fontsize=8)
-            grid[r, -1].set_axis_on()
-            subfigure.colorbar(image, cax=grid[r, -1])
+            grid[r, columns].set_axis_on()
+            subfigure.colorbar(image, cax=grid[r, columns])
 
     return (columns * panel + 1.4, len(rows) * (panel + 0.35), draw)
 
@@ -152,12 +177,12 @@ def filter_section(label: str, kernels: np.ndarray) -> Section:
     in the cells when the layer has at most 8 kernels of at most 5x5."""
     filters, channels, kh, kw = kernels.shape
     columns, rows = min(filters, MAX_COLUMNS), min(channels, MAX_ROWS)
-    panel = float(np.clip(0.25 * max(kh, kw), 0.8, 1.6))
     numbered = filters * channels <= 8 and max(kh, kw) <= 5
+    panel = float(np.clip((0.45 if numbered else 0.25) * max(kh, kw), 0.8, 1.6))  # room for numbers like -1.07
     limit = symmetric_limit(kernels)
 
     def draw(subfigure):
-        grid = _grid(subfigure, rows, columns)
+        grid = _grid(subfigure, rows, [panel] * columns)
         for f in range(columns):
             for c in range(rows):
                 axes = grid[c, f]
@@ -168,9 +193,10 @@ def filter_section(label: str, kernels: np.ndarray) -> Section:
                     axes.set_title(f"filter {f}", fontsize=8)
                 if f == 0:
                     axes.set_ylabel(f"input {c}", fontsize=8)
-        shown = "" if (columns, rows) == (filters, channels) else f"; first {columns} filters of {rows} input channels"
+        shown = "" if (columns, rows) == (filters, channels) else (f"; shown: {columns} of the {filters} filters, "
+                                                                   f"{rows} of the {channels} input channels")
         subfigure.suptitle(f"{label}: {filters} filters of {channels}x{kh}x{kw}, one colour scale{shown}", fontsize=9)
-        subfigure.colorbar(image, ax=list(grid.flat), shrink=0.8, aspect=15, pad=0.01, label="weight")
+        subfigure.colorbar(image, ax=list(grid[:, :columns].flat), shrink=0.8, aspect=15, pad=0.01, label="weight")
 
     return (max(columns * panel + 1.4, 4.0, 0.075 * len(label) + 3.5), rows * panel + 0.6, draw)
 
@@ -267,18 +293,47 @@ def training_section(history: Sequence[dict]) -> Section:
     return (max(4.0 * len(panels), 6.0), 3.2, draw)
 
 
-# ---- the network as a table ----
+# ---- the network as a graph ----
 
-def summary_section(rows: Sequence[tuple[str, str, str, str]]) -> Section:
-    """The network as a table: (layer as written, line, output shape, parameters) per row."""
+BOX_COLOURS = {"input": "#dddddd", "output": "#dddddd", "conv": "#c6dbef", "maxpool": "#c7e9c0",
+               "avgpool": "#c7e9c0", "globalpool": "#c7e9c0", "rnn": "#dadaeb", "dense": "#fdd0a2",
+               "add": "#fcbba1", "multiply": "#fcbba1", "concat": "#fcbba1"}  # merges stand out
+BOX_WIDTH, BOX_HEIGHT, ROW = 3.3, 0.46, 0.72  # inches
+
+
+def graph_section(boxes: Sequence[tuple[str, str, str]], arrows: Sequence[tuple[int, int]]) -> Section:
+    """The network as boxes in written order, top to bottom: (kind, first line, second line)
+    each, and (from, to) arrows between them by index. An arrow to the next box is straight;
+    one that skips boxes (a branch, or a merge's other operand) goes round on the right, each
+    further out than the one before, so that branches and merges read as such."""
+    skips = [(a, b) for a, b in arrows if b != a + 1]
+    width = BOX_WIDTH + 0.6 + 0.25 * len(skips)
+    height = ROW * len(boxes) + 0.2
+
     def draw(subfigure):
+        from matplotlib.patches import FancyBboxPatch
+
         axes = subfigure.subplots()
         axes.set_axis_off()
-        table = axes.table(cellText=[list(r) for r in rows[1:]], colLabels=list(rows[0]), loc="center",
-                           cellLoc="left", colLoc="left")
-        table.auto_set_font_size(False)
-        table.set_fontsize(8)
-        table.auto_set_column_width(list(range(len(rows[0]))))
+        axes.set_aspect("equal")  # boxes keep their proportions in a wider figure
+        axes.set_xlim(-0.1, width - 0.1)
+        axes.set_ylim(-height + ROW / 2, ROW / 2 + 0.1)
+        for k, (kind, first, second) in enumerate(boxes):
+            axes.add_patch(FancyBboxPatch((0, -k * ROW - BOX_HEIGHT / 2), BOX_WIDTH, BOX_HEIGHT,
+                                          boxstyle="round,pad=0.02", facecolor=BOX_COLOURS.get(kind, "white"),
+                                          edgecolor="black", linewidth=0.8, clip_on=False))
+            axes.text(BOX_WIDTH / 2, -k * ROW + 0.09, first, ha="center", va="center", fontsize=8, fontweight="bold")
+            axes.text(BOX_WIDTH / 2, -k * ROW - 0.11, second, ha="center", va="center", fontsize=7)
+        style = {"arrowstyle": "-|>", "color": "black", "linewidth": 0.8, "shrinkA": 0, "shrinkB": 0}
+        for a, b in arrows:
+            if b == a + 1:
+                axes.annotate("", xy=(BOX_WIDTH / 2, -b * ROW + BOX_HEIGHT / 2 + 0.02),
+                              xytext=(BOX_WIDTH / 2, -a * ROW - BOX_HEIGHT / 2 - 0.02), arrowprops=style)
+        for j, (a, b) in enumerate(skips):
+            arm = 72 * (0.2 + 0.25 * j)  # points: each skip arrow further out
+            axes.annotate("", xy=(BOX_WIDTH + 0.02, -b * ROW), xytext=(BOX_WIDTH + 0.02, -a * ROW),
+                          arrowprops={**style, "color": "#b2182b",
+                                      "connectionstyle": f"arc,angleA=0,angleB=0,armA={arm},armB={arm},rad=6"})
 
-    return (7.0, 0.22 * len(rows) + 0.3, draw)
+    return (width, height, draw)
 

@@ -121,45 +121,61 @@ def _open_model(model_path: Path, weights: str | None, data: str | None) -> Show
 
 # ---- what to draw ----
 
-def sections_for(shown: Shown, given: dict | None = None, text: str | None = None) -> tuple[list, str]:
-    """(the figure's sections, its title) for what the user gave: `given` inputs by name (as
-    read from files), or a sentence `text`, or neither."""
+def sections_for(shown: Shown, given: dict | None = None, text: str | None = None) -> tuple[list, str, tuple | None]:
+    """(the figure's sections, its title, the section drawn on their left or None) for what the
+    user gave: `given` inputs by name (as read from files), or a sentence `text`, or neither."""
     from . import pictures
 
     net = shown.net
     if given and text is not None:
         raise SpecError("give --input or --text, not both", hint="--input draws feature maps, --text a sentence")
     if text is not None:
-        return _sentence_sections(net, text), f"{net.name}: \"{text.strip()}\" ({shown.weights})"
+        return _sentence_sections(net, text), f"{net.name}: \"{text.strip()}\" ({shown.weights})", None
     if given:
         sections, said = _feature_map_sections(net, given)
-        return sections, f"{net.name}: feature maps{': ' + said if said else ''} ({shown.weights})"
-    sections = [pictures.summary_section(_summary_rows(net.model))]
-    for layer in net.model.layers:
-        if layer.kind == "conv":
-            kernels = net.weights[layer.weight_name("weight")]
-            sections.append(pictures.filter_section(f"{layer.id} ({layer.call_text})", kernels))
+        title = f"{net.name}: feature maps{': ' + said if said else ''} ({shown.weights})"
+        return sections + filter_sections(net), title, None
+    sections = filter_sections(net)
     if shown.run is not None and (shown.run / "history.json").is_file():
         sections.append(pictures.training_section(read_history(shown.run / "history.json")))
     title = f"{net.name}: {net.param_count:,} parameters ({shown.weights})"
-    return sections, title
+    return sections, title, pictures.graph_section(*network_graph(net.model))
 
 
-def _summary_rows(model) -> list[tuple[str, str, str, str]]:
-    """The network as table rows: the header, each input, then each layer as written."""
+def filter_sections(net) -> list:
+    """The kernels of each conv layer, one section each."""
+    from . import pictures
+
+    return [pictures.filter_section(f"{layer.id} ({layer.call_text})", net.weights[layer.weight_name("weight")])
+            for layer in net.model.layers if layer.kind == "conv"]
+
+
+def network_graph(model) -> tuple[list[tuple[str, str, str]], list[tuple[int, int]]]:
+    """The network as pictures.graph_section draws it: a box per input, layer and output, in
+    written order, (kind, the layer as written, its line, output shape and parameters), and an
+    arrow (from, to) for every value a layer reads: the flowing one and a merge's operands."""
     from .shapes import fmt
 
-    rows = [("layer", "line", "output shape", "parameters")]
-    rows += [(f"input {i.name}", str(i.coord.line), fmt(i.shape), "0") for i in model.inputs]
+    boxes = [("input", f"input {i.name}", f"line {i.coord.line} · {i.form} {fmt(i.shape)}") for i in model.inputs]
+    where = {i.name: k for k, i in enumerate(model.inputs)}  # value name -> the box that gives it
+    arrows = []
     for chain in model.chains:
-        reads = "" if any(i.name == chain.source for i in model.inputs) and len(model.chains) == 1 else f"{chain.source} -> "
-        for n, layer in enumerate(chain.layers):
-            call = layer.call_text if len(layer.call_text) <= 48 else layer.call_text[:45] + "..."
-            rows.append(((reads if n == 0 else "") + call, str(layer.coord.line), fmt(layer.out_shape),
-                         f"{layer.param_count:,}"))
+        previous = where[chain.source]
+        for layer in chain.layers:
+            call = layer.call_text if len(layer.call_text) <= 44 else layer.call_text[:41] + "..."
+            boxes.append((layer.kind, call, f"line {layer.coord.line} · {fmt(layer.out_shape)} · "
+                                            f"{layer.param_count:,} parameters"))
+            arrows += [(previous, len(boxes) - 1)] + [(where[name], len(boxes) - 1) for name in layer.operands]
+            previous = len(boxes) - 1
         if chain.name is not None:
-            rows[-1] = (rows[-1][0] + f" = {chain.name}",) + rows[-1][1:]
-    return rows
+            where[chain.name] = previous
+            boxes[previous] = (boxes[previous][0], f"{boxes[previous][1]}  = {chain.name}", boxes[previous][2])
+        else:
+            classes = " | ".join(chain.output.classes or ())
+            said = classes if len(classes) <= 40 else f"{len(chain.output.classes)} classes"
+            boxes.append(("output", f"output {chain.output.name}", said or "values"))
+            arrows.append((previous, len(boxes) - 1))
+    return boxes, arrows
 
 
 def _one_sample(net, given: dict) -> dict:
@@ -294,7 +310,6 @@ def show(target: str, *, weights: str | None = None, inputs: dict | None = None,
     path = Path(output or f"{shown.net.name}.show.png")
     form = picture_format(path)
     destination(path)
-    sections, title = sections_for(shown, inputs, text)
-    figure = compose(sections, title)
+    figure = compose(*sections_for(shown, inputs, text))
     write_atomically(path, figure_bytes(figure, form))
     return path

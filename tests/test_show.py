@@ -15,7 +15,7 @@ import specc
 from specc import pictures
 from specc.cli import main
 from specc.runtime.interpreter import layer_values
-from specc.show import open_target, sections_for
+from specc.show import network_graph, open_target, sections_for
 
 pytest.importorskip("matplotlib")
 
@@ -34,8 +34,7 @@ X_FEATURES = [[[1, -1, -1], [-1, 1, -1], [-1, -1, 1]],
 def figure_of(target: str, **given):
     """The figure specc show draws for `target` (not saved), with inputs or text as `show` takes them."""
     inputs, text = given.get("inputs"), given.get("text")
-    sections, title = sections_for(open_target(target, given.get("weights")), inputs, text)
-    return pictures.compose(sections, title)
+    return pictures.compose(*sections_for(open_target(target, given.get("weights")), inputs, text))
 
 
 def axes_titled(figure, title: str):
@@ -102,7 +101,7 @@ def test_seed_conv_feature_maps_write_the_lecture_numbers(tmp_path, capsys):
     out = tmp_path / "maps.png"
     assert main(["show", str(SPECS / "seed_conv.nn"), "--input", f"image={LECTURE_IMAGE}", "-o", str(out)]) == 0
     assert capsys.readouterr().out == f"wrote {out}\n"
-    assert png_size(out) == (528, 420)  # 5.28 x 4.2 inches at 100 dpi
+    assert png_size(out) == (807, 615)  # 8.07 x 6.15 inches at 100 dpi
 
 
 def test_x_or_o_feature_maps_after_every_conv_activation_and_pool_with_the_answer():
@@ -118,6 +117,7 @@ def test_x_or_o_feature_maps_after_every_conv_activation_and_pool_with_the_answe
     assert not axes_titled(figure, "conv@8 [0]").texts
     np.testing.assert_array_equal(numbers_in(axes_titled(figure, "maxpool@13 [5]"), (3, 3)),
                                   np.round(values["maxpool@13"][0, 5].astype(np.float64), 2))
+    assert {"filter 0", "filter 7"} <= titles  # and the filters that made them
     label = net.run(image=image)["label"][0]
     answer = ["X", "O"][int(np.argmax(label))]
     assert figure._suptitle.get_text() == (f"x_or_o: feature maps: label = {answer} (probability {label.max():.2f}) "
@@ -196,6 +196,31 @@ def test_both_directions_of_every_rnn_layer_as_heat_maps_over_the_words():
                                    "word, the last of 2 stacked")
         np.testing.assert_array_equal(axes.images[0].get_array(), states[:, 100 * d:100 * (d + 1)].T)
         assert [t.get_text() for t in axes.get_xticklabels()] == sentence.split()
+
+
+# ---- the network ----
+
+def test_the_network_graph_draws_branches_and_merges():
+    boxes, arrows = network_graph(specc.load(SPECS / "digits_residual.nn").model)
+    figure = pictures.compose([], "digits_residual", side=pictures.graph_section(boxes, arrows))  # no filters: fast
+    assert boxes[:3] == [("input", "input image", "line 6 · image (N, 1, 8, 8)"),
+                         ("conv", "conv 3x3 filters=16 padding=same", "line 9 · (N, 16, 8, 8) · 160 parameters"),
+                         ("relu", "relu  = h", "line 9 · (N, 16, 8, 8) · 0 parameters")]
+    assert boxes[6] == ("add", "add h", "line 10 · (N, 16, 8, 8) · 0 parameters")
+    assert boxes[-1] == ("output", "output digit", "0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9")
+    # h (box 2) feeds the next conv and, round the side, the add: a branch and a merge
+    assert arrows == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (2, 6), (6, 7), (7, 8), (8, 9), (9, 10),
+                      (10, 11), (11, 12)]
+    written = {t.get_text() for axes in figure.get_axes() for t in axes.texts}
+    assert {"add h", "line 11 · (N, 10) · 2,570 parameters", "output digit"} <= written
+
+
+def test_two_heads_branch_from_one_encoder():
+    boxes, arrows = network_graph(specc.load(SPECS / "atis_joint.nn").model)
+    assert [b[1] for b in boxes] == ["input words", "onehot lowercase", "dense 100 bias=false",
+                                     "rnn gru hidden=100 bidirectional  = h", "dense", "softmax", "output slots",
+                                     "rnn gru hidden=100", "last", "dense", "softmax", "output intent"]
+    assert (3, 4) in arrows and (3, 7) in arrows and (6, 7) not in arrows
 
 
 # ---- files and mistakes ----
