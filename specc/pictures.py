@@ -178,7 +178,7 @@ def filter_section(label: str, kernels: np.ndarray) -> Section:
     filters, channels, kh, kw = kernels.shape
     columns, rows = min(filters, MAX_COLUMNS), min(channels, MAX_ROWS)
     numbered = filters * channels <= 8 and max(kh, kw) <= 5
-    panel = float(np.clip((0.45 if numbered else 0.25) * max(kh, kw), 0.8, 1.6))  # room for numbers like -1.07
+    panel = float(np.clip((0.55 if numbered else 0.25) * max(kh, kw), 0.8, 1.6))  # room for numbers like -1.07
     limit = symmetric_limit(kernels)
 
     def draw(subfigure):
@@ -298,7 +298,7 @@ def training_section(history: Sequence[dict]) -> Section:
 BOX_COLOURS = {"input": "#dddddd", "output": "#dddddd", "conv": "#c6dbef", "maxpool": "#c7e9c0",
                "avgpool": "#c7e9c0", "globalpool": "#c7e9c0", "rnn": "#dadaeb", "dense": "#fdd0a2",
                "add": "#fcbba1", "multiply": "#fcbba1", "concat": "#fcbba1"}  # merges stand out
-BOX_WIDTH, BOX_HEIGHT, ROW = 3.3, 0.46, 0.72  # inches
+BOX_WIDTH, BOX_HEIGHT, ROW = 3.6, 0.46, 0.72  # inches
 
 
 def graph_section(boxes: Sequence[tuple[str, str, str]], arrows: Sequence[tuple[int, int]]) -> Section:

@@ -162,7 +162,7 @@ def network_graph(model) -> tuple[list[tuple[str, str, str]], list[tuple[int, in
     for chain in model.chains:
         previous = where[chain.source]
         for layer in chain.layers:
-            call = layer.call_text if len(layer.call_text) <= 44 else layer.call_text[:41] + "..."
+            call = layer.call_text if len(layer.call_text) <= 48 else layer.call_text[:45] + "..."
             boxes.append((layer.kind, call, f"line {layer.coord.line} · {fmt(layer.out_shape)} · "
                                             f"{layer.param_count:,} parameters"))
             arrows += [(previous, len(boxes) - 1)] + [(where[name], len(boxes) - 1) for name in layer.operands]

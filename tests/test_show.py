@@ -101,7 +101,7 @@ def test_seed_conv_feature_maps_write_the_lecture_numbers(tmp_path, capsys):
     out = tmp_path / "maps.png"
     assert main(["show", str(SPECS / "seed_conv.nn"), "--input", f"image={LECTURE_IMAGE}", "-o", str(out)]) == 0
     assert capsys.readouterr().out == f"wrote {out}\n"
-    assert png_size(out) == (807, 615)  # 8.07 x 6.15 inches at 100 dpi
+    assert png_size(out) == (807, 640)  # 8.07 x 6.4 inches at 100 dpi
 
 
 def test_x_or_o_feature_maps_after_every_conv_activation_and_pool_with_the_answer():
