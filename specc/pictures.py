@@ -22,6 +22,7 @@ MAX_NUMBERED = 8  # numbers are written in the cells of maps and kernels up to 8
 MAX_COLUMNS = 16  # channels or filters drawn per row; the title says how many there are
 MAX_ROWS = 8  # input channels of a conv's kernels drawn
 DPI = 100
+MAX_PIXELS = 32_768  # a side; Agg draws at most 2**16, and a picture this large is past reading anyway
 
 
 def pyplot():
@@ -50,6 +51,9 @@ def compose(sections: Sequence[Section], title: str, side: Section | None = None
     height = sum(h for _, h, _ in sections)
     side_width, side_height = (side[0], side[1]) if side else (0.0, 0.0)
     size = (max(width + side_width, 0.11 * len(title)), max(height, side_height) + 0.5)  # bold 12 pt: 0.11 in a letter
+    if max(size) * DPI > MAX_PIXELS:
+        raise SpecError(f"the picture would be {size[0] * DPI:,.0f} x {size[1] * DPI:,.0f} pixels, more than "
+                        f"{MAX_PIXELS:,} a side", hint="show a smaller network, or fewer layers of it")
     figure = plt.figure(figsize=size, layout="constrained")
     figure.suptitle(title, fontsize=12, fontweight="bold")
     main = figure
@@ -208,10 +212,11 @@ def _sentence_width(words: Sequence[str], title: str) -> float:
     return max(4.0, 1.0 * len(words) + 1.5, 0.075 * len(title) + 1.0)
 
 
-def tag_section(words: Sequence[str], output: str, tags: Sequence[str], probabilities: np.ndarray) -> Section:
-    """One per-word classifier output: a cell per word holding its class and probability,
-    shaded by the probability (0 to 1), the words below."""
-    title = f"{output}: class and probability of each word"
+def tag_section(words: Sequence[str], output: str, tags: Sequence[str], probabilities: np.ndarray,
+                what: str = "probability") -> Section:
+    """One per-word classifier output: a cell per word holding its class and probability (or
+    score, `what`: a classifier without softmax), shaded from 0 to 1, the words below."""
+    title = f"{output}: class and {what} of each word"
     width = _sentence_width(words, title)
 
     def draw(subfigure):
@@ -223,24 +228,25 @@ def tag_section(words: Sequence[str], output: str, tags: Sequence[str], probabil
         axes.set_xticks(range(len(words)), words, fontsize=10)
         axes.set_yticks([])
         axes.set_title(title, fontsize=9)
-        subfigure.colorbar(image, ax=axes, shrink=0.9, aspect=6, pad=0.01, label="probability")
+        subfigure.colorbar(image, ax=axes, shrink=0.9, aspect=6, pad=0.01, label=what)
 
     return (width, 1.6, draw)
 
 
-def hidden_section(words: Sequence[str], label: str, states: np.ndarray) -> Section:
-    """One direction of an rnn layer: its state (T, units) as a heat map, a row per unit and a
-    column per word, centred at zero."""
-    width = _sentence_width(words, label)
-    height = float(np.clip(0.03 * states.shape[1], 1.2, 3.0)) + 0.7
+def steps_section(steps: Sequence[str], label: str, values: np.ndarray, what: str = "state") -> Section:
+    """A value per step, (T, units), as a heat map centred at zero: a column per step (word),
+    a row per unit, numbers in the cells when it is at most 8x8. `what` names the colour bar."""
+    width = _sentence_width(steps, label)
+    numbered = max(values.shape) <= MAX_NUMBERED
+    height = (0.3 * values.shape[1] if numbered else float(np.clip(0.03 * values.shape[1], 1.2, 3.0))) + 0.7
 
     def draw(subfigure):
         axes = subfigure.subplots()
-        image = heat_map(axes, states.T, symmetric_limit(states), numbered=False)
-        axes.set_xticks(range(len(words)), words, fontsize=10)
-        axes.set_ylabel(f"unit (0-{states.shape[1] - 1})", fontsize=8)
+        image = heat_map(axes, values.T, symmetric_limit(values), numbered)
+        axes.set_xticks(range(len(steps)), steps, fontsize=10)
+        axes.set_ylabel(f"unit (0-{values.shape[1] - 1})", fontsize=8)
         axes.set_title(label, fontsize=9)
-        subfigure.colorbar(image, ax=axes, shrink=0.9, aspect=10, pad=0.01, label="state")
+        subfigure.colorbar(image, ax=axes, shrink=0.9, aspect=10, pad=0.01, label=what)
 
     return (width, height, draw)
 

@@ -130,10 +130,12 @@ def sections_for(shown: Shown, given: dict | None = None, text: str | None = Non
     if given and text is not None:
         raise SpecError("give --input or --text, not both", hint="--input draws feature maps, --text a sentence")
     if text is not None:
-        return _sentence_sections(net, text), f"{net.name}: \"{text.strip()}\" ({shown.weights})", None
+        sections, said = _sentence_sections(net, text)
+        return sections, f"{net.name}: \"{text.strip()}\"{': ' + said if said else ''} ({shown.weights})", None
     if given:
         sections, said = _feature_map_sections(net, given)
-        title = f"{net.name}: feature maps{': ' + said if said else ''} ({shown.weights})"
+        what = "feature maps" if any(len(i.shape) == 4 for i in net.model.inputs) else "every layer, step by step"
+        title = f"{net.name}: {what}{': ' + said if said else ''} ({shown.weights})"
         return sections + filter_sections(net), title, None
     sections = filter_sections(net)
     if shown.run is not None and (shown.run / "history.json").is_file():
@@ -196,35 +198,49 @@ def _feature_map_sections(net, given: dict) -> tuple[list, str]:
     from . import pictures
 
     images = [i for i in net.model.inputs if len(i.shape) == 4]
-    if not images:
+    sequences = [i for i in net.model.inputs if i.form == "seq"]
+    if not images and not sequences:
         forms = ", ".join(f"{i.name} ({i.form})" for i in net.model.inputs)
-        raise SpecError(f"feature maps need an image input; {net.name} has {forms}",
+        raise SpecError(f"feature maps need an image input or a sequence of vectors; {net.name} has {forms}",
                         hint="for a model of words give --text \"a sentence\"; for others use specc run")
     prepared = _one_sample(net, given)
     values = layer_values(net.model, net.weights, prepared)
+    if not images:  # a sequence of vectors: each layer's value per step
+        steps = [f"step {t + 1}" for t in range(prepared[sequences[0].name].shape[1])]
+        sections = [pictures.steps_section(steps, f"input {i.name}", prepared[i.name][0], "value") for i in sequences]
+        for layer in net.model.layers:
+            if len(layer.out_shape) == 3:
+                sections += _step_sections(steps, layer, values[layer.id][0])
+        return sections, answers(net.model, values)
     rows = [(f"input {i.name}", prepared[i.name][0]) for i in images]
     rows += [(layer.id, values[layer.id][0]) for layer in net.model.layers if len(layer.out_shape) == 4]
     return [pictures.feature_map_section(rows)], answers(net.model, values)
+
+
+def _classifiers(model, rank: int):
+    """(output, its chain's last layer, 'probability' or 'score') of each classifier output
+    whose values have `rank` dimensions: 2 per sample, 3 per word."""
+    for chain in model.chains:
+        last = chain.layers[-1] if chain.layers else None
+        if chain.output is not None and chain.output.classes and last is not None and len(last.out_shape) == rank:
+            yield chain.output, last, "probability" if last.kind in ("softmax", "sigmoid") else "score"
 
 
 def answers(model, values: dict) -> str:
     """What the sample's classifier outputs say, for a title: `label = X (probability 0.98)`;
     '' for a model with no per-sample classifier."""
     said = []
-    for chain in model.chains:
-        last = chain.layers[-1] if chain.layers else None
-        if chain.output is None or not chain.output.classes or last is None or len(last.out_shape) != 2:
-            continue
+    for output, last, what in _classifiers(model, 2):
         scores = values[last.id][0]
         best = int(np.argmax(scores))
-        what = "probability" if last.kind == "softmax" else "score"
-        said.append(f"{chain.output.name} = {chain.output.classes[best]} ({what} {scores[best]:.2f})")
+        said.append(f"{output.name} = {output.classes[best]} ({what} {scores[best]:.2f})")
     return "; ".join(said)
 
 
-def _sentence_sections(net, text: str) -> list:
+def _sentence_sections(net, text: str) -> tuple[list, str]:
     """Each per-word classifier output's class and probability per word, then each rnn layer's
-    hidden state over the words, one heat map per direction."""
+    hidden state over the words, one heat map per direction; and what the sentence's
+    classifiers answer (see answers)."""
     from specc.runtime.interpreter import layer_values
 
     from . import pictures
@@ -242,30 +258,29 @@ def _sentence_sections(net, text: str) -> list:
     words = [str(w) for w in prepared[name][0]]
     values = layer_values(net.model, net.weights, net.prepare(prepared))
     sections = []
-    for chain in net.model.chains:
-        output, last = chain.output, chain.layers[-1] if chain.layers else None
-        if output is None or not output.classes or last is None or len(last.out_shape) != 3:
-            continue
-        probabilities = values[last.id][0]
-        best = probabilities.argmax(axis=-1)
+    for output, last, what in _classifiers(net.model, 3):
+        scores = values[last.id][0]
+        best = scores.argmax(axis=-1)
         sections.append(pictures.tag_section(words, output.name, [output.classes[k] for k in best],
-                                             probabilities[np.arange(len(words)), best]))
+                                             scores[np.arange(len(words)), best], what))
     for layer in net.model.layers:
         if layer.kind == "rnn":
-            sections += _hidden_sections(words, layer, values[layer.id][0])
-    return sections
+            sections += _step_sections(words, layer, values[layer.id][0])
+    return sections, answers(net.model, values)
 
 
-def _hidden_sections(words: list[str], layer, states: np.ndarray) -> list:
-    """An rnn layer's output per step (T, dirs*out) as one heat map per direction (forward
-    first, as the layer joins them)."""
+def _step_sections(steps: list[str], layer, values: np.ndarray) -> list:
+    """A layer's output per step (T, F) as a heat map; an rnn's as one per direction (forward
+    first, as the layer joins them), named its state."""
     from . import pictures
 
+    if layer.kind != "rnn":
+        return [pictures.steps_section(steps, f"{layer.id} ({layer.call_text})", values, "value")]
     attrs, width = layer.attrs, layer.attrs.out
     names = ("forward", "backward") if attrs.directions == 2 else ("",)
     stacked = f", the last of {attrs.layers} stacked" if attrs.layers > 1 else ""
-    return [pictures.hidden_section(words, f"{layer.id} ({layer.call_text}): {direction + ' ' if direction else ''}"
-                                           f"state per word{stacked}", states[:, d * width:(d + 1) * width])
+    return [pictures.steps_section(steps, f"{layer.id} ({layer.call_text}): {direction + ' ' if direction else ''}"
+                                          f"state per step{stacked}", values[:, d * width:(d + 1) * width])
             for d, direction in enumerate(names)]
 
 

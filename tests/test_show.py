@@ -193,9 +193,21 @@ def test_both_directions_of_every_rnn_layer_as_heat_maps_over_the_words():
     states = layer_values(net.model, net.weights, net.prepare({"words": sentence}))["rnn@12"][0]  # (T, 2*100)
     for d, direction in enumerate(("forward", "backward")):
         axes = axes_titled(figure, f"rnn@12 (rnn elman hidden=100 bidirectional layers=2): {direction} state per "
-                                   "word, the last of 2 stacked")
+                                   "step, the last of 2 stacked")
         np.testing.assert_array_equal(axes.images[0].get_array(), states[:, 100 * d:100 * (d + 1)].T)
         assert [t.get_text() for t in axes.get_xticklabels()] == sentence.split()
+
+
+def test_the_lecture_rnn_memory_step_by_step():
+    sequence = SPECS / "inputs" / "lecture_sequence.json"  # [1,1], [1,1], [2,2]
+    figure = figure_of(str(SPECS / "memory.nn"), inputs={"x": np.array(json.loads(sequence.read_text()))})
+    # seed-examples §4: hidden states [2,2] [6,6] [16,16], outputs [4,4] [12,12] [32,32]; a row per unit
+    rnn = axes_titled(figure, "rnn@8 (rnn elman hidden=2 activation=linear init=ones bias=false): state per step")
+    np.testing.assert_array_equal(numbers_in(rnn, (2, 3)), [[2, 6, 16], [2, 6, 16]])
+    np.testing.assert_array_equal(numbers_in(axes_titled(figure, "dense@9 (dense 2 init=ones bias=false)"), (2, 3)),
+                                  [[4, 12, 32], [4, 12, 32]])
+    assert [t.get_text() for t in rnn.get_xticklabels()] == ["step 1", "step 2", "step 3"]
+    assert figure._suptitle.get_text() == "memory: every layer, step by step (the spec's own weights)"
 
 
 # ---- the network ----
@@ -257,7 +269,7 @@ def test_word_models_refuse_feature_maps_and_models_without_spec_text_are_refuse
     words = tmp_path / "words.json"
     words.write_text('["arrive", "Taipei"]')
     assert main(["show", str(SPECS / "slots_elman.nn"), "--input", f"words={words}"]) == 2
-    assert "feature maps need an image input; slots_elman has words (tokens)" in capsys.readouterr().err
+    assert "feature maps need an image input or a sequence of vectors; slots_elman has words (tokens)" in capsys.readouterr().err
 
     net = specc.load(SPECS / "seed_conv.nn")
     proto = net.to_onnx()
@@ -278,6 +290,20 @@ def test_an_exported_model_shows_its_own_weights(tmp_path):
     image = np.array(json.loads(LECTURE_IMAGE.read_text()), np.float32)
     figure = figure_of(str(model), inputs={"image": image})
     np.testing.assert_array_equal(numbers_in(axes_titled(figure, "conv@7 [1]"), (4, 4)), LECTURE_MAPS[1])
+
+
+def test_a_batch_and_a_model_whose_export_folded_its_weights_are_refused(tagger_run, tmp_path, capsys):
+    batch = tmp_path / "two.npy"
+    np.save(batch, np.zeros((2, 1, 6, 6), np.float32))
+    assert main(["show", str(SPECS / "seed_conv.nn"), "--input", f"image={batch}"]) == 2
+    assert "--input image holds 2 samples; specc show draws one" in capsys.readouterr().err
+    alone = tmp_path / "slots_elman.onnx"  # outside its run folder: no checkpoint beside it
+    alone.write_bytes((tagger_run / "slots_elman.onnx").read_bytes())
+    assert main(["show", str(alone)]) == 2
+    err = capsys.readouterr().err
+    assert f"{alone} does not hold dense@10.weight as specc trains it" in err
+    assert "--weights RUN/checkpoint.npz" in err
+    assert main(["show", str(alone), "--weights", str(tagger_run / "best.npz"), "-o", str(tmp_path / "a.png")]) == 0
 
 
 def test_without_matplotlib_show_names_the_extra(monkeypatch, capsys, tmp_path):
