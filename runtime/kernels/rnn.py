@@ -476,17 +476,16 @@ class Rnn(Kernel):
         f = IN_PLACE.get(a.activation)  # None for the gated cells
         # time-major inside
         x = x.swap_batch_and_time() if isinstance(x, SparseRows) else np.ascontiguousarray(x.transpose(1, 0, 2))
-        gated = a.cell in GATED
-        mask = mask if gated else step_masks(mask)
+        if a.cell in GATED:  # every direction in one loop over time
+            for k in range(1, a.layers + 1):
+                run, x = gated_layer(a, w, k, x, mask)
+                if cache is not None:
+                    cache[k] = run
+            return np.ascontiguousarray(x.transpose(1, 0, 2))
+        mask = step_masks(mask)
         if cache is not None:
             cache["mask"] = mask
         for k in range(1, a.layers + 1):
-            if gated:
-                run, x_next = gated_layer(a, w, k, x, mask)
-                if cache is not None:
-                    cache[k] = run
-                x = x_next
-                continue
             runs = [_run_direction(a, w, k, d, x, f, mask) for d in range(a.directions)]
             if cache is not None:
                 cache[k] = (x, runs)
@@ -499,13 +498,14 @@ class Rnn(Kernel):
         slope = ELEMENTWISE[a.activation][1] if a.activation else None
         size = a.out
         dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
-        mask = cache["mask"]
         grads = {}
-        for k in range(a.layers, 0, -1):
-            if a.cell in GATED:
+        if a.cell in GATED:
+            for k in range(a.layers, 0, -1):
                 dy, local = gated_layer_backward(a, cache[k], dy, k > 1 or need_dx)
                 grads.update({f"layer{k}.{name}": g for name, g in local.items()})
-                continue
+            return (None if dy is None else np.ascontiguousarray(dy.transpose(1, 0, 2))), grads
+        mask = cache["mask"]
+        for k in range(a.layers, 0, -1):
             x, runs = cache[k]
             sparse = isinstance(x, SparseRows)  # words below: no input gradient
             rows_x = x if sparse else x.reshape(-1, x.shape[-1])
