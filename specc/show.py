@@ -2,10 +2,12 @@
 
 What is drawn depends on what is given (specc/pictures.py draws it):
 - `--input NAME=FILE` (an image model): the input and the feature maps after every layer whose
-  output is an image (conv, activations, pools, ...), per channel, numbers in small maps;
+  output is an image (conv, activations, pools, ...), per channel, numbers in maps up to 8x8,
+  the classifier's answer in the title, then each conv layer's filters; for a sequence of
+  vectors (`seq F`), every layer's value step by step;
 - `--text "SENTENCE"` (a model whose input is words): each word's class and probability, and
   every rnn layer's hidden state over the words, each direction apart;
-- neither: the network as a table, each conv layer's filters, and for a run folder its
+- neither: the network as a graph, each conv layer's filters, and for a run folder its
   training curves with the kept epoch marked.
 """
 from __future__ import annotations
