@@ -290,13 +290,13 @@ def lstm_steps_backward(gates, cells, tanh_c, r: np.ndarray, d_states: np.ndarra
         c_per_h *= mask
         f = f * mask
         d_states *= mask
-    da = np.empty_like(per_unit)
+    da = per_unit  # each step's factors are read once, then overwritten by its gradient
     d_h, d_c, d_new_h, part = (np.zeros((directions, n, hidden), dtype=gates.dtype) for _ in range(4))
     for s in range(steps - 1, -1, -1):
         np.add(d_h, d_states[:, s], out=d_new_h)
         d_c += np.multiply(d_new_h, c_per_h[:, s], out=part)
-        np.multiply(d_c[:, :, None, :], per_unit[:, s, :, :3], out=da[:, s, :, :3])
-        np.multiply(d_new_h, per_unit[:, s, :, 3], out=da[:, s, :, 3])
+        da[:, s, :, :3] *= d_c[:, :, None, :]
+        da[:, s, :, 3] *= d_new_h
         if s:
             np.matmul(da[:, s].reshape(directions, n, rows), r, out=d_h)
             d_c *= f[:, s]
