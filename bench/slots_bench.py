@@ -110,6 +110,7 @@ from specc.lowercase import lowercase  # noqa: E402
 from specc.runtime.interpreter import backward_layers, kernel_for, layer_weights, run_layers  # noqa: E402
 from specc.runtime.kernels.onehot import word_ids  # noqa: E402
 from specc.runtime.optim import clip_by_global_norm, make_optimizer  # noqa: E402
+from specc.runtime.heap import keep_freed_memory  # noqa: E402
 from specc.runtime.train import batch_of, counted, objective_for  # noqa: E402
 from specc.training import with_flags  # noqa: E402
 
@@ -240,6 +241,7 @@ def specc_trainer(case: Case):
     settings, train = case.settings, case.dataset.train
     objective = objective_for(case.net.model.chains[0], settings.loss)
     layers, weights, optimizer = objective.layers, copy.deepcopy(case.net.weights), make_optimizer(settings)
+    keep_freed_memory()  # as fit does
 
     def step(epoch: int, batch: int, rows: np.ndarray) -> tuple[float, int]:
         x, y, mask = batch_of(train, rows)

@@ -15,6 +15,7 @@ import numpy as np
 
 from .blas_threads import blas_threads_for
 from .checkpoint import save_checkpoint
+from .heap import keep_freed_memory
 from .interrupt import CTRL_C
 from .kernels.batchnorm import check_batches
 from .interpreter import (backward_graph, chain_masks, execution_order, input_masks, kernel_for, padding_mask, plan,
@@ -327,6 +328,7 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
                         f"these {count:,} samples has {batches} batches of {settings.batch}", hint="the checkpoint was "
                         "changed after specc train wrote it, or the data changed since the run started")
     check_batches(model.layers, count, settings.batch)
+    keep_freed_memory()  # every batch allocates the same arrays: keep their pages between batches
     reporter.start(model.name, settings, {"train": count, "validation": len(validation)},
                    (first_epoch, first_batch) if resume is not None and first_epoch < settings.epochs else None)
 
