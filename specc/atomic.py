@@ -34,6 +34,21 @@ def kind_of(mode: int) -> str:
     return next((words for test, words in _KINDS if test(mode)), "not a regular file")
 
 
+def require_file(path: str | Path, what: str, hint: str | None = None) -> os.stat_result:
+    """The status of `path` (links followed) if it is a regular file; SpecError saying what it is
+    otherwise: missing, unreadable, or a directory, device, FIFO or socket (reading a FIFO or a
+    device would block or never end). `what` names the file in the message ("model", "data")."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        raise SpecError(f"no such {what} file: {path}", hint=hint) from None
+    except OSError as error:  # a loop of links, a folder that cannot be searched
+        raise SpecError(f"cannot read the {what} file {path}: {error.strerror or error}", hint=hint) from None
+    if not stat.S_ISREG(status.st_mode):
+        raise SpecError(f"the {what} file {path} is {kind_of(status.st_mode)}, not a regular file", hint=hint)
+    return status
+
+
 def _refuse(path, reason: str, hint: str | None = None) -> NoReturn:
     raise SpecError(f"cannot write {path}: {reason}", hint=hint)
 

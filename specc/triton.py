@@ -16,11 +16,10 @@ onnxruntime backend, which is onnxruntime itself.
 from __future__ import annotations
 
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import check_folder, kind_of, write_atomically
+from .atomic import check_folder, require_file, write_atomically
 from .errors import SpecError
 
 DEFAULT_MAX_BATCH = 64
@@ -76,12 +75,7 @@ def _read_model(path: Path):
     import onnx
     from google.protobuf.message import DecodeError
 
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        raise SpecError(f"no such model file: {path}") from None
-    if not stat.S_ISREG(mode):
-        raise SpecError(f"the model {path} is {kind_of(mode)}, not a file", hint="give an exported .onnx file")
+    require_file(path, "model", hint="give an exported .onnx file")
     try:
         data = path.read_bytes()
         proto = onnx.ModelProto.FromString(data)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import stat
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -29,14 +28,9 @@ class Table(NamedTuple):
 def require_data_file(path: str, hint: str) -> None:
     """SpecError unless `path` is a regular file: missing, or a folder, FIFO or device said so
     (a FIFO or device would block the run or never end)."""
-    from specc.atomic import kind_of
+    from specc.atomic import require_file
 
-    try:
-        mode = Path(path).stat().st_mode
-    except OSError:
-        raise SpecError(f"no such data file: {path}", hint=hint) from None
-    if not stat.S_ISREG(mode):
-        raise SpecError(f"the data file {path} is {kind_of(mode)}, not a regular file", hint=hint)
+    require_file(path, "data", hint)
 
 
 def load_file(path: str, spec: SpecSide, seed: int, validation: float) -> Dataset:
