@@ -1,4 +1,4 @@
-"""The `specc` command line: check, compile, run, train, demo, triton, serve, predict, quantize.
+"""The `specc` command line: check, compile, run, show, play, train, demo, triton, serve, predict, quantize.
 
 Exit status: 0 on success, 2 on a mistake in the spec, its inputs or the command line,
 1 on a runtime failure (an export that does not verify, onnxruntime failing).
@@ -294,6 +294,25 @@ def cmd_show(args) -> int:
     return EXIT_OK
 
 
+def cmd_play(args) -> int:
+    from .play import HOST, make_play_app, open_playable
+    from .serve import listen, make_server, require_server
+
+    require_server("specc play")
+    playable = open_playable(args.model, args.weights, args.data, onnx=is_onnx_file(args.model))
+    app = make_play_app(playable)
+    sock = listen(HOST, args.port)
+    url = f"http://{HOST}:{sock.getsockname()[1]}/"
+    print(f"playing {playable.net.name} ({playable.shown.weights}) at {url} (this machine only; Ctrl-C stops)",
+          flush=True)
+    try:
+        make_server(app).run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C is how the page is stopped
+        pass
+    print(f"stopped playing {playable.net.name}", flush=True)
+    return EXIT_OK
+
+
 def cmd_train(args) -> int:
     # first of all, before NumPy loads: from here on Ctrl-C stops the run at a safe point
     # (exit 130 with a checkpoint) instead of raising KeyboardInterrupt wherever it lands
@@ -551,6 +570,17 @@ def make_parser() -> argparse.ArgumentParser:
     show.add_argument("--seed", type=int, help=WEIGHTS_SEED_HELP)
     show.add_argument("--quiet", action="store_true", help="print nothing on success")
     show.set_defaults(func=cmd_show)
+
+    play = sub.add_parser("play", help="a local page: draw on an image model or type to a tagger, and watch it think")
+    play.add_argument("model", help="a run folder of specc train or an exported .onnx model (a .nn spec plays its "
+                                    "starting weights, or --weights)")
+    play.add_argument("--port", type=int, default=8000, help="the port of the page on 127.0.0.1 (default 8000; 0: a "
+                                                             "free one); there is no --host: the page is for this "
+                                                             "machine only")
+    play.add_argument("--weights", metavar="CKPT", help="trained weights from a checkpoint.npz (a run folder: its "
+                                                        "best.npz, else its checkpoint.npz)")
+    play.add_argument("--data", help="for a spec that takes its vocabulary from data: the data set (default: the spec's)")
+    play.set_defaults(func=cmd_play)
 
     train = sub.add_parser("train", help="train a spec in NumPy, then export a verified ONNX model")
     train.add_argument("spec", help="the .nn file")

@@ -44,13 +44,13 @@ class BadRequest(Exception):
         self.status = status
 
 
-def require_server() -> None:
+def require_server(command: str = "specc serve") -> None:
     """Raise SpecError naming the extra to install if starlette or uvicorn is missing."""
     try:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as error:
-        raise SpecError(f"specc serve needs {error.name}, which is not installed", hint=EXTRA_HINT) from None
+        raise SpecError(f"{command} needs {error.name}, which is not installed", hint=EXTRA_HINT) from None
 
 
 # ---- the model and its tensors ----

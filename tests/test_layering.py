@@ -45,6 +45,7 @@ MODULES = {
     "specc.ray_cluster": API,  # deployment: the Ray cluster that serve_ray and predict_ray run on
     "specc.quantize": API,  # deployment: int8 models, checked on held-out data
     "specc.show": API, "specc.pictures": API,  # specc show: pictures of a network, from the interpreter's values
+    "specc.play": API,  # specc play: a page on the deploy server, showing the interpreter's values as the user draws
     "specc.cli": CLI,
 }
 # every module in these packages belongs to the package's layer
