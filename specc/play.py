@@ -25,7 +25,8 @@ import numpy as np
 
 from .errors import SpecError
 from .serve import BadRequest, _body
-from .show import Shown, _classifiers, answers, open_target, read_history
+# _classifiers: which outputs are classifiers, per sample or per word, exactly as specc show picks them
+from .show import RUN_WEIGHTS, Shown, _classifiers, answers, open_target, read_history
 
 HOST = "127.0.0.1"  # loopback only: the page is a learner's toy, not a service
 PAGE = Path(__file__).parent / "play_page"
@@ -47,11 +48,13 @@ BACKGROUND, INK = 0.0, 1.0
 @dataclass(frozen=True)
 class Playable:
     """A network the page plays: `shown` (specc.show.Shown: the network, its run folder, where
-    its weights came from), `kind` 'image' or 'tagger', and `input` its one input (specc.ir.Input)."""
+    its weights came from), `kind` 'image' or 'tagger', `input` its one input (specc.ir.Input),
+    and `weights` the checkpoint its weights came from (None: the spec's or the model's own)."""
 
     shown: Shown
     kind: str
     input: object
+    weights: Path | None
 
     @property
     def net(self):
@@ -67,14 +70,17 @@ def open_playable(target: str, weights: str | None = None, data: str | None = No
     input of one channel up to MAX_SIDE a side with a classifier output, or one input of words
     with a classifier per word."""
     shown = open_target(target, weights, data=data, onnx=onnx)
+    if weights is None and shown.run is not None:  # the run's own, as open_target chose them
+        weights = next(str(shown.run / name) for name in RUN_WEIGHTS if (shown.run / name).is_file())
+    checkpoint = None if weights is None else Path(weights)
     model = shown.net.model
     words = [i for i in model.inputs if i.form == "tokens"]
     images = [i for i in model.inputs if len(i.shape) == 4]
     if len(model.inputs) == 1 and (words or images) and any(_classifiers(model, 3 if words else 2)):
         if words:
-            return Playable(shown, "tagger", words[0])
+            return Playable(shown, "tagger", words[0], checkpoint)
         _check_drawable(shown.net.name, images[0])
-        return Playable(shown, "image", images[0])
+        return Playable(shown, "image", images[0], checkpoint)
     inputs = ", ".join(f"{i.name} ({i.form})" for i in model.inputs)
     outputs = ", ".join(f"{o.name} ({'classes' if o.classes else 'values'})" for o in model.outputs)
     raise SpecError(f"specc play plays image and word models: one image input and a classifier output (drawn on), "
@@ -100,21 +106,21 @@ def describe(playable: Playable) -> dict:
             "input": {"name": playable.input.name, "shape": list(playable.input.shape[1:])},
             "classes": {o.name: list(o.classes) for o in net.model.outputs if o.classes},
             "spec": net.model.text, "parameters": net.param_count, "weights": playable.shown.weights,
-            "score": heldout(playable.shown), "range": {"background": BACKGROUND, "ink": INK}}
+            "score": heldout(playable.shown.run, playable.weights), "range": {"background": BACKGROUND, "ink": INK}}
 
 
-def heldout(shown: Shown) -> dict | None:
-    """The score on held-out (validation) data of the epoch whose weights are played, from the run
-    folder's history.json: {"epoch", "why", "scores": [{"output", "metric", "value"}]} (output
-    null for a one-output spec, value a fraction); None without a run folder, history or score,
-    or for weights from elsewhere (--weights)."""
+def heldout(run: Path | None, weights: Path | None) -> dict | None:
+    """The score on held-out (validation) data of the epoch whose `weights` are played, from the
+    `run` folder's history.json: {"epoch", "why", "scores": [{"output", "metric", "value"}]}
+    (output null for a one-output spec, value a fraction); None without a run folder, history or
+    score, or for weights other than the run's best.npz or checkpoint.npz (the last epoch's)."""
     from .pictures import kept_epoch
 
-    history_path = None if shown.run is None else shown.run / "history.json"
-    if history_path is None or not history_path.is_file() or not shown.weights.startswith(f"trained: {shown.run.name}/"):
+    if run is None or weights is None or weights.name not in RUN_WEIGHTS or not (run / "history.json").is_file() \
+            or weights.resolve() != (run / weights.name).resolve():
         return None
-    history = read_history(history_path)
-    epoch, why = kept_epoch(history)
+    history = read_history(run / "history.json")
+    epoch, why = kept_epoch(history) if weights.name == "best.npz" else (history[-1]["epoch"], "the last")
     record = next(r for r in history if r["epoch"] == epoch)
     parts = [(None, record)] + list((record.get("outputs") or {}).items())
     scores = [{"output": output, "metric": metric, "value": part[key]} for output, part in parts

@@ -19,7 +19,7 @@ pytest.importorskip("uvicorn", reason="specc play needs the [serve] extra (starl
 httpx = pytest.importorskip("httpx", reason="the tests send their requests with httpx")
 
 from specc.cli import main  # noqa: E402
-from specc.play import HOST, MAX_BODY, MAX_TEXT, make_play_app, open_playable  # noqa: E402
+from specc.play import HOST, MAX_BODY, MAX_TEXT, describe, make_play_app, open_playable  # noqa: E402
 from specc.serve import listen, make_server  # noqa: E402
 from specc.runtime.interpreter import layer_values  # noqa: E402
 from specc.show import answers  # noqa: E402
@@ -106,6 +106,22 @@ def test_a_tagger_states_its_classes_and_no_score_without_a_run(tagger):
     assert (facts["kind"], facts["input"], facts["classes"], facts["score"], facts["weights"]) == (
         "tagger", {"name": "words", "shape": ["T"]}, {"slots": ["other", "depart", "dest", "time"]}, None,
         "untrained: starting weights (seed 0)")
+
+
+def test_the_score_is_the_played_checkpoints_epoch_and_none_for_weights_from_elsewhere(tmp_path):
+    run = trained(tmp_path, "slots_elman.nn", 2)  # keep best: best.npz and checkpoint.npz
+    history = json.loads((run / "history.json").read_text())
+    history[1]["best"] = False  # as if the second epoch had scored worse on validation
+    (run / "history.json").write_text(json.dumps(history))
+    elsewhere = tmp_path / "best.npz"
+    elsewhere.write_bytes((run / "best.npz").read_bytes())
+    scores = [describe(open_playable(str(run), weights))["score"] for weights in
+              (None, str(run / "checkpoint.npz"), str(elsewhere))]
+    assert scores[:2] == [{"epoch": epoch, "why": why, "scores": [
+        {"output": None, "metric": "accuracy", "value": history[epoch - 1]["val_accuracy"]},
+        {"output": None, "metric": "slot F1", "value": history[epoch - 1]["val_f1"]}]}
+        for epoch, why in ((1, "best on validation, best.npz"), (2, "the last"))]
+    assert scores[2] is None
 
 
 def test_the_page_and_its_files_are_served_from_the_package_and_fetch_nothing_else(xo):
