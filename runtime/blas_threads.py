@@ -5,7 +5,8 @@ spinning on the CPU for a while after each product. The trainer's products are s
 between NumPy's single-threaded element-wise work, so on a busy machine the extra threads mostly
 spin against other processes: more CPU time for the same or a longer epoch. A model whose
 training step multiplies matrices of, on average, fewer than ONE_THREAD_BELOW multiply-adds
-trains with one BLAS thread; one of larger products keeps the library's default.
+trains with one BLAS thread, as does one with an rnn whose per-step products are that small;
+one of larger products keeps the library's default.
 bench/blas_threads.py measures the threshold and the epochs (bench/RESULTS.md).
 
 The user decides first: SPECC_BLAS_THREADS=N (a positive whole number) sets the count, `auto`
@@ -83,11 +84,22 @@ def mean_product(layers: Sequence, batch: int, steps: int = 1) -> float:
     return sum(n * size for n, size in products) / count if count else 0.0
 
 
-def chosen_threads(mean: float, environ: Mapping[str, str] | None = None) -> int | None:
+def small_recurrence(layers: Sequence, batch: int) -> bool:
+    """True when an rnn layer of `layers` multiplies fewer than ONE_THREAD_BELOW multiply-adds per
+    step ((batch, H) by (H, G*H) per direction). Its steps then run one after another, each a
+    product too small to split, between single-threaded element-wise work: a second thread
+    waits at every step, and spins against other programs on a busy machine (the ATIS LSTM
+    tagger, batch 16, whose few large products lift its mean just past the threshold: 2.5x
+    slower with two threads on a busy 2-core machine, bench/RESULTS.md)."""
+    return any(batch * math.prod(weight.shape[1:]) < ONE_THREAD_BELOW for layer in layers if layer.kind == "rnn"
+               for weight in layer.weights if weight.name.endswith(".R"))
+
+
+def chosen_threads(mean: float, environ: Mapping[str, str] | None = None, stepwise: bool = False) -> int | None:
     """The BLAS thread count for a model whose products have `mean` multiply-adds (mean_product):
     SPECC_BLAS_THREADS when set to a number, else None (the library's own count) when a BLAS
-    variable is set or the products are large, else 1. SpecError for a SPECC_BLAS_THREADS that
-    is neither a positive whole number nor `auto`."""
+    variable is set, else 1 when the products are small or `stepwise` (small_recurrence), else
+    None. SpecError for a SPECC_BLAS_THREADS that is neither a positive whole number nor `auto`."""
     environ = os.environ if environ is None else environ
     wanted = environ.get(ENVIRONMENT, "").strip().lower()
     if wanted not in ("", "auto"):
@@ -98,7 +110,7 @@ def chosen_threads(mean: float, environ: Mapping[str, str] | None = None) -> int
         return int(wanted)
     if any(environ.get(name, "").strip() for name in LIBRARY_ENVIRONMENT):
         return None
-    return 1 if mean < ONE_THREAD_BELOW else None
+    return 1 if mean < ONE_THREAD_BELOW or stepwise else None
 
 
 def blas_threads_for(layers: Sequence, batch: int, x, environ: Mapping[str, str] | None = None):
@@ -106,8 +118,8 @@ def blas_threads_for(layers: Sequence, batch: int, x, environ: Mapping[str, str]
     training `layers` on batches of `batch` samples of `x` (N, ...) (its second axis is the
     time dimension, when the layers have one). Without threadpoolctl, or when the library's
     own count stays, a context that changes nothing."""
-    steps = x.shape[1] if getattr(x, "ndim", 0) >= 2 else 1
-    threads = chosen_threads(mean_product(layers, min(batch, max(len(x), 1)), steps), environ)
+    steps, rows = x.shape[1] if getattr(x, "ndim", 0) >= 2 else 1, min(batch, max(len(x), 1))
+    threads = chosen_threads(mean_product(layers, rows, steps), environ, small_recurrence(layers, rows))
     if threads is None:
         return contextlib.nullcontext()
     try:

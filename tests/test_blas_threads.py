@@ -10,7 +10,8 @@ import pytest
 import threadpoolctl
 
 import specc
-from specc.runtime.blas_threads import ONE_THREAD_BELOW, chosen_threads, mean_product, step_products
+from specc.runtime.blas_threads import (ONE_THREAD_BELOW, chosen_threads, mean_product, small_recurrence,
+                                        step_products)
 from specc.runtime.progress import Reporter
 from specc.cli import main
 from specc.specs import spec_path
@@ -89,6 +90,30 @@ def test_an_rnn_multiplies_step_by_step_and_a_looked_up_embedding_not_at_all():
     chain = specc.load(spec_path("slots_elman")).model.chains[0]
     assert step_products(chain.layers, 16, steps=12) == [(3, 1_920_000), (24, 160_000), (1, 1_920_000), (3, 76_800)]
     assert mean_product(chain.layers, 16, steps=12) == (4 * 1_920_000 + 24 * 160_000 + 3 * 76_800) / 31
+
+
+GATED_TAGGER = "input words: seq token\noutput slots: " + " | ".join(f"s{k}" for k in range(127)) + """
+words -> onehot vocab=[x, y] -> dense 100 bias=false -> rnn lstm hidden={hidden} bidirectional -> dense -> softmax
+"""
+
+
+def test_a_gated_tagger_with_small_steps_trains_on_one_thread_though_its_mean_is_large():
+    # the ATIS LSTM tagger's shape: 46 steps at batch 16, 127 slots; its input projection and
+    # gradients (4 products of 16*46 rows x 400 x 100 per direction) and its output layer's
+    # products (16*46 rows x 200 x 127) lift the mean past the threshold, but
+    # each of its 184 per-step products is 16 x 100 x 400 = 640,000 multiply-adds
+    chain = specc.loads(GATED_TAGGER.format(hidden=100), "lstm.nn").model.chains[0]
+    assert mean_product(chain.layers, 16, steps=46) > ONE_THREAD_BELOW
+    assert small_recurrence(chain.layers, 16)
+    assert chosen_threads(mean_product(chain.layers, 16, steps=46), {}, small_recurrence(chain.layers, 16)) == 1
+    # a wide one at a large batch: 128 x 512 x 2048 per step, worth splitting
+    wide = specc.loads(GATED_TAGGER.format(hidden=512), "wide.nn").model.chains[0]
+    assert not small_recurrence(wide.layers, 128)
+    assert chosen_threads(mean_product(wide.layers, 128, steps=46), {}, small_recurrence(wide.layers, 128)) is None
+
+
+def test_a_model_without_an_rnn_has_no_small_recurrence():
+    assert not small_recurrence(specc.load(spec_path("x_or_o")).model.chains[0].layers, 1)
 
 
 def test_small_products_train_on_one_thread_and_large_ones_keep_the_default():
