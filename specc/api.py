@@ -121,7 +121,8 @@ class Network:
         Settings come from the spec's train section; arguments given here win. `data` is a
         built-in data set (xo, digits) or a .npz/.csv path; `out` the run folder (default
         runs/<model name>), which receives checkpoint.npz (every epoch), best.npz (with
-        `keep best`), history.json, the training curve (with matplotlib) and <model>.onnx.
+        `keep best`), history.json, the training curve (with matplotlib), <model>.onnx and
+        heldout.json (the exported model's held-out scores, run_folder.write_heldout).
         `resume` continues the run of a checkpoint, in its folder, with its saved settings
         (arguments may repeat them, or ask for more epochs). `progress` is 'text', 'json' or
         'quiet'. The weights are trained in place.
@@ -133,7 +134,8 @@ class Network:
         from specc.runtime.progress import Reporter
         from specc.runtime.train import Interrupted, fit
 
-        from .run_folder import check_run_folder, heldout_scores, run_files, write_history
+        from .run_folder import (check_run_folder, forget_heldout, heldout_scores, run_files, write_heldout,
+                                 write_history)
         from .run_lock import RunLock
 
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
@@ -158,6 +160,7 @@ class Network:
                     reporter.note(f"note: {out_dir} holds an earlier run; this one replaces its files as it "
                                   "writes them (give --out to keep both)")
                 dataset = self.load_data(settings)
+                forget_heldout(out_dir)  # the weights it scored change from here on
                 history = fit(model, self.weights, settings, dataset, checkpoint_path=checkpoint_path,
                               reporter=reporter, resume=resume_state, losses=self._losses(settings))
                 stop_point("writing history.json")
@@ -168,7 +171,10 @@ class Network:
                 split_name, split = ("test", dataset.test) if dataset.test is not None else ("validation",
                                                                                             dataset.validation)
                 by_output = heldout_scores(report.path, model, split) if report.ok else {}
-        kept = [record["epoch"] for record in history if record.get("best")]
+                kept = [record["epoch"] for record in history if record.get("best")]
+                # the exported weights: the kept epoch's (fit ends on them), else the last
+                exported = (kept[-1], "best.npz") if kept else (history[-1]["epoch"], "checkpoint.npz")
+                written += write_heldout(out_dir, split_name, len(split), *exported, by_output)
         scores = by_output.get(model.outputs[0].name, {}) if len(model.outputs) == 1 else {}
         return TrainResult(history, out_dir, report, split_name, scores.get("accuracy"), len(split),
                            scores.get("f1"), kept[-1] if kept else None, ("checkpoint.npz", *written), by_output)
@@ -308,7 +314,7 @@ class TrainResult:
     heldout_count: int
     heldout_f1: float | None = None  # slot F1 of a tagger (conlleval's), else None
     kept_epoch: int | None = None  # with `keep best`: the epoch whose weights were kept and exported
-    files: tuple = ()  # the run files written besides the model: checkpoint.npz, history.json, curve.png
+    files: tuple = ()  # run files written besides the model: checkpoint.npz, history.json, curve.png, heldout.json
     heldout_by_output: dict = field(default_factory=dict)  # output -> its held-out scores (run_folder.heldout_scores)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SpecError
+from .run_folder import read_heldout
 from .serve import BadRequest, _body
 # _classifiers: which outputs are classifiers, per sample or per word, exactly as specc show picks them
 from .show import RUN_WEIGHTS, Shown, _classifiers, answers, open_target, read_history
@@ -43,6 +44,8 @@ MAX_TEXT = 1000  # characters of a typed sentence
 # the values a drawing holds: the built-in images are 0 where there is no ink and near 1 on a
 # stroke (runtime/data/xo.py: ink 0.85..1 on 0; digits.py: 0..16 scaled to 0..1)
 BACKGROUND, INK = 0.0, 1.0
+# why the played weights are those of their epoch, by run file (RUN_WEIGHTS)
+_WHY = {"best.npz": "best on validation, best.npz", "checkpoint.npz": "the last"}
 
 
 @dataclass(frozen=True)
@@ -110,23 +113,45 @@ def describe(playable: Playable) -> dict:
 
 
 def heldout(run: Path | None, weights: Path | None) -> dict | None:
-    """The score on held-out (validation) data of the epoch whose `weights` are played, from the
-    `run` folder's history.json: {"epoch", "why", "scores": [{"output", "metric", "value"}]}
-    (output null for a one-output spec, value a fraction); None without a run folder, history or
-    score, or for weights other than the run's best.npz or checkpoint.npz (the last epoch's)."""
-    from .pictures import kept_epoch
-
-    if run is None or weights is None or weights.name not in RUN_WEIGHTS or not (run / "history.json").is_file() \
+    """The held-out score of the played `weights`: {"split", "count", "epoch", "why", "scores":
+    [{"output", "metric", "value"}]} (output null for a one-output spec, value a fraction).
+    From the `run` folder's heldout.json where it scored these very weights (the exported
+    model's score on the test split, else validation); else from history.json, the validation
+    score of their epoch (count null). None without a run folder or a score, or for weights other
+    than the run's best.npz or checkpoint.npz (the last epoch's)."""
+    if run is None or weights is None or weights.name not in RUN_WEIGHTS \
             or weights.resolve() != (run / weights.name).resolve():
         return None
+    why = _WHY[weights.name]
+    scored = read_heldout(run, weights)
+    if scored is not None:
+        outputs = scored["outputs"]
+        scores = _scores([(name if len(outputs) > 1 else None, part) for name, part in outputs.items()], "")
+        return {"split": scored["split"], "count": scored["count"], "epoch": scored["epoch"], "why": why,
+                "scores": scores} if scores else None
+    return _validation_score(run, weights, why)
+
+
+def _validation_score(run: Path, weights: Path, why: str) -> dict | None:
+    """heldout's answer from history.json: the validation scores of the played weights' epoch
+    (best.npz: the kept one, checkpoint.npz: the last)."""
+    from .pictures import kept_epoch
+
+    if not (run / "history.json").is_file():
+        return None
     history = read_history(run / "history.json")
-    epoch, why = kept_epoch(history) if weights.name == "best.npz" else (history[-1]["epoch"], "the last")
+    epoch = kept_epoch(history)[0] if weights.name == "best.npz" else history[-1]["epoch"]
     record = next(r for r in history if r["epoch"] == epoch)
-    parts = [(None, record)] + list((record.get("outputs") or {}).items())
-    scores = [{"output": output, "metric": metric, "value": part[key]} for output, part in parts
-              for metric, key in (("accuracy", "val_accuracy"), ("slot F1", "val_f1"))
-              if isinstance(part.get(key), (int, float))]
-    return {"epoch": epoch, "why": why, "scores": scores} if scores else None
+    scores = _scores([(None, record)] + list((record.get("outputs") or {}).items()), "val_")
+    return {"split": "validation", "count": None, "epoch": epoch, "why": why, "scores": scores} if scores else None
+
+
+def _scores(parts: list, prefix: str) -> list[dict]:
+    """[{"output", "metric", "value"}] of the accuracies and slot F1s in `parts` [(output or
+    None, its scores)], read under PREFIX + accuracy and PREFIX + f1."""
+    return [{"output": output, "metric": metric, "value": part[prefix + key]} for output, part in parts
+            for metric, key in (("accuracy", "accuracy"), ("slot F1", "f1"))
+            if isinstance(part.get(prefix + key), (int, float))]
 
 
 # ---- a request: what the learner drew or typed ----

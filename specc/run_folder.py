@@ -1,19 +1,30 @@
 """The files of a training run besides the checkpoint: history.json, the training curve, and
-the held-out scores of the exported model."""
+the held-out scores of the exported model (heldout.json)."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import math
+import os
+import re
+import stat
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import check_folder, destination, write_atomically
+from .errors import SpecError
+
+HELDOUT = "heldout.json"
+HELDOUT_LIMIT = 64 << 10  # bytes of a heldout.json read back: one output's scores take about 200
+HELDOUT_KEYS = ("split", "count", "epoch", "weights", "weights_sha256", "outputs")
+_FRACTIONS = ("accuracy", "precision", "recall", "f1")  # the scores heldout_scores gives in 0..1; "mse" is >= 0
 
 
 def run_files(model_name: str) -> tuple[str, ...]:
     """The names of the files a training run writes in its folder."""
-    return ("checkpoint.npz", "best.npz", "history.json", "curve.png", f"{model_name}.onnx")
+    return ("checkpoint.npz", "best.npz", "history.json", "curve.png", HELDOUT, f"{model_name}.onnx")
 
 
 def check_run_folder(out_dir: Path, model_name: str) -> None:
@@ -128,3 +139,105 @@ def heldout_lines(by_output: dict, split_name: str, count: int) -> list[str]:
             f1 = f", slot F1 {100 * scores['f1']:.1f}" if "f1" in scores else ""
             lines.append(f"  {name}: accuracy {100 * scores['accuracy']:.1f}%{f1}")
     return lines
+
+
+# ---- heldout.json: the exported model's held-out scores, kept beside its weights ----
+
+def forget_heldout(out_dir: Path) -> None:
+    """Remove an earlier run's heldout.json before training changes the weights it scored, so
+    that a run stopped before scoring leaves no score of other weights in its folder."""
+    try:
+        (out_dir / HELDOUT).unlink(missing_ok=True)
+    except OSError as error:
+        raise SpecError(f"cannot remove {out_dir / HELDOUT} of an earlier run: {error.strerror or error}",
+                        hint="give the run another --out") from None
+
+
+def weights_digest(path: Path) -> str:
+    """The SHA-256 of a weights file, in hex: what ties heldout.json to the weights it scored."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_heldout(out_dir: Path, split: str, count: int, epoch: int, weights: str,
+                  by_output: dict) -> tuple[str, ...]:
+    """heldout.json (atomically): the `split` ("test" or "validation") and its `count` of samples
+    the exported model was scored on, the `epoch` whose weights it holds, the run file holding them
+    (`weights`: best.npz or checkpoint.npz) with their SHA-256, and `by_output` (heldout_scores).
+    Returns ("heldout.json",), or () when nothing was scored (an export that failed, no samples)."""
+    if not by_output:
+        return ()
+    record = dict(zip(HELDOUT_KEYS, (split, count, epoch, weights, weights_digest(out_dir / weights), by_output)))
+    write_atomically(out_dir / HELDOUT, json.dumps(record, indent=1).encode())
+    return (HELDOUT,)
+
+
+def read_heldout(run: Path, weights: Path) -> dict | None:
+    """The run folder's heldout.json if it scored exactly `weights` (the file it names, holding
+    the bytes it scored), as write_heldout wrote it; None for anything else: missing, not a
+    regular file, over HELDOUT_LIMIT bytes, not JSON, another shape, a score outside its range.
+    It is only read for display, so a damaged file is passed over, never an error."""
+    data = _read_regular(run / HELDOUT, HELDOUT_LIMIT + 1)
+    try:
+        record = json.loads(data) if data is not None and len(data) <= HELDOUT_LIMIT else None
+    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: bad JSON, an integer of too many digits
+        return None
+    if not _is_heldout(record) or record["weights"] != weights.name:
+        return None
+    try:
+        return record if weights_digest(weights) == record["weights_sha256"] else None
+    except OSError:
+        return None
+
+
+def _read_regular(path: Path, limit: int) -> bytes | None:
+    """Up to `limit` bytes of `path` (links followed) if it is a regular file, else None. Checked
+    on the open file, so nothing put in its place meanwhile is read; opened without blocking, so
+    a FIFO there does not wait for a writer."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            return None
+        chunks, left = [], limit
+        while left and (chunk := os.read(handle, left)):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(handle)
+
+
+def _is_heldout(record) -> bool:
+    """Whether `record` has heldout.json's keys, each of its type and range."""
+    if not isinstance(record, dict) or sorted(record) != sorted(HELDOUT_KEYS):
+        return False
+    digest, outputs = record["weights_sha256"], record["outputs"]
+    return (record["split"] in ("test", "validation") and _is_count(record["count"]) and _is_count(record["epoch"])
+            and record["weights"] in ("best.npz", "checkpoint.npz")
+            and isinstance(digest, str) and re.fullmatch("[0-9a-f]{64}", digest) is not None
+            and isinstance(outputs, dict) and len(outputs) > 0 and all(map(_are_scores, outputs.values())))
+
+
+def _are_scores(scores) -> bool:
+    """Whether `scores` is one output's scores: {metric: value}, at least one."""
+    return isinstance(scores, dict) and len(scores) > 0 and all(_is_score(*item) for item in scores.items())
+
+
+def _is_count(value) -> bool:
+    """A whole number from 1 (bool, an int to Python, is not one here)."""
+    return type(value) is int and value >= 1
+
+
+def _is_score(metric: str, value) -> bool:
+    """A finite number: a fraction 0..1 for accuracy, precision, recall and F1, >= 0 for mse."""
+    if type(value) not in (int, float) or not math.isfinite(value):
+        return False
+    return 0 <= value <= 1 if metric in _FRACTIONS else metric == "mse" and value >= 0

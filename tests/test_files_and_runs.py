@@ -152,7 +152,7 @@ def test_new_outputs_follow_the_umask_and_replaced_ones_keep_their_mode(tmp_path
     finally:
         os.umask(old)
     written = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert written == ["checkpoint.npz", "curve.png", "history.json", "tiny.onnx"]
+    assert written == ["checkpoint.npz", "curve.png", "heldout.json", "history.json", "tiny.onnx"]
     assert {name: mode_of(tmp_path / "run" / name) for name in written} == dict.fromkeys(written, 0o640)
     assert mode_of(tmp_path / "out.npz") == 0o640
 
@@ -186,7 +186,7 @@ def test_an_output_reaches_the_disk_before_its_name_and_the_rename_is_synced(tmp
 def test_the_last_line_of_a_run_names_every_file_it_wrote(tmp_path, tiny, capsys):
     pytest.importorskip("matplotlib")
     assert main(["train", tiny, "--out", str(tmp_path / "run"), "--epochs", "1"]) == 0
-    assert f"wrote {tmp_path / 'run'}/checkpoint.npz, history.json and curve.png\n" in capsys.readouterr().out
+    assert f"wrote {tmp_path / 'run'}/checkpoint.npz, history.json, curve.png and heldout.json\n" in capsys.readouterr().out
 
 
 def test_a_new_run_into_a_finished_runs_folder_says_it_replaces_it(tmp_path, tiny, capsys):
@@ -218,7 +218,7 @@ def test_the_printed_command_continues_the_interrupted_run_bit_for_bit(tmp_path,
     assert sorted(key.split("/")[0] for key in straight) == ["classes"] + ["optimizer"] * 8 + ["weights"] * 4
     assert all(np.array_equal(straight[key], resumed[key]) for key in straight)
     assert sorted(p.name for p in (tmp_path / "stopped run").iterdir()) == [
-        "checkpoint.npz", "curve.png", "history.json", "tiny.onnx"]
+        "checkpoint.npz", "curve.png", "heldout.json", "history.json", "tiny.onnx"]
 
 
 def _stopped_run(tmp_path, tiny, monkeypatch) -> Path:

@@ -91,13 +91,13 @@ def tagger():
 # ---- what the page states ----
 
 def test_the_model_states_its_spec_parameters_and_held_out_score(xo, xo_run):
-    record = json.loads((xo_run / "history.json").read_text())[-1]
+    scored = json.loads((xo_run / "heldout.json").read_text())  # the exported model's, on the test split
     assert xo.get("/play/model").json() == {
         "name": "x_or_o", "kind": "image", "input": {"name": "image", "shape": [1, 12, 12]},
         "classes": {"label": ["X", "O"]}, "spec": (SPECS / "x_or_o.nn").read_text(), "parameters": 400,
         "weights": "trained: x_or_o/checkpoint.npz",
-        "score": {"epoch": 1, "why": "the last", "scores": [{"output": None, "metric": "accuracy",
-                                                            "value": record["val_accuracy"]}]},
+        "score": {"split": "test", "count": 400, "epoch": 1, "why": "the last", "scores": [
+            {"output": None, "metric": "accuracy", "value": scored["outputs"]["label"]["accuracy"]}]},
         "range": {"background": 0.0, "ink": 1.0}}
 
 
@@ -110,6 +110,7 @@ def test_a_tagger_states_its_classes_and_no_score_without_a_run(tagger):
 
 def test_the_score_is_the_played_checkpoints_epoch_and_none_for_weights_from_elsewhere(tmp_path):
     run = trained(tmp_path, "slots_elman.nn", 2)  # keep best: best.npz and checkpoint.npz
+    (run / "heldout.json").unlink()  # history.json's validation scores, as for a run stopped before scoring
     history = json.loads((run / "history.json").read_text())
     history[1]["best"] = False  # as if the second epoch had scored worse on validation
     (run / "history.json").write_text(json.dumps(history))
@@ -117,7 +118,7 @@ def test_the_score_is_the_played_checkpoints_epoch_and_none_for_weights_from_els
     elsewhere.write_bytes((run / "best.npz").read_bytes())
     scores = [describe(open_playable(str(run), weights))["score"] for weights in
               (None, str(run / "checkpoint.npz"), str(elsewhere))]
-    assert scores[:2] == [{"epoch": epoch, "why": why, "scores": [
+    assert scores[:2] == [{"split": "validation", "count": None, "epoch": epoch, "why": why, "scores": [
         {"output": None, "metric": "accuracy", "value": history[epoch - 1]["val_accuracy"]},
         {"output": None, "metric": "slot F1", "value": history[epoch - 1]["val_f1"]}]}
         for epoch, why in ((1, "best on validation, best.npz"), (2, "the last"))]

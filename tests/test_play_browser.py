@@ -119,7 +119,7 @@ def test_drawing_an_x_and_an_o_shows_x_and_o_with_the_feature_maps(browser, xo_p
     assert page.locator("#title").inner_text() == "specc play: x_or_o"
     facts = page.locator("#facts").inner_text()
     assert facts.startswith("400 parameters · input image: 1x12x12 · trained: x_or_o/checkpoint.npz · "
-                            "held-out (validation) accuracy ")
+                            "held-out (test, 400 samples) accuracy ")
     assert "model x_or_o" in page.locator("#spec").inner_text()
     draw_x(page)
     settled(page)
@@ -139,6 +139,7 @@ def test_drawing_an_x_and_an_o_shows_x_and_o_with_the_feature_maps(browser, xo_p
 
 def test_typing_the_lecture_sentences_shows_the_lecture_tags(browser, tagger_page, tmp_path):
     page = open_page(browser, tagger_page, viewport={"width": 1100, "height": 800})
+    assert " · held-out (test, 300 sentences) accuracy " in page.locator("#facts").inner_text()
     for sentence, tags in LECTURE_TAGS.items():
         page.locator("#text").fill("")
         page.locator("#text").press_sequentially(sentence, delay=15)

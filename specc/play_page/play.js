@@ -56,7 +56,10 @@ function percent(value) { return `${(100 * value).toFixed(1)}%`; }
 function describeScore(score) {
   if (!score) return "no held-out score (no training history with these weights)";
   const parts = score.scores.map((s) => `${s.output ? s.output + " " : ""}${s.metric} ${percent(s.value)}`);
-  return `held-out (validation) ${parts.join(", ")} at epoch ${score.epoch} (${score.why})`;
+  // the exported model's score (heldout.json) names its split and size; history.json's, validation only
+  const unit = model.kind === "tagger" ? "sentences" : "samples";
+  const count = score.count ? `, ${score.count.toLocaleString("en")} ${unit}` : "";
+  return `held-out (${score.split}${count}) ${parts.join(", ")} at epoch ${score.epoch} (${score.why})`;
 }
 
 function showModel() {
