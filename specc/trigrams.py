@@ -14,11 +14,10 @@ end takes a vocabulary from data with it), `trigram_ids` (the NumPy kernel's inp
 """
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from functools import lru_cache
 from typing import Iterable, Sequence
-
-import numpy as np
 
 BOUNDARY = "#"
 
@@ -38,7 +37,8 @@ def trigram_vocabulary(words: Iterable[str], max_size: int | None = None, min_co
         raise ValueError(f"min_count must be at least 1, got {min_count}")
     if max_size is not None and max_size < 0:
         raise ValueError(f"max_size must not be negative, got {max_size}")
-    if isinstance(words, np.ndarray):
+    numpy = sys.modules.get("numpy")  # NumPy is imported here only by a caller that made an array: check needs none
+    if numpy is not None and isinstance(words, numpy.ndarray):
         words = words.ravel().tolist()
     per_word = Counter(words)
     counts: Counter[str] = Counter()
@@ -66,6 +66,8 @@ def trigram_index(vocabulary: tuple[str, ...]) -> dict[str, int]:
 def _distinct_ids(words, vocabulary: Sequence[str]) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     """(table, inverse, shape): table[u] holds the ids of distinct word u, padded with -1;
     word i of the flattened batch is distinct word inverse[i]."""
+    import numpy as np
+
     index = trigram_index(tuple(vocabulary))
     words = np.asarray(words)
     if words.dtype.kind not in "UO":
@@ -97,6 +99,8 @@ def trigram_ids(words, vocabulary: Sequence[str]) -> np.ndarray:
 def trigram_counts(words, vocabulary: Sequence[str]) -> np.ndarray:
     """float32 (*words.shape, len(vocabulary)): how often each vocabulary trigram occurs in each
     word (twice in a word counts 2); the padding word "" gives a zero row."""
+    import numpy as np
+
     table, inverse, shape = _distinct_ids(words, vocabulary)
     counts = np.zeros((table.shape[0], len(vocabulary)), dtype=np.float32)
     rows, cols = np.nonzero(table >= 0)

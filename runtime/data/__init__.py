@@ -5,14 +5,15 @@ folder of images (runtime/data/images.py).
 batches of the spec's input shape, classifier labels are int64 indices into the spec's classes
 (in the spec's order), targets of a raw output are float32. Data that does not fit is a
 SpecError raised here, naming both the data and the spec, before any training starts.
+
+NumPy is imported inside the functions that need it: `specc check` reads sentences through this
+package (their vocabulary and classes) and imports none.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import numpy as np
 
 from specc.errors import SpecError, did_you_mean
 
@@ -190,6 +191,8 @@ def check_fraction(validation: float) -> None:
 def fit_samples(x: np.ndarray, spec: SpecSide, where: str) -> np.ndarray:
     """`x` (N, ...) as float32 (N, *spec.input_shape); reshaped when the number of values per
     sample matches exactly. A symbolic dimension ('T') matches any length."""
+    import numpy as np
+
     sample = tuple(x.shape[1:])
     want = spec.input_shape
     fits = len(sample) == len(want) and all(isinstance(w, str) or s == w for s, w in zip(sample, want))
@@ -205,6 +208,8 @@ def fit_samples(x: np.ndarray, spec: SpecSide, where: str) -> np.ndarray:
 def check_finite(array: np.ndarray, what: str, locate=None) -> None:
     """Raise unless every value of a float array is finite; `locate` turns the index of the
     first bad value into words (default: 'sample i')."""
+    import numpy as np
+
     bad = ~np.isfinite(array)
     if not bad.any():
         return
@@ -220,6 +225,8 @@ def check_finite(array: np.ndarray, what: str, locate=None) -> None:
 def labels_by_name(labels: np.ndarray, data_classes: tuple[str, ...], spec: SpecSide, where: str) -> np.ndarray:
     """Indices into a data set's own `data_classes` -> indices into the spec's classes, which
     must be the same names in any order."""
+    import numpy as np
+
     data_text = " | ".join(data_classes)
     if spec.classes is None:
         raise SpecError(f"{where} has classes {data_text}, but the spec's output {spec.output_name} is a raw output",
@@ -241,6 +248,8 @@ def targets_for_spec(y: np.ndarray, spec: SpecSide, where: str, steps: int | Non
     input is a sequence of `steps` steps) -> int64 indices into the spec's classes. For a raw
     output: numbers (N, ...) -> float32, a column (N,) becoming (N, 1).
     """
+    import numpy as np
+
     if y.dtype.kind in "US":
         return _names_to_indices(y, spec, where)
     if y.dtype.kind not in "biuf":
@@ -281,6 +290,8 @@ def _one_label_per_sample(y: np.ndarray, spec: SpecSide, where: str, steps: int 
 
 
 def _names_to_indices(y: np.ndarray, spec: SpecSide, where: str) -> np.ndarray:
+    import numpy as np
+
     names, inverse = np.unique(y, return_inverse=True)
     if spec.classes is None:
         raise SpecError(f"{where} holds class names, but the spec's output {spec.output_name} is a raw output",
@@ -317,6 +328,8 @@ def holdout(n: int, fraction: float, rng: np.random.Generator,
     With `strata` (N,) labels, every class gives the same fraction, its share rounded so the
     total is still round(fraction * n) (largest remainders first).
     """
+    import numpy as np
+
     count = round(fraction * n)
     order = rng.permutation(n)
     if strata is None:
@@ -335,5 +348,7 @@ def holdout(n: int, fraction: float, rng: np.random.Generator,
 def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int,
                      strata: np.ndarray | None = None) -> tuple[Split, Split]:
     """(train, validation) from the training rows: a `fraction` of them held out, chosen by `seed`."""
+    import numpy as np
+
     kept, held = holdout(len(x), fraction, np.random.default_rng(seed), strata)
     return Split(x[kept], y[kept]), Split(x[held], y[held])

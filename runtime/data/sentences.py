@@ -12,11 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from specc.errors import SpecError, did_you_mean
 
-from .files import require_data_file
 from .labelled import FORM, looks_labelled, parse_labelled
 from .tagged import TaggedSentences, parse_tagged, read_text
 
@@ -31,12 +28,14 @@ def load_sentences(source: str, seed: int = 0, validation: float = 0.1):
     or label<TAB>sentence file, of which a `validation` fraction, chosen by `seed`, is held out
     (stratified by label for labelled sentences)."""
     if source == "flights":
-        from .flights import load_flights
-        return load_flights(seed)
+        from .cache import cached_flights  # drawn by NumPy once, then read from the user's cache
+        return cached_flights(seed)
     if source == "atis":
         from .atis import load_atis
         return load_atis()
     if Path(source).suffix.lower() in FILE_SUFFIXES or Path(source).is_file():
+        from .files import require_data_file  # NumPy's loaders: not for the built-in data sets
+
         require_data_file(source, "a token/tag file: 'token<TAB>tag' lines, or one 'word:TAG word:TAG' sentence "
                                   f"a line; or {FORM} lines")
         return _hold_out(read_sentences(source), seed, validation)
@@ -54,6 +53,8 @@ def read_sentences(path: str) -> TaggedSentences:
 
 
 def _hold_out(sentences: TaggedSentences, seed: int, fraction: float):
+    import numpy as np
+
     from . import holdout
 
     strata = np.array(sentences.labels) if sentences.tags is None else None
@@ -63,6 +64,8 @@ def _hold_out(sentences: TaggedSentences, seed: int, fraction: float):
 
 def pad_words(sentences) -> np.ndarray:
     """Sentences (lists of words) -> (N, T) object array, T the longest, padded with ""."""
+    import numpy as np
+
     longest = max((len(s) for s in sentences), default=0)
     words = np.full((len(sentences), max(longest, 1)), PADDING, dtype=object)
     for i, sentence in enumerate(sentences):
@@ -75,6 +78,8 @@ def targets(sentences: TaggedSentences, spec, where: str) -> np.ndarray:
     classes, 0 on the padding (T the longest sentence), for an output with a class per word
     (spec.per_step); else the sentences' labels (N,) as indices. SpecError where the data has not
     that kind of class, or a class outside the output's."""
+    import numpy as np
+
     name = spec.output_name
     if spec.classes is None:
         raise SpecError(f"the data {where} holds classes, but the spec's output {name} has no classes",

@@ -23,6 +23,7 @@ STYLES = ("conll", "line")
 DOCSTART = "-DOCSTART-"
 INTENT_MARK = "<=>"
 MARKERS = ("BOS", "EOS")
+_OPENING, _CLOSING = ((marker, f"{marker}:O") for marker in MARKERS)  # dropped when untagged or tagged O
 
 
 @dataclass(frozen=True)
@@ -158,27 +159,26 @@ def _read_lines(lines: list[str], file: str) -> list[tuple[tuple[str, ...], tupl
         items = line.split()
         intent = None
         if INTENT_MARK in items:
-            intent = " ".join(items[items.index(INTENT_MARK) + 1:]) or None
-            items = items[:items.index(INTENT_MARK)]
-        if items and items[0] in (MARKERS[0], f"{MARKERS[0]}:O"):
-            items = items[1:]
-        if items and items[-1] in (MARKERS[1], f"{MARKERS[1]}:O"):
-            items = items[:-1]
+            at = items.index(INTENT_MARK)
+            intent = " ".join(items[at + 1:]) or None
+            del items[at:]
+        if items and items[0] in _OPENING:
+            del items[0]
+        if items and items[-1] in _CLOSING:
+            del items[-1]
         if not items:
             if line.split():  # markers or an intent and nothing else
                 raise SpecError("a sentence without words", _coord(file, number, line),
                                 expected="word:TAG items before ' <=> '", received=repr(line.strip()))
             continue
-        words, tags = [], []
-        for item in items:
-            pair = _split_item(item)
-            if pair is None:
-                raise SpecError(f"'{item}' has no tag", _coord(file, number, line, item),
-                                expected="word:TAG, the tag after the word's last ':'", received=repr(item),
-                                hint="every word of a sentence needs a tag, e.g. 'Taipei:B-dest' or 'on:O'")
-            words.append(pair[0])
-            tags.append(pair[1])
-        sentences.append((tuple(words), tuple(tags), intent))
+        # split every item at once (`specc check` reads all of atis): its rule is _split_item's
+        words, colons, tags = zip(*(item.rpartition(":") for item in items))
+        if not all(colons) or not all(words) or not all(tags):
+            item = next(item for item in items if _split_item(item) is None)
+            raise SpecError(f"'{item}' has no tag", _coord(file, number, line, item),
+                            expected="word:TAG, the tag after the word's last ':'", received=repr(item),
+                            hint="every word of a sentence needs a tag, e.g. 'Taipei:B-dest' or 'on:O'")
+        sentences.append((words, tags, intent))
     return sentences
 
 
