@@ -134,7 +134,7 @@ class Network:
         from specc.runtime.progress import Reporter
         from specc.runtime.train import Interrupted, fit
 
-        from .run_folder import (check_run_folder, forget_heldout, heldout_scores, run_files, write_heldout,
+        from .run_folder import (check_run_folder, forget_earlier, heldout_scores, run_files, write_heldout,
                                  write_history)
         from .run_lock import RunLock
 
@@ -160,7 +160,7 @@ class Network:
                     reporter.note(f"note: {out_dir} holds an earlier run; this one replaces its files as it "
                                   "writes them (give --out to keep both)")
                 dataset = self.load_data(settings)
-                forget_heldout(out_dir)  # the weights it scored change from here on
+                forget_earlier(out_dir, new_run=resume is None)  # the weights change from here on
                 history = fit(model, self.weights, settings, dataset, checkpoint_path=checkpoint_path,
                               reporter=reporter, resume=resume_state, losses=self._losses(settings))
                 stop_point("writing history.json")
@@ -277,20 +277,22 @@ class Network:
         default ONNX domain only; it takes word ids and gives class indices, the vocabularies and
         class names in its metadata (specc/portable.py). Default path: SPEC.portable.onnx.
         """
-        from .onnx_check import check_model
+        from .onnx_check import start_check
         from .portable import encode_words
         from .verify import TOLERANCE, verify as run_verification
 
         path = Path(path or Path(self.model.file).with_suffix(".portable.onnx" if portable else ".onnx").name)
         destination(path)  # a directory, a device or an unwritable folder is refused before the work
         proto = self.to_onnx(portable)
-        check_model(proto)
+        checked = start_check(proto)  # a word model's check runs in a child process during the verification
         if not verify:
+            checked()
             write_atomically(path, proto.SerializeToString())
             return ExportReport(path, float("nan"), (), True)
         metadata = {entry.key: entry.value for entry in proto.metadata_props}
         result = run_verification(self.model, self.weights, proto.SerializeToString(),
                                   encode=(lambda inputs: encode_words(metadata, inputs)) if portable else None)
+        checked()
         for key, value in (("specc.max_diff", f"{result.max_diff:.3g}"),
                            ("specc.max_abs_diff", f"{result.max_abs_diff:.3g}"), ("specc.tolerance", f"{TOLERANCE:g}")):
             entry = proto.metadata_props.add()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from typing import Callable
 
 from .errors import SpecError
 
@@ -24,14 +26,33 @@ def reads_strings(proto) -> bool:
 def check_model(proto) -> None:
     """Run onnx.checker (full check, with shape inference) on `proto`; raise SpecError if the
     model fails it or crashes it."""
+    start_check(proto)()
+
+
+def start_check(proto) -> Callable[[], None]:
+    """Start check_model's work on `proto` and return the call that waits for its verdict
+    (SpecError if the model fails or crashes the checker). A model of numbers is checked here
+    and now; a word model's child process runs beside the caller (`specc compile` verifies the
+    export meanwhile), fed by a thread, as the child reads the model only once onnx is imported."""
     import onnx
 
     if not reads_strings(proto):
         onnx.checker.check_model(proto, full_check=True)
-        return
-    child = subprocess.run([sys.executable, "-c", CHECK], input=proto.SerializeToString(), capture_output=True)
-    if child.returncode != 0:
-        why = child.stderr.decode(errors="replace").strip().splitlines()
-        raise SpecError("the exported model fails the ONNX check" + (f": {why[-1]}" if why else
-                        f" (the checker stopped with status {child.returncode})"),
-                        hint="this is a bug in specc's export: please report it with the spec")
+        return lambda: None
+    child = []
+    feeder = threading.Thread(target=lambda: child.append(subprocess.run(
+        [sys.executable, "-c", CHECK], input=proto.SerializeToString(), capture_output=True)), daemon=True)
+    feeder.start()
+
+    def verdict() -> None:
+        feeder.join()
+        if not child:
+            raise SpecError("the ONNX check of the exported model could not be run",
+                            hint="this is a bug in specc's export: please report it with the spec")
+        if child[0].returncode != 0:
+            why = child[0].stderr.decode(errors="replace").strip().splitlines()
+            raise SpecError("the exported model fails the ONNX check" + (f": {why[-1]}" if why else
+                            f" (the checker stopped with status {child[0].returncode})"),
+                            hint="this is a bug in specc's export: please report it with the spec")
+
+    return verdict

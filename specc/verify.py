@@ -93,10 +93,12 @@ def verify(model, weights, onnx_bytes: bytes, seed: int = 1234, encode=None) -> 
     """Run both back ends on the same random inputs, one for every declared input (numbers, or
     sentences of different lengths), at several batch sizes (and lengths), and compare every
     declared output. `encode` maps the inputs to the model's feeds (a portable model's word ids)."""
+    from specc.runtime.blas_threads import blas_threads_for
     from specc.runtime.interpreter import forward
     from specc.runtime.onnx_runner import OnnxModel
 
-    session = OnnxModel(onnx_bytes)
+    # the cases are small: threads spin-waiting between their short calls only take the cores' time
+    session = OnnxModel(onnx_bytes, spin=False)
     rng = np.random.default_rng(seed)
     has_time = any("T" in i.shape for i in model.inputs)
     cases = tuple((n, t) for n in BATCH_SIZES for t in (SEQUENCE_LENGTHS if has_time else (None,)))
@@ -105,19 +107,22 @@ def verify(model, weights, onnx_bytes: bytes, seed: int = 1234, encode=None) -> 
         length = SEQUENCE_LENGTHS[-1]
         cases += ((len(every_word(model, length)), length),)
     worst = worst_scaled = 0.0
-    for case, (batch, length) in enumerate(cases):
-        inputs = random_inputs(model, batch, length or 1, rng, all_words=reads_words and case == len(cases) - 1)
-        with np.errstate(over="ignore", invalid="ignore"):  # non-finite outputs fail below, with a hint
-            expected = forward(model, weights, inputs)
-        got = session.run(encode(inputs) if encode else inputs)
-        for output in model.outputs:
-            a, b = expected[output.name], got[output.name]
-            if a.shape != b.shape:
-                return Verification(float("inf"), cases, max_diff=float("inf"))
-            difference = np.abs(a - b)
-            if not np.isfinite(difference).all():  # NaN compares false: it must fail, not vanish
-                return Verification(float("inf"), cases, finite=False, max_diff=float("inf"))
-            if a.size:
-                worst = max(worst, float(difference.max()))
-                worst_scaled = max(worst_scaled, float((difference / np.maximum(np.abs(a), 1)).max()))
+    largest = max(batch for batch, _ in cases), max(length or 1 for _, length in cases)
+    # the BLAS threads specc train would choose for the largest case (blas_threads_for reads x's shape)
+    with blas_threads_for(model.layers, largest[0], np.empty(largest)):
+        for case, (batch, length) in enumerate(cases):
+            inputs = random_inputs(model, batch, length or 1, rng, all_words=reads_words and case == len(cases) - 1)
+            with np.errstate(over="ignore", invalid="ignore"):  # non-finite outputs fail below, with a hint
+                expected = forward(model, weights, inputs)
+            got = session.run(encode(inputs) if encode else inputs)
+            for output in model.outputs:
+                a, b = expected[output.name], got[output.name]
+                if a.shape != b.shape:
+                    return Verification(float("inf"), cases, max_diff=float("inf"))
+                difference = np.abs(a - b)
+                if not np.isfinite(difference).all():  # NaN compares false: it must fail, not vanish
+                    return Verification(float("inf"), cases, finite=False, max_diff=float("inf"))
+                if a.size:
+                    worst = max(worst, float(difference.max()))
+                    worst_scaled = max(worst_scaled, float((difference / np.maximum(np.abs(a), 1)).max()))
     return Verification(worst, cases, max_diff=worst_scaled)
