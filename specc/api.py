@@ -134,7 +134,7 @@ class Network:
         from specc.runtime.progress import Reporter
         from specc.runtime.train import Interrupted, fit
 
-        from .run_folder import (check_run_folder, forget_heldout, heldout_scores, run_files, write_heldout,
+        from .run_folder import (check_run_folder, forget_earlier, heldout_scores, run_files, write_heldout,
                                  write_history)
         from .run_lock import RunLock
 
@@ -160,7 +160,7 @@ class Network:
                     reporter.note(f"note: {out_dir} holds an earlier run; this one replaces its files as it "
                                   "writes them (give --out to keep both)")
                 dataset = self.load_data(settings)
-                forget_heldout(out_dir)  # the weights it scored change from here on
+                forget_earlier(out_dir, new_run=resume is None)  # the weights change from here on
                 history = fit(model, self.weights, settings, dataset, checkpoint_path=checkpoint_path,
                               reporter=reporter, resume=resume_state, losses=self._losses(settings))
                 stop_point("writing history.json")

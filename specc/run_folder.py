@@ -143,14 +143,17 @@ def heldout_lines(by_output: dict, split_name: str, count: int) -> list[str]:
 
 # ---- heldout.json: the exported model's held-out scores, kept beside its weights ----
 
-def forget_heldout(out_dir: Path) -> None:
-    """Remove an earlier run's heldout.json before training changes the weights it scored, so
-    that a run stopped before scoring leaves no score of other weights in its folder."""
-    try:
-        (out_dir / HELDOUT).unlink(missing_ok=True)
-    except OSError as error:
-        raise SpecError(f"cannot remove {out_dir / HELDOUT} of an earlier run: {error.strerror or error}",
-                        hint="give the run another --out") from None
+def forget_earlier(out_dir: Path, new_run: bool) -> None:
+    """Before training changes the weights: remove heldout.json, so that a run stopped before
+    scoring leaves no score of other weights in its folder, and for a new run (not a resumed
+    one) an earlier run's best.npz, which a run without `keep best` would never replace and
+    which show and play would then take for this run's best weights."""
+    for name in (HELDOUT, "best.npz") if new_run else (HELDOUT,):
+        try:
+            (out_dir / name).unlink(missing_ok=True)
+        except OSError as error:
+            raise SpecError(f"cannot remove {out_dir / name} of an earlier run: {error.strerror or error}",
+                            hint="give the run another --out") from None
 
 
 def weights_digest(path: Path) -> str:

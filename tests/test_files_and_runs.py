@@ -197,6 +197,17 @@ def test_a_new_run_into_a_finished_runs_folder_says_it_replaces_it(tmp_path, tin
     assert f"note: {out} holds an earlier run; this one replaces its files" in capsys.readouterr().out
 
 
+def test_a_new_run_without_keep_best_leaves_no_earlier_best_weights_behind(tmp_path, tiny, capsys):
+    # show and play take a run folder's best.npz first: an earlier run's would pass for this one's
+    out = tmp_path / "run"
+    best = Path(tiny).with_name("best.nn")
+    best.write_text(Path(tiny).read_text() + "  keep best\n")
+    assert main(["train", str(best), "--out", str(out), "--epochs", "1", "--quiet"]) == 0
+    assert (out / "best.npz").is_file()
+    assert main(["train", tiny, "--out", str(out), "--epochs", "1", "--quiet"]) == 0
+    assert not (out / "best.npz").exists() and (out / "checkpoint.npz").is_file()
+
+
 # ---- resuming continues the same run ----
 
 def test_the_printed_command_continues_the_interrupted_run_bit_for_bit(tmp_path, tiny, capsys, monkeypatch):
