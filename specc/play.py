@@ -25,9 +25,8 @@ import numpy as np
 
 from .errors import SpecError
 from .run_folder import read_heldout
-from .serve import BadRequest, _body
-# _classifiers: which outputs are classifiers, per sample or per word, exactly as specc show picks them
-from .show import RUN_WEIGHTS, Shown, _classifiers, answers, open_target, read_history
+from .serve import BadRequest, read_body
+from .show import RUN_WEIGHTS, Shown, classifiers, answers, open_target, read_history
 
 HOST = "127.0.0.1"  # loopback only: the page is a learner's toy, not a service
 PAGE = Path(__file__).parent / "play_page"
@@ -79,7 +78,7 @@ def open_playable(target: str, weights: str | None = None, data: str | None = No
     model = shown.net.model
     words = [i for i in model.inputs if i.form == "tokens"]
     images = [i for i in model.inputs if len(i.shape) == 4]
-    if len(model.inputs) == 1 and (words or images) and any(_classifiers(model, 3 if words else 2)):
+    if len(model.inputs) == 1 and (words or images) and any(classifiers(model, 3 if words else 2)):
         if words:
             return Playable(shown, "tagger", words[0], checkpoint)
         _check_drawable(shown.net.name, images[0])
@@ -225,13 +224,13 @@ def think(playable: Playable, given) -> dict:
     values = layer_values(net.model, net.weights, net.prepare(sample))
     answer = {"answer": answers(net.model, values),
               "outputs": [{"name": output.name, "classes": list(output.classes), "values": values[last.id][0].tolist(),
-                           "what": what} for output, last, what in _classifiers(net.model, 2)]}
+                           "what": what} for output, last, what in classifiers(net.model, 2)]}
     if playable.kind == "image":
         answer["maps"] = [{"layer": layer.id, "call": layer.call_text, "line": layer.coord.line,
                            "channels": values[layer.id][0].tolist()} for layer in net.model.layers if layer.kind == "conv"]
     else:
         answer["words"] = [str(w) for w in sample[name][0]]
-        answer["tagged"] = [_tags(output, values[last.id][0], what) for output, last, what in _classifiers(net.model, 3)]
+        answer["tagged"] = [_tags(output, values[last.id][0], what) for output, last, what in classifiers(net.model, 3)]
     _check_finite(answer)
     return answer
 
@@ -285,7 +284,7 @@ def make_play_app(playable: Playable):
         return JSONResponse(model)
 
     async def think_route(request):
-        given = read_request(playable, await _body(request, MAX_BODY))
+        given = read_request(playable, await read_body(request, MAX_BODY))
         return JSONResponse(await run_in_threadpool(think, playable, given))  # NumPy work off the event loop
 
     for path in PAGE_FILES:

@@ -319,7 +319,7 @@ def _byte_count(request, header: str) -> int | None:
     return int(value)
 
 
-async def _body(request, limit: int) -> bytes:
+async def read_body(request, limit: int) -> bytes:
     """The request body, refused (413) past `limit` bytes: by its Content-Length before reading, and
     while reading a body sent without one."""
     declared = _byte_count(request, "Content-Length")
@@ -415,7 +415,7 @@ def make_app(served: ServedModel, max_body: int = DEFAULT_MAX_BODY, max_batch: i
 
     async def answer_of(request, model: ServedModel) -> tuple[dict, bytes]:
         """The response object to an inference request and the binary data after it."""
-        body = await _body(request, max_body)
+        body = await read_body(request, max_body)
         large = len(body) > INLINE_BODY
         parsed, blobs = await _work(large, _split, request, body)
         feeds, wanted = await _work(large, model.read, parsed, blobs)

@@ -219,7 +219,7 @@ def _feature_map_sections(net, given: dict) -> tuple[list, str]:
     return [pictures.feature_map_section(rows)], answers(net.model, values)
 
 
-def _classifiers(model, rank: int):
+def classifiers(model, rank: int):
     """(output, its chain's last layer, 'probability' or 'score') of each classifier output
     whose values have `rank` dimensions: 2 per sample, 3 per word."""
     for chain in model.chains:
@@ -232,7 +232,7 @@ def answers(model, values: dict) -> str:
     """What the sample's classifier outputs say, for a title: `label = X (probability 0.98)`;
     '' for a model with no per-sample classifier."""
     said = []
-    for output, last, what in _classifiers(model, 2):
+    for output, last, what in classifiers(model, 2):
         scores = values[last.id][0]
         best = int(np.argmax(scores))
         said.append(f"{output.name} = {output.classes[best]} ({what} {scores[best]:.2f})")
@@ -260,7 +260,7 @@ def _sentence_sections(net, text: str) -> tuple[list, str]:
     words = [str(w) for w in prepared[name][0]]
     values = layer_values(net.model, net.weights, net.prepare(prepared))
     sections = []
-    for output, last, what in _classifiers(net.model, 3):
+    for output, last, what in classifiers(net.model, 3):
         scores = values[last.id][0]
         best = scores.argmax(axis=-1)
         sections.append(pictures.tag_section(words, output.name, [output.classes[k] for k in best],
