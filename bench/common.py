@@ -33,6 +33,14 @@ def finish(results: dict, as_json: bool, print_report) -> int:
     return 0 if all(row["pass"] for row in results["targets"]) else 1
 
 
+def print_targets(targets: list[dict]) -> None:
+    """The targets (finish's `results["targets"]`) as a markdown table: target, measured, bound, result."""
+    print("| target | measured | bound | result |")
+    print("|---|---:|---|---|")
+    for row in targets:
+        print(f"| {row['target']} | {row['value']:.2f} | {row['bound']} | {'PASS' if row['pass'] else 'FAIL'} |")
+
+
 class Stopwatch:
     """Wall-clock seconds of labelled calls: `times[label]` keeps one entry per call."""
 

@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import gated_bench, infer_bench, slots_bench  # noqa: E402  (slots_bench sets OMP_WAIT_POLICY first)
-from bench.common import background_busy, finish  # noqa: E402
+from bench.common import background_busy, finish, print_targets  # noqa: E402
 
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
@@ -271,10 +271,8 @@ def print_report(results: dict) -> None:
             print(f"| {row['model']} | {row['threads']} | {batch[1:]} | {us['specc']:,.1f} | "
                   f"{us['specc-session']:,.1f} | {us['torch-eager']:,.1f} | {us['torch-onnx']:,.1f} | "
                   f"**{us['torch-eager'] / us['specc']:.2f}x** | {us['torch-onnx'] / us['specc']:.2f}x |")
-    print("\n| goal | measured | bound | result |")
-    print("|---|---:|---|---|")
-    for row in results["targets"]:
-        print(f"| {row['target']} | {row['value']:.2f} | {row['bound']} | {'PASS' if row['pass'] else 'FAIL'} |")
+    print()
+    print_targets(results["targets"])
     print(f"\n(total {results['seconds']:.0f} s)")
 
 

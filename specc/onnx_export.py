@@ -169,9 +169,9 @@ class GraphBuilder:
                                            name=x, keepdims=0))
 
     def project(self, x: str, layer, weight: str, suffix: str, direction: int | None = None,
-                bias: str | None = None) -> str:
+                bias: str | tuple[str, ...] | None = None) -> str:
         """x (..., F) @ W^T (+ b) for a layer's weight W (H, F) (direction `direction` of an rnn's
-        (dirs, H, F)) and bias b (H,).
+        (dirs, H, F)) and bias b (H,), or the sum of several biases (an LSTM's b and Rb).
 
         For words held as a lookup (ids of one-hot vectors, or table rows), the product of every
         possible row is computed here, once: the result is a Gather of one table (V, H) by id, the
@@ -179,13 +179,14 @@ class GraphBuilder:
         live in the table, a Constant, instead of as initializers (listed in self.folded). A bag
         of ids sums its rows of W^T (a zero row for the unknown id), then adds b.
         """
+        biases = (bias,) if isinstance(bias, str) else tuple(bias or ())
         lookup = self.lookups.get(x)
         if lookup is not None and not lookup.bag:
-            table = self._folded_table(x, layer, weight, bias, direction)
+            table = self._folded_table(x, layer, weight, biases, direction)
             return self.node("Gather", [self.constant(layer, f"{suffix}.table", table), lookup.ids], layer,
                              suffix=suffix, axis=0)
         if lookup is not None:
-            table = self._folded_table(x, layer, weight, None, direction)
+            table = self._folded_table(x, layer, weight, (), direction)
             table = np.concatenate([table, np.zeros((1, table.shape[1]), np.float32)])
             rows = self.node("Gather", [self.constant(layer, f"{suffix}.table", table), lookup.ids], layer,
                              suffix=f"{suffix}.rows", axis=0)
@@ -199,13 +200,18 @@ class GraphBuilder:
             y = self.node("MatMul", [x, self.node("Transpose", [matrix], layer, suffix=f"{weight}[{direction}]T"
                                                   if direction is not None else f"{weight}T", perm=[1, 0])],
                           layer, suffix=suffix)
-        if bias is None:
+        if not biases:
             return y
-        b = self.weight(layer, bias)
+        parts = [self.weight(layer, name) for name in biases]
         if direction is not None:
-            b = self.node("Gather", [b, self.constant(layer, f"dir{direction}", direction, "int64")], layer,
-                          suffix=f"{bias}[{direction}]", axis=0)
-        return self.node("Add", [y, b], layer, suffix=f"{suffix}+{bias}")
+            parts = [self.node("Gather", [b, self.constant(layer, f"dir{direction}", direction, "int64")], layer,
+                               suffix=f"{name}[{direction}]", axis=0) for b, name in zip(parts, biases)]
+        # several biases are summed first (onnxruntime folds the sum of constants when it loads),
+        # so the projection of every step takes one Add
+        total = parts[0]
+        for part, name in zip(parts[1:], biases[1:]):
+            total = self.node("Add", [total, part], layer, suffix=f"{suffix}.bias+{name}")
+        return self.node("Add", [y, total], layer, suffix=f"{suffix}+{'+'.join(biases)}")
 
     def fold(self, x: str, layer, weight: str, bias: str | None) -> str | None:
         """A per-step linear layer (x W^T + b) on words held as a lookup, kept as a lookup of the
@@ -213,20 +219,21 @@ class GraphBuilder:
         sum would add the bias once per id: project sums, then adds it)."""
         if x not in self.lookups or self.lookups[x].bag:
             return None
-        table = self._folded_table(x, layer, weight, bias, None)
+        table = self._folded_table(x, layer, weight, (bias,) if bias else (), None)
         return self._lookup(Lookup(self.lookups[x].ids, table, table.shape[1]), layer.id)
 
-    def _folded_table(self, x: str, layer, weight: str, bias: str | None, direction: int | None) -> np.ndarray:
-        """Every row the lookup x can take, times W^T, plus b: float32 (V, H), computed in float64."""
+    def _folded_table(self, x: str, layer, weight: str, biases: tuple[str, ...], direction: int | None) -> np.ndarray:
+        """Every row the lookup x can take, times W^T, plus the biases: float32 (V, H), computed
+        in float64."""
         def value(local: str) -> np.ndarray:
             array = np.asarray(self.weights[layer.weight_name(local)], np.float64)
             return array if direction is None else array[direction]
 
         table = self.lookups[x][1]
         folded = value(weight).T if table is None else table @ value(weight).T
-        if bias is not None:
-            folded = folded + value(bias)
-        self.folded += [layer.weight_name(name) for name in (weight, bias) if name is not None]
+        for name in biases:
+            folded = folded + value(name)
+        self.folded += [layer.weight_name(name) for name in (weight, *biases)]
         return folded.astype(np.float32)
 
     def batch_major(self, x: str, layer) -> str:
@@ -244,6 +251,15 @@ class GraphBuilder:
                                    perm=[1, 0, 2] if lookup.bag else [1, 0])
             return self._lookup(lookup._replace(ids=transposed), f"{layer.id}.lookup_time_major")
         return self.node("Transpose", [x], layer, suffix="time_major", perm=[1, 0, 2])
+
+    def steps(self, x: str, indices: str, layer, suffix: str) -> str:
+        """x (T, ...) at the steps `indices` (int64 (T',)), a Gather on axis 0; a lookup stays a
+        lookup, of the gathered ids (so an rnn's backward direction reverses its words' ids, not
+        the projection of every step)."""
+        if x in self.lookups:
+            ids = self.node("Gather", [self.lookups[x].ids, indices], layer, suffix=f"{suffix}_ids", axis=0)
+            return self._lookup(self.lookups[x]._replace(ids=ids), f"{layer.id}.{suffix}")
+        return self.node("Gather", [x, indices], layer, suffix=suffix, axis=0)
 
     def rename_output(self, old: str, new: str) -> None:
         """Give the tensor `old` (the output of the node that made it) the name `new`.

@@ -4,16 +4,18 @@ Scan over time (specc/layers/rnn.py has the cells' equations and the weights' la
 All four cells lower the same way (bench/rnn_lowering.py measured it against the ONNX RNN op: as
 fast for one sentence, 2.5-3x faster for a batch of 256), per stacked layer, on the time-major
 sequence (T, N, F) (the gated cells' steps split their gates' pre-activations with a Split; an
-LSTM carries c beside h as a second Scan state, and adds its recurrent bias Rb to the input
-projection, outside the loop; bench/gated_lowering.py measured ONNX's LSTM and GRU ops: 2.2-2.8x
-faster for one sentence, at batch 256 from 1.3x faster to 3x slower, but tract refuses both and
-OpenVINO computes padded batches wrong, so the Scan stays):
+LSTM carries c beside h as a second Scan state, and adds its recurrent bias Rb to its input
+projection's bias b outside the loop, into the table of a words' lookup: no pass over every
+step; bench/gated_lowering.py measured ONNX's LSTM and GRU ops: 2.2-2.8x faster for one
+sentence, at batch 256 from 1.3x faster to 3x slower, but tract refuses both and OpenVINO
+computes padded batches wrong, so the Scan stays):
   - the input projection of every step at once, x W^T + b: a MatMul, or a Gather of the rows of
     W^T when the input is one-hot words (GraphBuilder.project);
   - one Scan over time whose body runs one step of every direction: state h_{t-1} (Jordan:
     y_{t-1}) and x_t W^T + b in, the new state out; the backward direction reads a time-reversed
-    copy of its projection and its outputs are reversed back (a Gather of the steps T-1..0; Scan's
-    own reverse direction is not in ONNX's reference evaluator);
+    copy of its projection (of words held as a lookup: the lookup of their reversed ids) and its
+    outputs are reversed back (a Gather of the steps T-1..0; Scan's own reverse direction is not
+    in ONNX's reference evaluator);
   - for sentences of different lengths, the backward direction's step multiplies its new state
     by the step's mask (1 on words, 0 on padding), so it starts from 0 at each sentence's last
     word, as in the NumPy kernel (the forward direction meets padding only after the words);
@@ -147,15 +149,10 @@ def _direction_step(g, layer, k: int, d: int, masked: bool):
             [info(f"{p}.state{suffix}", width) for suffix in states], info(f"{p}.out", width))
 
 
-def _direction_weight(g, layer, local: str, d: int) -> str:
-    """Direction d's slice of the layer's weight `local` (dirs, ...), outside the Scan."""
-    return g.node("Gather", [g.weight(layer, local), g.constant(layer, f"dir{d}", d, "int64")], layer,
-                  suffix=f"{local}[{d}]", axis=0)
-
-
 def _reverse_time(g, layer, x, backwards: str, suffix: str) -> str:
-    """x (T, ...) with its steps in reverse order: a Gather of steps `backwards` (see _backwards)."""
-    return g.node("Gather", [x, backwards], layer, suffix=suffix, axis=0)
+    """x (T, ...) with its steps in reverse order: a Gather of steps `backwards` (see _backwards);
+    words held as a lookup stay one, of their reversed ids (GraphBuilder.steps)."""
+    return g.steps(x, backwards, layer, suffix)
 
 
 def _backwards(g, layer, time_major: str) -> str:
@@ -194,13 +191,16 @@ def lower_rnn(g, layer, x):
     for k in range(1, a.layers + 1):
         body = {"nodes": [], "states": [], "scanned": [], "state_out": [], "out": []}
         scanned = []
+        # an LSTM adds its recurrent bias to the same sum: folded into the words' table, or added
+        # to b once (not to the projection of every step)
+        biases = (f"layer{k}.b",) + ((f"layer{k}.Rb",) if a.cell == "lstm" else ()) if a.bias else ()
         for d in range(a.directions):
-            xw = g.project(x, layer, f"layer{k}.W", f"layer{k}.xw[{d}]", direction=d,
-                           bias=f"layer{k}.b" if a.bias else None)
-            if a.cell == "lstm" and a.bias:  # an LSTM adds its recurrent bias to the same sum
-                xw = g.node("Add", [xw, _direction_weight(g, layer, f"layer{k}.Rb", d)], layer,
-                            suffix=f"layer{k}.xw[{d}]+Rb")
-            if d == 1:
+            # the backward direction reads its steps in reverse: words' ids are reversed before
+            # their lookup (int64 (T, N)), other inputs' projections after it
+            early = d == 1 and x in g.lookups
+            source = _reverse_time(g, layer, x, backwards, f"layer{k}.reversed") if early else x
+            xw = g.project(source, layer, f"layer{k}.W", f"layer{k}.xw[{d}]", direction=d, bias=biases)
+            if d == 1 and not early:
                 xw = _reverse_time(g, layer, xw, backwards, f"layer{k}.reversed")
             masked = d == 1 and backward_mask is not None
             nodes, states, step_inputs, states_out, out = _direction_step(g, layer, k, d, masked)
