@@ -22,6 +22,8 @@ call of a one-call batch; the median over rounds):
   specc-session  the same model in a plain onnxruntime session, fetching the probabilities only
   torch-eager    the PyTorch module under inference_mode (taggers: from word ids looked up
                  outside the timed call, packed sequences for a padded batch)
+  torch-eager+lookup  taggers only: the same after slots_bench's Python lookup of the words
+                 (lower-cased) inside the timed call, the work specc's graph does on its words
   torch-onnx     the same module exported by torch.onnx.export(dynamo=False, opset 17; taggers:
                  pack_padded_sequence inside, which the exporter turns into its RNN/LSTM/GRU op
                  with the lengths), in onnxruntime
@@ -70,7 +72,6 @@ BATCHES = {"b1": 1, "b8": 8, "b256": 256}
 SMALL_CALLS = 12  # calls of batch 8 (96 sentences); batch 1 has slots_bench's 100
 IMAGE_CALLS = {"b1": 100, "b8": SMALL_CALLS, "b256": 1}
 GOALS = {"b1": 4.0, "b256": 1.5}  # torch-eager / specc time, taggers
-BACKENDS = ("specc", "specc-session", "torch-eager", "torch-onnx")
 
 
 # ---- the models and their inputs ----
@@ -148,6 +149,7 @@ def tagger_bench(name: str, data: str, folder: Path) -> dict:
                 "specc-session": lambda load, i: plain.run(["slots"], {"words": load.words[i]})[0],
                 "torch-eager": lambda load, i: slots_bench.torch_probabilities(module, load.ids[i], load.lengths[i],
                                                                                load.padded[i]),
+                "torch-eager+lookup": slots_bench.runners(case, module, plain)["torch+lookup"],
                 "torch-onnx": lambda load, i: exported.run(None, {"ids": load.ids[i].numpy(),
                                                                   "lengths": load.lengths[i].numpy()})[0]}
 
@@ -263,14 +265,17 @@ def print_report(results: dict) -> None:
     for note in results["notes"]:
         print(f"**{note}**\n")
     print("Microseconds per call; in bold torch-eager / specc (above 1: specc faster).\n")
-    print("| model | threads | batch | specc | specc-session | torch-eager | torch-onnx | eager / specc | "
-          "torch-onnx / specc |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | threads | batch | specc | specc-session | torch-eager | torch-eager+lookup | torch-onnx | "
+          "eager / specc | eager+lookup / specc | torch-onnx / specc |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in results["rows"]:
         for batch, us in row["us"].items():
-            print(f"| {row['model']} | {row['threads']} | {batch[1:]} | {us['specc']:,.1f} | "
-                  f"{us['specc-session']:,.1f} | {us['torch-eager']:,.1f} | {us['torch-onnx']:,.1f} | "
-                  f"**{us['torch-eager'] / us['specc']:.2f}x** | {us['torch-onnx'] / us['specc']:.2f}x |")
+            lookup = us.get("torch-eager+lookup")  # taggers only
+            cells = [f"{us[name]:,.1f}" for name in ("specc", "specc-session", "torch-eager")]
+            cells += ["-" if lookup is None else f"{lookup:,.1f}", f"{us['torch-onnx']:,.1f}",
+                      f"**{us['torch-eager'] / us['specc']:.2f}x**",
+                      "-" if lookup is None else f"{lookup / us['specc']:.2f}x", f"{us['torch-onnx'] / us['specc']:.2f}x"]
+            print(f"| {row['model']} | {row['threads']} | {batch[1:]} | " + " | ".join(cells) + " |")
     print()
     print_targets(results["targets"])
     print(f"\n(total {results['seconds']:.0f} s)")

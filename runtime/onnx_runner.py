@@ -2,8 +2,8 @@
 
 A batch of sentences of different lengths is run sorted by length, in buckets each padded to its
 own longest sentence (`Buckets`): a recurrence steps over every slot of its padded batch, so a
-batch of 256 ATIS sentences (2,941 words padded to 256 x 29 = 7,424 slots) ran 1.7-2.2x faster
-in 4-8 buckets (bench/infer_scale.py). Each row's answer is the one the whole batch gives: a
+batch of 256 ATIS sentences (2,941 words padded to 256 x 29 = 7,424 slots) took 1.3x (Elman) to
+1.7x (bidirectional LSTM, GRU) less CPU time in 8 buckets, at 1 thread (bench/infer_scale.py). Each row's answer is the one the whole batch gives: a
 specc model's rows do not read each other, and onnxruntime computes a row alike in any batch
 (specc/batching.py probes that bit for bit; tests/test_bucketed_runner.py checks it here).
 """
