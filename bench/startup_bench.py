@@ -158,7 +158,7 @@ def print_report(results: dict) -> None:
           f"cached. CPU busy with other work at start: {'?' if busy is None else f'{busy:.0%}'}; load average "
           f"{'?' if load is None else ' '.join(f'{v:.2f}' for v in load)}.")
     print("Launchers: " + "; ".join(f"{name} = `{start}`" for name, start in results["launchers"].items()))
-    print("\n`python bench/startup_bench.py --runs " + str(results["runs"]) + "`\n")
+    print(f"\n`{results['command']}`\n")
     header = ["spec"] + [f"{what} {name} s (CPU)" for what in GOALS for name in names] + ["goals (< 0.25 s, < 1 s)"]
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
@@ -192,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"no spec {', '.join(unknown)} in specs/ (there are {', '.join(s.stem for s in specs)})")
     specs = [spec for spec in specs if not args.spec or spec.stem in args.spec]
-    return finish(measure(specs, args.runs), args.json, print_report)
+    results = measure(specs, args.runs)
+    results["command"] = " ".join(["python bench/startup_bench.py", f"--runs {args.runs}",
+                                   *(f"--spec {name}" for name in args.spec)])
+    return finish(results, args.json, print_report)
 
 
 if __name__ == "__main__":

@@ -144,3 +144,18 @@ def test_a_cache_folder_that_cannot_be_made_leaves_the_cache_out(tmp_path, monke
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # even root cannot make a folder in a file
     assert cache.cache_folder() is None
     assert cache.cached_flights(0) == load_flights(0)
+
+
+# ---- specc compile: a word model's ONNX check runs beside the verification ----
+
+def test_a_failed_check_still_stops_the_export_it_ran_beside(tmp_path, monkeypatch):
+    import specc
+    from specc import onnx_check
+
+    net = specc.load(ROOT / "specs" / "slots_elman.nn")
+    monkeypatch.setattr(onnx_check, "CHECK", "import os; os.abort()")  # the checker crashing, as onnx's has
+    with pytest.raises(specc.SpecError, match="fails the ONNX check"):
+        net.export(tmp_path / "slots.onnx")
+    assert not (tmp_path / "slots.onnx").exists()
+    monkeypatch.undo()
+    assert net.export(tmp_path / "slots.onnx").ok
