@@ -1,7 +1,7 @@
 """Running an ONNX model in onnxruntime (CPU unless another provider is asked for).
 
 A batch of sentences of different lengths is run sorted by length, in buckets each padded to its
-own longest sentence (`Buckets`): a recurrence steps over every slot of its padded batch, so a
+own longest sentence (`Buckets`; a batch run whole is still cut to its longest): a recurrence steps over every slot of its padded batch, so a
 batch of 256 ATIS sentences (2,941 words padded to 256 x 29 = 7,424 slots) took 1.3x (Elman) to
 1.7x (bidirectional LSTM, GRU) less CPU time in 8 buckets, at 1 thread (bench/infer_scale.py). Each row's answer is the one the whole batch gives: a
 specc model's rows do not read each other, and onnxruntime computes a row alike in any batch
@@ -106,16 +106,17 @@ class Buckets:
         return np.array_split(order, parts)
 
     def run(self, session, feeds: dict) -> list | None:
-        """Every output of the batch `feeds` run bucket by bucket, as the whole batch gives them;
-        None when one bucket is cheapest (run the batch whole)."""
+        """Every output of the batch `feeds` run bucket by bucket, each cut to its longest sentence,
+        as the whole batch gives them; None when the batch is best run as it is (one bucket, and
+        no column of padding only)."""
         import numpy as np
 
         words = feeds[self.words]
-        if len(words) < 2:
-            return None
+        if words.size == 0 or (len(words) == 1 and words[0, -1] != ""):
+            return None  # no words, or one sentence without padding: nothing to cut
         lengths = (words != "").sum(axis=1)
-        buckets = self.split(lengths)
-        if len(buckets) < 2:
+        buckets = self.split(lengths) if len(words) > 1 else [np.arange(1)]
+        if len(buckets) < 2 and int(lengths.max()) >= words.shape[1]:
             return None
         joined = None
         for rows in buckets:

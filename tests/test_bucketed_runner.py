@@ -96,6 +96,22 @@ def test_a_sentence_alone_and_a_batch_of_equal_lengths_run_whole():
     assert calls == [(1, 20), (40, 3)]
 
 
+@pytest.mark.parametrize("rows", [1, 3])
+def test_padding_past_the_longest_sentence_is_cut_before_the_run(rows):
+    net, model = runner(LAYERS["lstm bidirectional"])
+    words = sentences(net, rows, length=6)  # the first sentence 6 words long
+    padded = np.concatenate([words, np.full((rows, 30), "", dtype=object)], axis=1)
+    calls = []
+    model.session.run = lambda fetch, feeds, run=model.session.run: calls.append(feeds["words"].shape) or run(fetch, feeds)
+    got, alone = model.run({"words": padded}), model.run({"words": words})
+    assert calls == [(rows, 6), (rows, 6)]  # padded to 36, run at 6
+    for name, value in got.items():
+        per_step = value.ndim > 1 and value.shape[1] == padded.shape[1]
+        assert (value[:, :6] if per_step else value).tolist() == alone[name].tolist(), name
+        if per_step:
+            assert not np.any(value[:, 6:].astype(bool)), name
+
+
 def test_models_other_than_one_word_input_run_whole():
     numeric = specc.loads("model n\ninput x: 4\noutput y: a | b\nx -> dense -> softmax -> y\n", seed=0)
     portable = specc.loads(SPEC.format(layers=LAYERS["elman"]), seed=0)
