@@ -262,3 +262,17 @@ def test_the_command_serves_the_page_on_loopback_until_ctrl_c(xo_run):
     for url in playing(xo_run):
         assert httpx.get(url + "play/model").json()["name"] == "x_or_o"
         assert httpx.post(url + "play/think", json={"image": X_IMAGE}).json()["outputs"][0]["classes"] == ["X", "O"]
+
+
+def test_an_exported_model_plays_with_its_own_weights_and_inside_a_run_with_the_runs(xo_run, tmp_path):
+    # outside a run folder the model's initializers are the weights; inside, the run's best weights
+    alone = tmp_path / "x_or_o.onnx"
+    alone.write_bytes((xo_run / "x_or_o.onnx").read_bytes())
+    from_file, from_run = open_playable(str(alone)), open_playable(str(xo_run / "x_or_o.onnx"))
+    assert (from_file.weights, from_run.weights) == (None, xo_run / "checkpoint.npz")
+    assert from_file.shown.weights == f"weights of {alone}"
+    image = np.array(X_IMAGE, dtype=np.float32)[None, None]
+    probabilities = [layer_values(p.net.model, p.net.weights, {"image": image}) for p in (from_file, from_run)]
+    last = from_run.net.model.layers[-1].id
+    np.testing.assert_allclose(probabilities[0][last], probabilities[1][last], rtol=0, atol=1e-6)
+    assert describe(from_file)["kind"] == "image" and describe(from_file)["score"] is None
