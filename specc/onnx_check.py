@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from .errors import SpecError
@@ -39,20 +39,17 @@ def start_check(proto) -> Callable[[], None]:
     if not reads_strings(proto):
         onnx.checker.check_model(proto, full_check=True)
         return lambda: None
-    child = []
-    feeder = threading.Thread(target=lambda: child.append(subprocess.run(
-        [sys.executable, "-c", CHECK], input=proto.SerializeToString(), capture_output=True)), daemon=True)
-    feeder.start()
+    pool = ThreadPoolExecutor(1)
+    child = pool.submit(subprocess.run, [sys.executable, "-c", CHECK], input=proto.SerializeToString(),
+                        capture_output=True)
+    pool.shutdown(wait=False)  # its one thread ends with the child; verdict() waits for it
 
     def verdict() -> None:
-        feeder.join()
-        if not child:
-            raise SpecError("the ONNX check of the exported model could not be run",
-                            hint="this is a bug in specc's export: please report it with the spec")
-        if child[0].returncode != 0:
-            why = child[0].stderr.decode(errors="replace").strip().splitlines()
+        done = child.result()
+        if done.returncode != 0:
+            why = done.stderr.decode(errors="replace").strip().splitlines()
             raise SpecError("the exported model fails the ONNX check" + (f": {why[-1]}" if why else
-                            f" (the checker stopped with status {child[0].returncode})"),
+                            f" (the checker stopped with status {done.returncode})"),
                             hint="this is a bug in specc's export: please report it with the spec")
 
     return verdict
