@@ -40,7 +40,8 @@ class WordHash(LayerKind):
 
     def vocabulary_from(self, args, sentences) -> FromData:
         """The trigrams this layer takes from training sentences (lists of words)."""
-        from ..trigrams import trigram_vocabulary  # NumPy: kept off the path of `specc check`
+        from ..trigrams import trigram_vocabulary
+
         words = (lowercase(word) if args["lowercase"] else word for sentence in sentences for word in sentence)
         return FromData(trigram_vocabulary(words, max_size=args["max"], min_count=args["min_count"]))
 
