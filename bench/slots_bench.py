@@ -294,10 +294,11 @@ def torch_trainer(case: Case):
     return step
 
 
-def check_training_agreement(case: Case) -> dict:
-    """The first AGREEMENT_STEPS losses of both sides on the same batches; exits if they differ."""
+def check_training_agreement(case: Case, torch_step=torch_trainer) -> dict:
+    """The first AGREEMENT_STEPS losses of both sides on the same batches; exits if they differ.
+    `torch_step(case)` makes torch's step (default torch_trainer, packed sequences)."""
     batches = Batches(case)
-    steps = {"specc": specc_trainer(case), "torch": torch_trainer(case)}
+    steps = {"specc": specc_trainer(case), "torch": torch_step(case)}
     losses = {name: [step(*batches[k])[0] for k in range(AGREEMENT_STEPS)] for name, step in steps.items()}
     relative = [abs(a - b) / max(abs(b), 1e-12) for a, b in zip(losses["specc"], losses["torch"])]
     if not all(r <= AGREEMENT_TOLERANCE for r in relative):
@@ -315,10 +316,12 @@ def run_chunk(step, batches: Batches, first: int, count: int) -> tuple[float, in
     return time.perf_counter() - start, words
 
 
-def measure_training(case: Case, plan: Plan, threads: int, visit: np.random.Generator) -> dict:
-    """words/s of both sides at `threads`, chunks of batches in shuffled rounds."""
+def measure_training(case: Case, plan: Plan, threads: int, visit: np.random.Generator,
+                     torch_step=torch_trainer) -> dict:
+    """words/s of both sides at `threads`, chunks of batches in shuffled rounds (torch_step: as
+    check_training_agreement's)."""
     batches = Batches(case)
-    steps = {"specc": specc_trainer(case), "torch": torch_trainer(case)}
+    steps = {"specc": specc_trainer(case), "torch": torch_step(case)}
     for step in steps.values():  # first-touch allocations, lazy initialisation: a few batches
         run_chunk(step, batches, 0, 5)
     rates: dict[str, list[float]] = {name: [] for name in steps}
