@@ -60,15 +60,42 @@ def im2col(x: np.ndarray, kernel_hw, strides, pads, out_hw, blocks=(1, 1)) -> np
     return np.take(xp.reshape(-1), index)
 
 
+# below this output width, a stride-1 col2im adds whole planes (_col2im_runs) instead of rows
+SHORT_ROWS = 32
+
+
 def col2im(dcols: np.ndarray, x_shape, kernel_hw, strides, pads) -> np.ndarray:
     """The adjoint of im2col: dcols (C, kh, kw, N, H', W') added back onto the pixels each
     kernel position read; returns the gradient of the channel-major input x_shape."""
+    if tuple(strides) == (1, 1) and dcols.shape[5] < SHORT_ROWS:
+        return _col2im_runs(dcols, x_shape, kernel_hw, pads)
     c, n, height, width = x_shape
     top, left, bottom, right = pads
     dx = np.zeros((c, n, height + top + bottom, width + left + right), dtype=dcols.dtype)
     for (i, j), (rows, columns) in window_slices(kernel_hw, strides, dcols.shape[4:]):
         dx[:, :, rows, columns] += dcols[:, i, j]
     return dx[:, :, top:top + height, left:left + width]
+
+
+def _col2im_runs(dcols: np.ndarray, x_shape, kernel_hw, pads) -> np.ndarray:
+    """col2im for stride 1, the same sums in the same order (bit for bit): each kernel
+    position's gradients are laid on the padded input's grid, (C, N*Hp*Wp) with zeros past
+    the output, so that position (i, j) adds one contiguous run shifted by i*Wp + j. On small
+    images that is about twice as fast as adding (C, N, H', W') slices, whose rows are a few
+    values long."""
+    c, n, height, width = x_shape
+    top, left, bottom, right = pads
+    hp, wp = height + top + bottom, width + left + right
+    (kh, kw), (oh, ow) = kernel_hw, dcols.shape[4:]
+    grid = np.zeros((c, kh, kw, n, hp, wp), dtype=dcols.dtype)
+    grid[..., :oh, :ow] = dcols
+    runs = grid.reshape(c, kh * kw, -1)
+    length = runs.shape[2]
+    dx = np.zeros((c, length + (kh - 1) * wp + kw - 1), dtype=dcols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, i * wp + j:i * wp + j + length] += runs[:, i * kw + j]
+    return dx[:, :length].reshape(c, n, hp, wp)[:, :, top:top + height, left:left + width]
 
 
 @kernel("conv")
