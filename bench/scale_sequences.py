@@ -34,6 +34,13 @@ A chunk holds about CHUNK_WORDS words (fewer batches for longer sentences). Thre
 BLAS threads `specc train` chooses (runtime/blas_threads.py: 1 while the recurrence's per-step
 product is small, the budget above it; the table says which).
 
+The limit of this design: torch's words/s against a step that would be nothing but specc's matrix
+products (product_shapes: the same products as specc's kernels, each timed alone by NumPy at the
+BLAS threads specc chose). torch makes the same products (its GEMMs were measured as fast as
+NumPy's OpenBLAS on these shapes), so that ratio bounds what any NumPy step with one call per
+product and step can reach; where it is below the goal the goal cannot be met by trimming the
+element-wise work. (Padded rows: products at the longest length, a slight underestimate.)
+
 Memory: every row trains in a fresh subprocess per side (torch imported in both, so their
 baselines match), at 1 thread: a warm-up epoch, then MEMORY_EPOCHS epochs, each epoch's peak
 resident memory (VmHWM, reset before it; bench/train_bench.py's reset_peak_rss and rss_bytes)
@@ -73,7 +80,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from specc.runtime.blas_threads import chosen_threads, mean_product, small_recurrence  # noqa: E402
+from specc.runtime.blas_threads import blas_threads_for, chosen_threads, mean_product, small_recurrence  # noqa: E402
 
 CELLS = ("elman", "jordan", "lstm", "gru")
 TORCH_CELLS = {"elman": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
@@ -251,6 +258,37 @@ def specc_blas_threads(case) -> str:
     return "n" if chosen is None else str(chosen)
 
 
+# --- the limit: the step's matrix products alone ------------------------------------------------
+
+def product_shapes(cell: str, hidden: int, steps: int, batch: int, classes: int) -> list[tuple[int, tuple]]:
+    """(how many, (m, k, n)) of the matrix products of one training step of the tagger, as
+    runtime/kernels/rnn.py and dense.py run them (the embedding is a lookup, no product): the
+    recurrence, per step, forward and backward ((batch, H) by (H, G*H); Jordan: y U^T and h V^T
+    each way), the rnn's whole-sequence products (x W^T, dW, dx, dR; Jordan dU and dV for dR) and
+    the output dense's three ((batch*T, H) by (H, C))."""
+    gates = {"lstm": 4, "gru": 3}.get(cell, 1) * hidden
+    rows, jordan = batch * steps, cell == "jordan"
+    return [((4 if jordan else 2) * steps, (batch, hidden, gates)), ((5 if jordan else 4), (rows, hidden, gates)),
+            (3, (rows, hidden, classes))]
+
+
+def products_seconds(shapes: list[tuple[int, tuple]], repeats: int = 5) -> float:
+    """Seconds the products of `shapes` take, each timed alone by NumPy on random float32 arrays
+    (the best of `repeats` timings of a few calls, with the current BLAS threads)."""
+    rng, total = np.random.default_rng(0), 0.0
+    for count, (m, k, n) in shapes:
+        a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+        out, calls = np.empty((m, n), np.float32), max(1, min(count, 20))
+        best = math.inf
+        for _ in range(repeats + 1):  # the first warms the library up
+            start = time.perf_counter()
+            for _ in range(calls):
+                np.matmul(a, b, out=out)
+            best = min(best, (time.perf_counter() - start) / calls)
+        total += count * best
+    return total
+
+
 # --- speed and memory of one row -----------------------------------------------------------------
 
 def measure_row(row: Row, folder: Path, plan: Plan, threads_to_time: tuple, visit: np.random.Generator) -> dict:
@@ -266,10 +304,15 @@ def measure_row(row: Row, folder: Path, plan: Plan, threads_to_time: tuple, visi
               "vocabulary": len(case.vocabulary), "classes": case.classes,
               "train_sentences": len(case.dataset.train.x), "specc_blas_threads": specc_blas_threads(case),
               "training": []}
+    train_x = case.dataset.train.x
+    shapes = product_shapes(row.cell, row.hidden, train_x.shape[1], case.settings.batch, case.classes)
     for threads in threads_to_time:
         torch.set_num_threads(threads)
         with slots_bench.BlasThreads(threads):
-            result["training"].append(slots_bench.measure_training(case, timing, threads, visit, torch_step))
+            entry = slots_bench.measure_training(case, timing, threads, visit, torch_step)
+            with blas_threads_for(case.net.model.layers, case.settings.batch, train_x):
+                entry["limit_ratio"] = words_per_batch / products_seconds(shapes) / entry["words_per_s"]["torch"]
+        result["training"].append(entry)
     return result
 
 
@@ -369,15 +412,15 @@ def print_report(results: dict) -> None:
           f"1e-3, batch 16, clip 5. Fixed-length rows: every sentence T words, torch unpacked; T10-40 rows: lengths "
           f"uniform in 10..40, torch packed. torch's Jordan: a Python loop over time (no PyTorch module). Median of "
           f"{plan['rounds']} shuffled rounds of about {plan['chunk_words']} words per side; ratio = median of the "
-          f"rounds' ratios. specc BLAS: the threads `specc train` chooses within the budget (1, or n = the budget). "
+          f"rounds' ratios; limit: torch's words/s against a step of specc's matrix products alone. specc BLAS: the threads `specc train` chooses within the budget (1, or n = the budget). "
           f"Peak RSS: each epoch's peak in a fresh process at 1 thread, MiB (above the RSS after setup in brackets).\n")
     threads = [t["threads"] for t in first["training"]]
-    head = "".join(f" {n}t specc w/s | {n}t torch w/s | {n}t ratio |" for n in threads)
+    head = "".join(f" {n}t specc w/s | {n}t torch w/s | {n}t ratio | {n}t limit |" for n in threads)
     print(f"| row | specc BLAS |{head} first-loss diff | peak RSS specc | peak RSS torch |")
-    print("|---|---|" + "---:|---:|---:|" * len(threads) + "---:|---:|---:|")
+    print("|---|---|" + "---:|---:|---:|---:|" * len(threads) + "---:|---:|---:|")
     for entry in results["rows"]:
         cells = "".join(f" {t['words_per_s']['specc']:,.0f} | {t['words_per_s']['torch']:,.0f} | "
-                        f"**{t['ratio']:.2f}x** |" for t in entry["training"])
+                        f"**{t['ratio']:.2f}x** | {t['limit_ratio']:.2f}x |" for t in entry["training"])
         memory = entry.get("memory")
         rss = [f"{mib(max(memory[s]['peak_rss']))} ({mib(max(memory[s]['peak_rss']) - memory[s]['setup_rss'])})"
                for s in ("specc", "torch")] if memory else ["-", "-"]
