@@ -4,8 +4,10 @@ channel-major, (C, N, H, W) (see runtime/interpreter.py)."""
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .base import Kernel, kernel
 
@@ -53,13 +55,27 @@ def column_index(padded_shape: tuple, kernel_hw: tuple, strides: tuple, out_hw: 
 def im2col(x: np.ndarray, kernel_hw, strides, pads, out_hw, blocks=(1, 1)) -> np.ndarray:
     """Channel-major x (C, N, H, W) -> columns (C*kh*kw, N*H'*W'): row (c, i, j) holds the pixel
     that kernel position (i, j) of channel c sees, for every output pixel of every image, in
-    the order column_index describes. One gather: several times cheaper than a copy per
-    kernel position at these sizes."""
+    the order column_index describes. Small columns are one gather, several times cheaper than
+    a copy per kernel position; from GATHER_BELOW values on, reading the index (two int64 per
+    float32 value) costs more than one strided copy of the windows (window_columns)."""
     xp = padded(x, pads)
+    if x.shape[0] * x.shape[1] * math.prod(kernel_hw) * math.prod(out_hw) >= GATHER_BELOW:
+        return window_columns(xp, kernel_hw, strides, out_hw, blocks)
     index = column_index(xp.shape, tuple(kernel_hw), tuple(strides), tuple(out_hw), tuple(blocks))
     return np.take(xp.reshape(-1), index)
 
 
+def window_columns(xp: np.ndarray, kernel_hw, strides, out_hw, blocks) -> np.ndarray:
+    """im2col's columns of the padded xp by one copy of its sliding windows, in column_index's order."""
+    (kh, kw), (sh, sw), (oh, ow), (bh, bw) = kernel_hw, strides, out_hw, blocks
+    c, n = xp.shape[:2]
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, :sh * oh:sh, :sw * ow:sw]
+    windows = windows.reshape(c, n, oh // bh, bh, ow // bw, bw, kh, kw)
+    return windows.transpose(0, 6, 7, 3, 5, 1, 2, 4).reshape(c * kh * kw, -1)
+
+
+# columns (values) from which im2col copies sliding windows instead of gathering by an index
+GATHER_BELOW = 1 << 19
 # below this output width, a stride-1 col2im adds whole planes (_col2im_runs) instead of rows
 SHORT_ROWS = 32
 

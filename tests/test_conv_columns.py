@@ -1,5 +1,5 @@
-"""conv's col2im: the stride-1 path that adds whole runs gives the slice-adding path's values bit
-for bit, and both are the adjoint of im2col."""
+"""conv's im2col and col2im: each has two paths by size, which give the same values bit for bit;
+col2im is the adjoint of im2col."""
 from __future__ import annotations
 
 import numpy as np
@@ -44,3 +44,21 @@ def test_col2im_is_the_adjoint_of_im2col(x_shape, kernel_hw, pads):
     left = float(np.sum(cols * dcols.reshape(cols.shape)))
     right = float(np.sum(x * conv.col2im(dcols, x_shape, kernel_hw, (1, 1), pads)))
     assert left == pytest.approx(right, rel=1e-12)
+
+
+# (C, N, H, W), kernel, strides, blocks (a fused pool's window), pads
+GATHERS = [((16, 4, 8, 8), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)), ((3, 4, 8, 8), (3, 3), (1, 1), (2, 2), (1, 1, 1, 1)),
+           ((3, 5, 9, 9), (3, 3), (2, 2), (1, 1), (1, 1, 1, 1)), ((2, 3, 12, 12), (3, 2), (2, 1), (2, 2), (1, 1, 1, 1)),
+           ((2, 3, 7, 6), (2, 2), (1, 1), (1, 1), (0, 0, 1, 0))]
+
+
+@pytest.mark.parametrize("x_shape, kernel_hw, strides, blocks, pads", GATHERS)
+def test_window_copy_gives_the_gathered_columns(x_shape, kernel_hw, strides, blocks, pads):
+    """The sliding-window copy (large columns) and the index gather (small) agree exactly, in
+    the column order a fused pool's blocks ask for."""
+    x = np.random.default_rng(2).standard_normal(x_shape).astype(np.float32)
+    xp = conv.padded(x, pads)
+    out = [(size - k) // s + 1 for size, k, s in zip(xp.shape[2:], kernel_hw, strides)]
+    out_hw = tuple(o - o % b for o, b in zip(out, blocks))
+    gathered = np.take(xp.reshape(-1), conv.column_index(xp.shape, kernel_hw, strides, out_hw, blocks))
+    np.testing.assert_array_equal(conv.window_columns(xp, kernel_hw, strides, out_hw, blocks), gathered)
