@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-from .onnx_words import character_ids
+from .onnx_words import character_ids, if_of_added_nodes
 from .trigrams import BOUNDARY, trigram_index
 
 if TYPE_CHECKING:
@@ -87,7 +87,6 @@ def lower_trigram_counts(g: "GraphBuilder", words: str, vocabulary: Sequence[str
     char_ids = _character_ids(vocabulary)
     unknown, padding = len(char_ids), len(char_ids) + 1
     pool = [char_ids[c] for t in vocabulary for c in t]
-    # the constants stay in the outer graph, the If's branches read them from there
     flat_shape = const("flat_shape", [-1])
     pad_right, pad_left = const("pad_right", [0, 0, 0, 1]), const("pad_left", [0, 1, 0, 0])
     padding_id, boundary_id = const("padding", padding), const("boundary", 0)
@@ -109,14 +108,6 @@ def lower_trigram_counts(g: "GraphBuilder", words: str, vocabulary: Sequence[str
     counts = node("TfIdfVectorizer", [ids], "tf", mode="TF", min_gram_length=3, max_gram_length=3,
                   max_skip_count=0, ngram_counts=[0, 0, 0], ngram_indexes=list(range(len(vocabulary))),
                   pool_int64s=pool)
-    counts = node("Reshape", [counts, out_shape], "counts_words", allowzero=1)  # a 0 in out_shape is a size
-    no_words = node("ConstantOfShape", [out_shape], "no_counts", value=zeros)
-    then_nodes, else_nodes = g.nodes[-1:], g.nodes[first:-1]
-    del g.nodes[first:]
-
-    def branch(nodes, output, name):
-        return helper.make_graph(nodes, f"{prefix}.{name}", [],
-                                 [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)])
-
-    return node("If", [empty], "counts", then_branch=branch(then_nodes, no_words, "no_words"),
-                else_branch=branch(else_nodes, counts, "words"))
+    node("Reshape", [counts, out_shape], "counts_words", allowzero=1)  # a 0 in out_shape is a size
+    node("ConstantOfShape", [out_shape], "no_counts", value=zeros)
+    return if_of_added_nodes(g, empty, first, TensorProto.FLOAT, f"{prefix}.counts", ("no_words", "words"))

@@ -6,20 +6,28 @@ maps one character to one character, so the graph applies it exactly by splittin
 characters (onnxruntime's contrib Tokenizer, domain com.microsoft) and giving every character
 that lower-cases to a known character the id of that character (ai.onnx.ml LabelEncoder).
 
-`onehot ... lowercase` then needs the id of a whole word from its row of character ids; opset 17
-has no operator that joins strings again, so `lower_word_ids` finds the word exactly:
+`onehot ... lowercase` then needs the id of a whole word. Most words are written as their
+vocabulary word (already lower case), so `lower_word_ids` first looks the word itself up, and
+only words that missed go character by character (opset 17 has no operator that joins strings
+again, so that path finds the word from its row of character ids, exactly):
 
-    Reshape(words, [-1]), Concat a dummy word    the Tokenizer's output for no words at all is
-                                                 1-D; with the dummy it is (R + 1, L)
-    Tokenizer, Cast, LabelEncoder                character -> id (1..C; PAD 0; other C + 1)
-    Pad right by W, Slice to W columns           W = the longest vocabulary word + 1: a longer
+    Reshape(words, [-1])                         one row per word
+    LabelEncoder word -> id                      keys: the vocabulary's words that are their own
+                                                 lowercase, and "" (padding) -> V; others -1.
+                                                 A hit is exact: that word lower-cases to itself
+    If no word missed (ReduceMin of the ids      then the ids as they are: a batch of known
+      and a 0 >= 0)                              lower-case words costs one lookup
+    else, on the Compress'ed missed words:
+      Tokenizer, Cast, LabelEncoder              character -> id (1..C; PAD 0; other C + 1)
+      Pad right by W, Slice to W columns         W = the longest vocabulary word + 1: a longer
                                                  word has a non-zero id in its last column
-    Einsum(ids, key weights (W,))                a key per word; the vocabulary's keys are
+      Einsum(ids, key weights (W,))              a key per word; the vocabulary's keys are
                                                  distinct (the weights are drawn until they are)
-    LabelEncoder key -> candidate index          the word with that key, else V ("other")
-    Gather the candidate's ids (V + 1, W),       only a word with the candidate's very ids is
-      Equal, count, Where                        that word: others get V (exact, no hashing luck)
-    Slice off the dummy, Reshape to words' shape
+      LabelEncoder key -> candidate index        the word with that key, else V ("other")
+      Gather the candidate's ids (V + 1, W),     only a word with the candidate's very ids is
+        Equal, count, Where                      that word: others get V (exact, no hashing luck)
+      ScatterND into the ids at NonZero(missed)
+    Reshape to words' shape
 
 The model must import the opsets in WORD_ONNX_OPSETS.
 """
@@ -28,7 +36,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 from .lowercase import UNICODE_VERSION, lowercase, upper_forms
 
@@ -109,26 +117,50 @@ def _key_weights(rows: np.ndarray, largest_id: int) -> np.ndarray:
     raise RuntimeError(f"no distinct word keys for {len(rows)} words of up to {width - 1} characters")
 
 
-def lower_word_ids(g: "GraphBuilder", words: str, vocabulary: Sequence[str], prefix: str) -> str:
-    """Add nodes giving each word of `words` (a string tensor of any shape) the index in
-    `vocabulary` of its lowercase (specc.lowercase), len(vocabulary) when it has none: int64
-    of the shape of `words`, as runtime/kernels/onehot.py's word_ids (except on padding "",
-    which gets len(vocabulary) here; the graph zeroes padding by its mask)."""
+def if_of_added_nodes(g: "GraphBuilder", condition: str, first: int, elem_type: int, name: str,
+                      branches: tuple[str, str]) -> str:
+    """Move the nodes added since g.nodes[first] into an If on the bool `condition`, returning
+    its output (of TensorProto type `elem_type`): the last node added is the then-branch, the
+    others the else-branch, each branch's value its last node's output. Constants stay in the
+    outer graph (the branches read them from there; GraphBuilder reuses a constant by name).
+    `branches` names the two subgraphs after `name`."""
+    added = g.nodes[first:]
+    g.nodes[first:] = [n for n in added if n.op_type == "Constant"]
+    work = [n for n in added if n.op_type != "Constant"]
+
+    def branch(nodes, local):
+        return helper.make_graph(nodes, f"{name}.{local}", [],
+                                 [helper.make_tensor_value_info(nodes[-1].output[0], elem_type, None)])
+
+    return g.node("If", [condition], name=name, then_branch=branch(work[-1:], branches[0]),
+                  else_branch=branch(work[:-1], branches[1]))
+
+
+def _raw_word_keys(vocabulary: Sequence[str]) -> tuple[list[str], list[int]]:
+    """LabelEncoder keys and values for looking a word up as written: the vocabulary's words
+    that are their own lowercase (exactly the words whose lowercase is that vocabulary word and
+    that need no lowering), and padding "" -> len(vocabulary) unless "" is a vocabulary word."""
+    keys, values = [], []
+    for i, word in enumerate(vocabulary):
+        if lowercase(word) == word:
+            keys.append(word)
+            values.append(i)
+    if "" not in keys:
+        keys.append("")
+        values.append(len(vocabulary))
+    return keys, values
+
+
+def _lowered_word_ids(g: "GraphBuilder", words: str, vocabulary: Sequence[str], prefix: str, const, node) -> str:
+    """int64 (M,): the index in `vocabulary` of the lowercase of each of the 1-D string tensor
+    `words` (M,), else len(vocabulary), found character by character (see the module). M >= 1:
+    the Tokenizer's output for no words at all is 1-D."""
     ids = {c: i for i, c in enumerate(dict.fromkeys(c for word in vocabulary for c in word), start=1)}
     other, unknown_id = len(vocabulary), len(ids) + 1
     width = max(map(len, vocabulary)) + 1
     rows = _word_rows(vocabulary, ids, width)
     weights = _key_weights(rows[:-1], unknown_id)
-
-    def const(local, value):
-        return g.constant(None, f"{prefix}.{local}", value, "int64")
-
-    def node(op, inputs, local, **attrs):
-        return g.node(op, inputs, name=f"{prefix}.{local}", **attrs)
-
-    flat = node("Reshape", [words, const("flat_shape", [-1])], "flat")
-    dummy = g.constant(None, f"{prefix}.dummy_word", np.array(["#"], dtype=object), "object")
-    chars = character_ids(g, node("Concat", [flat, dummy], "with_dummy", axis=0), ids, True, 0, unknown_id, prefix)
+    chars = character_ids(g, words, ids, True, 0, unknown_id, prefix)
     chars = node("Pad", [chars, const("pad_width", [0, 0, 0, width])], "padded")
     chars = node("Slice", [chars, const("zero", [0]), const("width", [width]), const("axis1", [1])], "cut")
     # an int64 Einsum rather than MatMul or Mul: a model's MatMuls and Muls stay its float products
@@ -141,6 +173,37 @@ def lower_word_ids(g: "GraphBuilder", words: str, vocabulary: Sequence[str], pre
     agree = node("Cast", [node("Equal", [expected, chars], "same_char")], "same_char_int", to=TensorProto.INT64)
     agreeing = node("ReduceSum", [agree, const("axis1", [1])], "agreeing", keepdims=0)  # axes input: opset 13+
     found = node("Equal", [agreeing, const("all", width)], "found")
-    index = node("Where", [found, candidate, const("other", other)], "index")
-    index = node("Slice", [index, const("zero", [0]), const("minus_one", [-1])], "without_dummy")
+    return node("Where", [found, candidate, const("other", other)], "lowered")
+
+
+def lower_word_ids(g: "GraphBuilder", words: str, vocabulary: Sequence[str], prefix: str) -> str:
+    """Add nodes giving each word of `words` (a string tensor of any shape) the index in
+    `vocabulary` of its lowercase (specc.lowercase), len(vocabulary) when it has none: int64
+    of the shape of `words`, as runtime/kernels/onehot.py's word_ids (except on padding "",
+    which gets len(vocabulary) here; the graph zeroes padding by its mask)."""
+    def const(local, value):
+        return g.constant(None, f"{prefix}.{local}", value, "int64")
+
+    def node(op, inputs, local, **attrs):
+        return g.node(op, inputs, name=f"{prefix}.{local}", **attrs)
+
+    flat = node("Reshape", [words, const("flat_shape", [-1])], "flat")
+    keys, values = _raw_word_keys(vocabulary)
+    raw = node("LabelEncoder", [flat], "raw_ids", domain="ai.onnx.ml", keys_strings=keys, values_int64s=values,
+               default_int64=-1)
+    # the 0 makes the minimum of no words at all 0 (ReduceMin of nothing is undefined before opset 18)
+    lowest = node("ReduceMin", [node("Concat", [raw, const("zero", [0])], "raw_and_zero", axis=0)], "lowest",
+                  keepdims=0)
+    all_found = node("GreaterOrEqual", [lowest, const("zero_scalar", 0)], "all_found")
+
+    # an If rather than always lowering the missed words: the character path costs ~14 µs of
+    # onnxruntime's per-node time even on no words, and most sentences have no word to lower
+    first = len(g.nodes)
+    missed = node("Less", [raw, const("zero_scalar", 0)], "missed")
+    at = node("Transpose", [node("NonZero", [missed], "missed_at")], "missed_rows")  # (M, 1)
+    lowered = _lowered_word_ids(g, node("Compress", [flat, missed], "missed_words", axis=0), vocabulary, prefix,
+                                const, node)
+    node("ScatterND", [raw, at, lowered], "merged")
+    node("Identity", [raw], "as_written")
+    index = if_of_added_nodes(g, all_found, first, TensorProto.INT64, f"{prefix}.index", ("all_found", "some_missed"))
     return node("Reshape", [index, node("Shape", [words], "words_shape")], "ids", allowzero=1)  # (N, 0): a size
