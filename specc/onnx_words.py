@@ -11,13 +11,13 @@ vocabulary word (already lower case), so `lower_word_ids` first looks the word i
 only words that missed go character by character (opset 17 has no operator that joins strings
 again, so that path finds the word from its row of character ids, exactly):
 
-    Reshape(words, [-1])                         one row per word
     LabelEncoder word -> id                      keys: the vocabulary's words that are their own
                                                  lowercase, and "" (padding) -> V; others -1.
                                                  A hit is exact: that word lower-cases to itself
-    If no word missed (ReduceMin of the ids      then the ids as they are: a batch of known
-      and a 0 >= 0)                              lower-case words costs one lookup
-    else, on the Compress'ed missed words:
+    If no word missed (ReduceMin(ids) >= 0)      then the ids as they are: a batch of known
+                                                 lower-case words costs one lookup
+    else, on the missed words (Reshape to one
+      row per word, Compress):
       Tokenizer, Cast, LabelEncoder              character -> id (1..C; PAD 0; other C + 1)
       Pad right by W, Slice to W columns         W = the longest vocabulary word + 1: a longer
                                                  word has a non-zero id in its last column
@@ -26,8 +26,8 @@ again, so that path finds the word from its row of character ids, exactly):
       LabelEncoder key -> candidate index        the word with that key, else V ("other")
       Gather the candidate's ids (V + 1, W),     only a word with the candidate's very ids is
         Equal, count, Where                      that word: others get V (exact, no hashing luck)
-      ScatterND into the ids at NonZero(missed)
-    Reshape to words' shape
+      ScatterND into the ids at NonZero(missed),
+      Reshape to words' shape
 
 The model must import the opsets in WORD_ONNX_OPSETS.
 """
@@ -187,23 +187,25 @@ def lower_word_ids(g: "GraphBuilder", words: str, vocabulary: Sequence[str], pre
     def node(op, inputs, local, **attrs):
         return g.node(op, inputs, name=f"{prefix}.{local}", **attrs)
 
-    flat = node("Reshape", [words, const("flat_shape", [-1])], "flat")
     keys, values = _raw_word_keys(vocabulary)
-    raw = node("LabelEncoder", [flat], "raw_ids", domain="ai.onnx.ml", keys_strings=keys, values_int64s=values,
+    raw = node("LabelEncoder", [words], "raw_ids", domain="ai.onnx.ml", keys_strings=keys, values_int64s=values,
                default_int64=-1)
-    # the 0 makes the minimum of no words at all 0 (ReduceMin of nothing is undefined before opset 18)
-    lowest = node("ReduceMin", [node("Concat", [raw, const("zero", [0])], "raw_and_zero", axis=0)], "lowest",
-                  keepdims=0)
-    all_found = node("GreaterOrEqual", [lowest, const("zero_scalar", 0)], "all_found")
+    # onnxruntime's minimum of no words at all is the largest int64 (the rule from opset 18 on;
+    # tests/test_word_lookup.py holds it to that): all found
+    all_found = node("GreaterOrEqual", [node("ReduceMin", [raw], "lowest", keepdims=0), const("zero_scalar", 0)],
+                     "all_found")
 
     # an If rather than always lowering the missed words: the character path costs ~14 µs of
     # onnxruntime's per-node time even on no words, and most sentences have no word to lower
     first = len(g.nodes)
-    missed = node("Less", [raw, const("zero_scalar", 0)], "missed")
+    flat, flat_raw = (node("Reshape", [x, const("flat_shape", [-1])], local) for x, local in
+                      ((words, "flat"), (raw, "flat_raw")))
+    missed = node("Less", [flat_raw, const("zero_scalar", 0)], "missed")
     at = node("Transpose", [node("NonZero", [missed], "missed_at")], "missed_rows")  # (M, 1)
     lowered = _lowered_word_ids(g, node("Compress", [flat, missed], "missed_words", axis=0), vocabulary, prefix,
                                 const, node)
-    node("ScatterND", [raw, at, lowered], "merged")
+    merged = node("ScatterND", [flat_raw, at, lowered], "merged")
+    node("Reshape", [merged, node("Shape", [words], "words_shape")], "merged_ids")
     node("Identity", [raw], "as_written")
-    index = if_of_added_nodes(g, all_found, first, TensorProto.INT64, f"{prefix}.index", ("all_found", "some_missed"))
-    return node("Reshape", [index, node("Shape", [words], "words_shape")], "ids", allowzero=1)  # (N, 0): a size
+    return if_of_added_nodes(g, all_found, first, TensorProto.INT64, f"{prefix}.ids",
+                             ("all_found", "some_missed"))
