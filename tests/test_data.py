@@ -422,6 +422,10 @@ def test_csv_mistakes_name_the_line_and_column(tmp_path):
     data_error(path, "line 3, column 'b' is empty", input_shape=(2,))
     path.write_text("a,b,label\n1,2,X\n3,four,O\n")
     data_error(path, "line 3, column 'b' is not a number: 'four'", input_shape=(2,))
+    # float() reads both as numbers (10 and 12); in a data file they are mistakes
+    for cell in ("1_0", "\u0661\u0662"):
+        path.write_text(f"a,b,label\n1,2,X\n3,{cell},O\n", encoding="utf-8")
+        data_error(path, f"line 3, column 'b' is not a number: '{cell}'", input_shape=(2,))
     path.write_text("a,b,label\n1,2,X\n3,O\n")
     data_error(path, "line 3 has 2 columns, the header 3")
     path.write_text("1,2,0\n3,4,1\n")

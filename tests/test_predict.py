@@ -171,6 +171,7 @@ def test_csv_of_the_wrong_width_is_refused(models, tmp_path, capsys):
 def test_csv_cells_are_named_where_they_are_wrong(models, tmp_path, capsys):
     header = [f"p{i}" for i in range(144)]
     for cell, message in (("x", "line 3, column 'p5' is not a number: 'x'"),
+                          ("1_0", "line 3, column 'p5' is not a number: '1_0'"),
                           ("nan", "line 3, column 'p5' is not a finite number: nan")):
         data = write_csv(tmp_path / "data.csv", header, [[0] * 144, [0] * 5 + [cell] + [0] * 138])
         status, _, err = predict([str(models["x_or_o"]), "--data", str(data), "--out", str(tmp_path / "p.npz")], capsys)

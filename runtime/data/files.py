@@ -273,6 +273,8 @@ def read_rows(path: str) -> tuple[list[int], list[list[str]]]:
 def parse_numbers(cells: np.ndarray, path: str, lines: list[int], columns: list[str]) -> np.ndarray:
     """Feature cells (N, F) of text -> float64 (N, F); names the first cell that is no number."""
     try:
+        if not _plain("".join(cells.ravel().tolist())):
+            raise ValueError  # NumPy would read "1_0" as 10 and "١٢" as 12
         return cells.astype(np.float64)
     except ValueError:
         row, column = next((r, c) for r, c in np.ndindex(cells.shape) if not is_number(cells[r, c]))
@@ -296,7 +298,17 @@ def label_column(values: list[str], spec: SpecSide) -> np.ndarray:
     return np.array(values)
 
 
+def _plain(text: str) -> bool:
+    """True for text a number in a CSV file may be made of: ASCII, without Python's digit
+    separators. float() also reads "1_0" as 10 and other scripts' digits ("١٢") as 12, which
+    in a data file are typing mistakes or another program's format, not numbers."""
+    return text.isascii() and "_" not in text
+
+
 def is_number(text: str) -> bool:
+    """True if `text` is a number as a CSV cell writes one: float() reads it, in plain ASCII."""
+    if not _plain(text):
+        return False
     try:
         float(text)
     except ValueError:
