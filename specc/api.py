@@ -336,6 +336,27 @@ class OnnxNetwork:
         except Exception as error:  # onnxruntime raises its own types for unreadable models
             raise SpecError(f"cannot load {path} as an ONNX model: {error}") from None
         self.path = Path(path)
+        self._check_word_tables()
+
+    def _check_word_tables(self) -> None:
+        """SpecError unless a portable model's word tables hold every id its metadata gives out.
+        One sentence of one unknown word (the largest id) runs at load, so that a vocabulary
+        larger than the table it indexes (a changed or damaged file) is refused here, not by a
+        failure of every request that holds an unknown word."""
+        from .portable import word_inputs
+
+        limits = {name: ids.unknown_id for name, ids in word_inputs(self.metadata).items()}
+        if not limits:
+            return
+        probe = {node.name: np.full([d if isinstance(d, int) else 1 for d in node.shape], limits.get(node.name, 0),
+                                    dtype=np.int64 if node.type == "tensor(int64)" else np.float32)
+                 for node in self.session.session.get_inputs()}
+        try:
+            self.session.session.run(None, probe)
+        except Exception as error:  # onnxruntime's own types: an index out of its table's range
+            raise SpecError(f"{self.path}: an unknown word (id {max(limits.values())}) fails in the model: {error}",
+                            hint="its vocabulary does not fit its word tables: compile it again with "
+                            "specc compile --portable") from None
 
     @property
     def metadata(self) -> dict[str, str]:

@@ -175,6 +175,25 @@ def test_a_portable_model_with_damaged_metadata_is_refused(exported, tmp_path, c
     assert err.startswith(error) and "Traceback" not in err
 
 
+def test_a_portable_vocabulary_larger_than_its_word_table_is_refused_at_load(exported, tmp_path, capsys):
+    # consistent metadata (ids agree) naming more words than the embedding has rows: once, every
+    # request with an unknown word failed inside onnxruntime, and the server answered 500
+    pytest.importorskip("onnx", reason="the metadata is tampered with onnx")
+    grow = lambda e: {**e, "vocabulary": e["vocabulary"] + [f"w{k}" for k in range(1000)],  # noqa: E731
+                      "unknown_id": len(e["vocabulary"]) + 1000}
+    path = tampered(exported / "slots_p.onnx", tmp_path, "specc.words.words", grow)
+    assert main(["run", str(path), "--text", "show me flights to Boston"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: an unknown word (id ") and "fails in the model" in err, err
+    assert "Traceback" not in err
+    pytest.importorskip("starlette", reason="specc serve needs the [serve] extra")
+    from specc.errors import SpecError
+    from specc.serve import load_served
+
+    with pytest.raises(SpecError, match="an unknown word .* fails in the model"):  # serve stops before listening
+        load_served(path, onnx=True)
+
+
 # ---- predict and quantize: where the output goes ----
 
 def write_csv(path: Path, rows: int = 2) -> Path:
