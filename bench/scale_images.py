@@ -27,8 +27,10 @@ torch's threads and NumPy's BLAS threads (threadpoolctl) are set together. The p
 runtime/heap.keep_freed_memory first, as fit does.
 
 Memory, per row in a fresh subprocess per side, at the first thread count: each epoch's peak
-resident memory (VmHWM reset through /proc/self/clear_refs, train_bench.memory_child's way),
-and for specc its activation memory against a lower bound (activation_bound):
+resident memory (VmHWM reset through /proc/self/clear_refs, train_bench.memory_child's way) and
+how far it rose above the resident memory at the epoch's start. Every side's process imports
+torch (this script does), whose libraries are most of the peak: the rise is the epoch's own.
+For specc, its activation memory against a lower bound (activation_bound):
 
   cached   bytes NumPy holds after the forward pass of one training step that were not held
            before it (tracemalloc): the caches backward reads, and the logits
