@@ -75,7 +75,7 @@ def window_columns(xp: np.ndarray, kernel_hw, strides, out_hw, blocks) -> np.nda
 
 
 # columns (values) from which im2col copies sliding windows instead of gathering by an index
-GATHER_BELOW = 1 << 19
+GATHER_BELOW = 1 << 20
 # below this output width, a stride-1 col2im adds whole planes (_col2im_runs) instead of rows
 SHORT_ROWS = 32
 
