@@ -56,8 +56,9 @@ def im2col(x: np.ndarray, kernel_hw, strides, pads, out_hw, blocks=(1, 1)) -> np
     """Channel-major x (C, N, H, W) -> columns (C*kh*kw, N*H'*W'): row (c, i, j) holds the pixel
     that kernel position (i, j) of channel c sees, for every output pixel of every image, in
     the order column_index describes. Small columns are one gather, several times cheaper than
-    a copy per kernel position; from GATHER_BELOW values on, reading the index (two int64 per
-    float32 value) costs more than one strided copy of the windows (window_columns)."""
+    a copy per kernel position; from GATHER_BELOW values on, reading the index (an int64 per
+    float32 value, twice its bytes) costs more than one strided copy of the windows
+    (window_columns)."""
     xp = padded(x, pads)
     if x.shape[0] * x.shape[1] * math.prod(kernel_hw) * math.prod(out_hw) >= GATHER_BELOW:
         return window_columns(xp, kernel_hw, strides, out_hw, blocks)
