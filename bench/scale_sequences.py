@@ -52,7 +52,8 @@ the rows where torch trains faster (ratio < 1), is named, or said to be absent.
 
 Run from the repository root (needs torch, threadpoolctl: `pip install -e .[bench]`):
 
-    python bench/scale_sequences.py                  # everything, about 30-40 minutes on a 2-core VM
+    python bench/scale_sequences.py                  # everything: about 17 minutes a thread count on
+                                                     # the 2-core VM (1 thread, memory included)
     python bench/scale_sequences.py --quick          # short rounds, one memory epoch
     python bench/scale_sequences.py --cell lstm --hidden 256 --length 100 --profile
 """
@@ -62,6 +63,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -272,20 +274,22 @@ def product_shapes(cell: str, hidden: int, steps: int, batch: int, classes: int)
             (3, (rows, hidden, classes))]
 
 
-def products_seconds(shapes: list[tuple[int, tuple]], repeats: int = 5) -> float:
+def products_seconds(shapes: list[tuple[int, tuple]], repeats: int = 7) -> float:
     """Seconds the products of `shapes` take, each timed alone by NumPy on random float32 arrays
-    (the best of `repeats` timings of a few calls, with the current BLAS threads)."""
+    with the current BLAS threads: the median of `repeats` timings of a few calls (a median, as
+    the words/s it is set against; the best timing on a shared machine would flatter the limit)."""
     rng, total = np.random.default_rng(0), 0.0
     for count, (m, k, n) in shapes:
         a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
         out, calls = np.empty((m, n), np.float32), max(1, min(count, 20))
-        best = math.inf
-        for _ in range(repeats + 1):  # the first warms the library up
+        np.matmul(a, b, out=out)  # warms the library up
+        seconds = []
+        for _ in range(repeats):
             start = time.perf_counter()
             for _ in range(calls):
                 np.matmul(a, b, out=out)
-            best = min(best, (time.perf_counter() - start) / calls)
-        total += count * best
+            seconds.append((time.perf_counter() - start) / calls)
+        total += count * statistics.median(seconds)
     return total
 
 

@@ -42,3 +42,15 @@ def test_goal_takes_the_lowest_fixed_length_ratio_at_hidden_64_to_128():
                      "lstm, hidden 64-128, 2 thread(s): lowest specc / torch words/s": (2.6, True)}
     assert bench.crossover(rows) == ["lstm h256 T40 at 1 thread(s) (0.80x)", "lstm h128 T10-40 at 1 thread(s) (0.50x)",
                                      "lstm h128 T10-40 at 2 thread(s) (0.50x)"]
+
+
+@pytest.mark.parametrize("cell", bench.CELLS)
+def test_the_limits_products_are_the_ones_specc_counts(cell, tmp_path):
+    """product_shapes against runtime/blas_threads.step_products, the trainer's own count."""
+    from specc.runtime.blas_threads import step_products
+
+    case = bench.load_row(bench.Row(cell, 16, 6), tmp_path)
+    shapes = bench.product_shapes(cell, 16, 6, case.settings.batch, case.classes)
+    counted = step_products(case.net.model.layers, case.settings.batch, 6)
+    assert sum(n for n, _ in shapes) == sum(n for n, _ in counted)
+    assert sum(n * m * k * w for n, (m, k, w) in shapes) == sum(n * macs for n, macs in counted)
