@@ -46,11 +46,15 @@ specc/numpy >= 0.9 on every row with a hand-written step; specc/torch >= 1 on ev
 
 Run from the repository root (needs torch and scikit-learn, `pip install -e .[bench,data]`):
 
-    python bench/scale_images.py [--threads 1 2] [--rounds 7] [--quick] [--rows digits 16x16_f16] [--json]
+    python bench/scale_images.py [--threads 1 2] [--rounds 7] [--quick] [--rows digits 16x16_f16] [--profile] [--json]
+
+`--profile` adds, per row, the functions taking most of specc's step (cProfile, this thread's CPU
+time, at the first thread count).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -83,6 +87,7 @@ HAND_TOLERANCE = 1e-5
 ZERO_GRADIENT = 1e-4  # below this fraction of the largest gradient, a gradient is zero: check_hand_step
 DIGITS_TARGET, HAND_TARGET, TORCH_TARGET = 4.0, 0.9, 1.0
 SIDES = ("specc", "torch", "numpy")
+PROFILE_TOP = 6
 
 
 # ---- the rows: networks, data, torch modules ----
@@ -375,7 +380,24 @@ def measure_memory(name: str, side: str, threads: int, epochs: int) -> dict:
 
 # ---- the run ----
 
-def measure(names: list[str], thread_counts: list[int], rounds: int, memory_epochs: int) -> dict:
+def profile_row(case: tb.Case, top: int = PROFILE_TOP) -> list[tuple[str, float]]:
+    """The `top` functions of specc's step by their own CPU time (this thread's, so that other
+    processes on a shared machine count less), over one epoch: (function, share of the epoch)."""
+    import cProfile
+    import pstats
+
+    step = row_trainers(case)["specc"]
+    tb.run_epoch(step, case, tb.epoch_order(0))
+    profiler = cProfile.Profile(time.thread_time)
+    profiler.runcall(tb.run_epoch, step, case, tb.epoch_order(1))
+    stats = pstats.Stats(profiler).stats
+    total = sum(own for _, _, own, _, _ in stats.values())
+    ranked = sorted(stats.items(), key=lambda item: -item[1][2])[:top]
+    return [(f"{Path(file).name}:{line}({function})", own / total) for (file, line, function), (_, _, own, _, _)
+            in ranked]
+
+
+def measure(names: list[str], thread_counts: list[int], rounds: int, memory_epochs: int, profile: bool) -> dict:
     results = {"rows": {}, "threads": thread_counts, "rounds": rounds, "batch": tb.BATCH, "samples": tb.SAMPLES,
                "command": " ".join(["python", "bench/scale_images.py", *sys.argv[1:]]),
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -398,6 +420,12 @@ def measure(names: list[str], thread_counts: list[int], rounds: int, memory_epoc
         sides = [side for side in SIDES if side != "numpy" or HandStep.fits(case)]
         results["rows"][name]["memory"] = {side: measure_memory(name, side, thread_counts[0], memory_epochs)
                                            for side in sides}
+    if profile:
+        torch.set_num_threads(thread_counts[0])
+        with (tb.threadpoolctl.threadpool_limits(thread_counts[0], user_api="blas") if tb.threadpoolctl
+              else contextlib.nullcontext()):
+            for name, case in cases.items():
+                results["rows"][name]["profile"] = profile_row(case)
     results["targets"] = targets(results)
     return results
 
@@ -450,6 +478,11 @@ def print_report(results: dict) -> None:
         torch_diff = max(s["torch_agreement"] for s in row["speed"].values())
         print(f"  {name:<16} torch {torch_diff:.1e}  "
               + (f"NumPy {hand['max_relative_diff']:.1e} ({hand['worst']})" if hand else "NumPy -"))
+    for name, row in results["rows"].items():
+        if "profile" in row:
+            print(f"\n{name}: specc's step, own CPU time by function (one epoch, {results['threads'][0]} thread(s))")
+            for function, share in row["profile"]:
+                print(f"  {share:>5.0%}  {function}")
     print(f"\n{'target':<58} {'measured':>9}  {'bound':<7} result")
     for row in results["targets"]:
         print(f"{row['target']:<58} {row['value']:>9.2f}  {row['bound']:<7} {'PASS' if row['pass'] else 'FAIL'}")
@@ -464,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="rows to run (default all): " + ", ".join(row_names()))
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_ROUNDS} rounds, {QUICK_MEMORY_EPOCHS} memory epochs")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile specc's step on every row (own CPU time by function)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)  # ROW:SIDE:EPOCHS, run by measure_memory
     args = parser.parse_args(argv)
@@ -479,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(memory_child(name, side, int(epochs))))
         return 0
     memory_epochs = QUICK_MEMORY_EPOCHS if args.quick else MEMORY_EPOCHS
-    return finish(measure(args.rows or row_names(), args.threads, rounds, memory_epochs), args.json, print_report)
+    return finish(measure(args.rows or row_names(), args.threads, rounds, memory_epochs, args.profile), args.json,
+                  print_report)
 
 
 if __name__ == "__main__":
