@@ -125,27 +125,32 @@ def make_row(name: str) -> tb.Case:
     return tb.Case(name, net, objective, x, y, data)
 
 
+def torch_layer(layer) -> torch.nn.Module | None:
+    """One IR layer of a plain chain as a torch module (its weights not yet copied); None for the
+    softmax, which the loss takes the logits without."""
+    a = layer.attrs
+    if layer.kind == "conv":
+        return torch.nn.Conv2d(layer.in_shape[1], a.filters, a.kernel, a.stride, a.pads[:2])  # symmetric pads
+    if layer.kind == "batchnorm":
+        return torch.nn.BatchNorm2d(layer.in_shape[1], a.eps, a.momentum)
+    if layer.kind == "dense":
+        return torch.nn.Linear(layer.in_shape[1], a.units)
+    if layer.kind == "maxpool":
+        return torch.nn.MaxPool2d(a.window)
+    return {"relu": torch.nn.ReLU, "flatten": torch.nn.Flatten, "softmax": lambda: None}[layer.kind]()
+
+
 def torch_layers(net: specc.Network) -> torch.nn.Module:
-    """A plain chain's layers (conv, batchnorm, relu, maxpool, flatten, dense; the softmax left
-    out) in torch, holding specc's current weights."""
+    """A plain chain's layers in torch (torch_layer), holding specc's current weights."""
     modules = []
     for layer in net.model.layers:
-        a = layer.attrs
-        if layer.kind == "conv":
-            module = torch.nn.Conv2d(layer.in_shape[1], a.filters, a.kernel, a.stride, a.pads[:2])
-        elif layer.kind == "batchnorm":
-            module = torch.nn.BatchNorm2d(layer.in_shape[1], a.eps, a.momentum)
-        elif layer.kind == "dense":
-            module = torch.nn.Linear(layer.in_shape[1], a.units)
-        else:
-            modules.append({"relu": torch.nn.ReLU(), "flatten": torch.nn.Flatten(), "softmax": None,
-                            "maxpool": torch.nn.MaxPool2d(getattr(a, "window", 1))}[layer.kind])
-            continue
-        for local in ("weight", "bias"):
+        module = torch_layer(layer)
+        for local in ("weight", "bias") if layer.weights else ():
             tb.copy_into(getattr(module, local), tb.weight_of([layer], layer.kind, local, net.weights),
                          layer.weight_name(local))
-        modules.append(module)
-    return torch.nn.Sequential(*(m for m in modules if m is not None)).train()
+        if module is not None:
+            modules.append(module)
+    return torch.nn.Sequential(*modules).train()
 
 
 def torch_module(case: tb.Case) -> torch.nn.Module:
