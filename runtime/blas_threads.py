@@ -84,6 +84,10 @@ def mean_product(layers: Sequence, batch: int, steps: int = 1) -> float:
     return sum(n * size for n, size in products) / count if count else 0.0
 
 
+# the weights an rnn multiplies at every step: R (Elman, LSTM, GRU), Jordan's U and V (the output fed back)
+STEP_WEIGHTS = (".R", ".U", ".V")
+
+
 def small_recurrence(layers: Sequence, batch: int) -> bool:
     """True when an rnn layer of `layers` multiplies fewer than ONE_THREAD_BELOW multiply-adds per
     step ((batch, H) by (H, G*H) per direction). Its steps then run one after another, each a
@@ -92,7 +96,7 @@ def small_recurrence(layers: Sequence, batch: int) -> bool:
     tagger, batch 16, whose few large products lift its mean just past the threshold: 2.5x
     slower with two threads on a busy 2-core machine, bench/RESULTS.md)."""
     return any(batch * math.prod(weight.shape[1:]) < ONE_THREAD_BELOW for layer in layers if layer.kind == "rnn"
-               for weight in layer.weights if weight.name.endswith(".R"))
+               for weight in layer.weights if weight.name.endswith(STEP_WEIGHTS))
 
 
 def chosen_threads(mean: float, environ: Mapping[str, str] | None = None, stepwise: bool = False) -> int | None:

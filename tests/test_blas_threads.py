@@ -112,6 +112,14 @@ def test_a_gated_tagger_with_small_steps_trains_on_one_thread_though_its_mean_is
     assert chosen_threads(mean_product(wide.layers, 128, steps=46), {}, small_recurrence(wide.layers, 128)) is None
 
 
+def test_a_jordan_layers_fed_back_output_counts_as_its_recurrence():
+    # Jordan multiplies U (hidden x out) and V (out x hidden) at every step, and has no R
+    spec = "input x: seq 8\noutput y\nx -> rnn jordan hidden={hidden} -> dense 4\n"
+    small = specc.loads(spec.format(hidden=256), "jordan.nn").model.chains[0].layers
+    assert {w.name.rsplit(".", 1)[1] for w in small[0].weights} >= {"U", "V"}
+    assert small_recurrence(small, 16)  # 16 x 256 x out per step
+
+
 def test_a_model_without_an_rnn_has_no_small_recurrence():
     assert not small_recurrence(specc.load(spec_path("x_or_o")).model.chains[0].layers, 1)
 
