@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import slots_bench  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
+from bench import slots_bench  # noqa: E402
 from bench.common import finish  # noqa: E402
 
 import torch  # noqa: E402

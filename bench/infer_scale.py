@@ -54,7 +54,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import gated_bench, infer_bench, slots_bench  # noqa: E402  (slots_bench sets OMP_WAIT_POLICY first)
+from bench import gated_bench, infer_bench, slots_bench  # noqa: E402
 from bench.common import background_busy, finish, print_targets  # noqa: E402
 
 import numpy as np  # noqa: E402

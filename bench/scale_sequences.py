@@ -74,7 +74,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import slots_bench  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
+from bench import slots_bench  # noqa: E402
 from bench.common import background_busy, finish, print_targets  # noqa: E402
 from bench.train_bench import copy_into, reset_peak_rss, rss_bytes  # noqa: E402
 

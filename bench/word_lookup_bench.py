@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import slots_bench  # noqa: E402  (slots_bench sets OMP_WAIT_POLICY first)
+from bench import slots_bench  # noqa: E402
 from bench.common import background_busy  # noqa: E402
 
 import numpy as np  # noqa: E402
