@@ -9,6 +9,7 @@ specc model's rows do not read each other, and onnxruntime computes a row alike 
 """
 from __future__ import annotations
 
+import os
 import warnings
 from typing import TYPE_CHECKING, Mapping
 
@@ -66,6 +67,7 @@ class Buckets:
 
     def __init__(self, words: str, cut: dict[str, int | None], fill: dict[str, object]):
         self.words, self.cut, self.fill = words, cut, fill
+        self.pool = None  # threads running buckets side by side, made at the first batch that needs them
 
     @classmethod
     def of(cls, session) -> Buckets | None:
@@ -105,10 +107,13 @@ class Buckets:
         parts = min((2 ** i for i in range(MAX_BUCKETS.bit_length()) if 2 ** i <= rows), key=cost)
         return np.array_split(order, parts)
 
-    def run(self, session, feeds: dict) -> list | None:
+    def run(self, session, feeds: dict, workers: int = 1) -> list | None:
         """Every output of the batch `feeds` run bucket by bucket, each cut to its longest sentence,
         as the whole batch gives them; None when the batch is best run as it is (one bucket, and
-        no column of padding only)."""
+        no column of padding only). With `workers` > 1 (onnxruntime's intra-op threads), up to
+        that many buckets run at once: a recurrence's steps are small operators that one call
+        cannot spread over the cores (LSTM tagger, batch 256, 2 threads: 18 -> 12 ms); each
+        bucket's values are the same either way."""
         import numpy as np
 
         words = feeds[self.words]
@@ -118,16 +123,29 @@ class Buckets:
         buckets = self.split(lengths) if len(words) > 1 else [np.arange(1)]
         if len(buckets) < 2 and int(lengths.max()) >= words.shape[1]:
             return None
-        joined = None
-        for rows in buckets:
+
+        def bucket(rows: np.ndarray) -> tuple[np.ndarray, int, list]:
             steps = max(int(lengths[rows].max()), 1)
-            values = session.run(None, {self.words: words[rows, :steps]})
+            return rows, steps, session.run(None, {self.words: words[rows, :steps]})
+
+        joined = None
+        for rows, steps, values in self._map(bucket, buckets, workers):
             if joined is None:
                 joined = [self._empty(name, value, len(words), words.shape[1]) for name, value in zip(self.cut, values)]
             for name, whole, value in zip(self.cut, joined, values):
                 axis = self.cut[name]
                 whole[(rows,) if axis is None else (rows,) + (slice(None),) * (axis - 1) + (slice(0, steps),)] = value
         return joined
+
+    def _map(self, function, buckets: list, workers: int):
+        """function over the buckets, in order: side by side on up to `workers` threads, or here."""
+        if workers < 2 or len(buckets) < 2:
+            return map(function, buckets)
+        if self.pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(workers, thread_name_prefix="specc-buckets")
+        return self.pool.map(function, buckets)
 
     def _empty(self, name: str, value: np.ndarray, batch: int, length: int) -> np.ndarray:
         """The whole batch's output `name` (batch rows, T = length), filled as on padding; `value`
@@ -176,6 +194,8 @@ class OnnxModel:
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.buckets = Buckets.of(self.session)
+        # the buckets a batch of sentences runs at once: as many as onnxruntime's threads
+        self.bucket_workers = threads or os.cpu_count() or 1
 
     def check_fed(self, command: str) -> None:
         """SpecError unless run() can feed the model: at least one input, each float, words or
@@ -194,7 +214,8 @@ class OnnxModel:
         feeds = {k: np.asarray(v, object if k in self.word_inputs else np.int64 if k in self.id_inputs else np.float32)
                  for k, v in inputs.items()}
         try:
-            values = (self.buckets and self.buckets.run(self.session, feeds)) or self.session.run(None, feeds)
+            values = ((self.buckets and self.buckets.run(self.session, feeds, self.bucket_workers))
+                      or self.session.run(None, feeds))
         except UnicodeDecodeError:
             raise SpecError(f"{self.source}: {self._undecodable_output(feeds)} holds text that is not UTF-8, "
                             "so its words cannot be read", hint="a model written by specc holds UTF-8 words only: "

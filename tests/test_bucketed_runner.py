@@ -55,6 +55,8 @@ def test_a_padded_batch_answers_row_for_row_as_the_whole_batch(layers, threads):
     assert len(Buckets.split((words != "").sum(axis=1))) > 1  # it does run in buckets
     whole = dict(zip(model.outputs, model.session.run(None, {"words": words})))
     assert_same(model.run({"words": words}), whole)
+    # at 2 threads the buckets ran side by side, on the runner's own threads
+    assert (model.buckets.pool is not None) == (threads == 2)
 
 
 @pytest.mark.parametrize("layers", ["elman", "lstm bidirectional", "gru, one class per sentence"])
