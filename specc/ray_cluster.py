@@ -4,12 +4,16 @@ the one this process is already connected to (tests start theirs with ray.init(n
 from __future__ import annotations
 
 import os
+import re
+import socket
 from contextlib import contextmanager
 from typing import NamedTuple
 
 from .errors import SpecError
 
 RAY_HINT = 'install Ray with: python -m pip install -e ".[ray]" (ray[serve,data])'
+CONNECT_TIMEOUT_S = 5  # seconds to wait for RAY_ADDRESS's host to answer, before Ray's own minute of retries
+JOIN_HINT = "start it (ray start --head) or unset RAY_ADDRESS to start one here"
 
 
 def require_ray(command: str, *parts: str) -> None:
@@ -70,13 +74,33 @@ def ray_cluster():
         if not ray.is_initialized():
             address = os.environ.get("RAY_ADDRESS")  # ray.init joins the cluster it names
             started = not address
+            silent = address and _unanswered(address)
+            if silent:
+                raise SpecError(f"cannot join the Ray cluster at RAY_ADDRESS={address}: nothing answers there "
+                                f"({silent})", hint=JOIN_HINT)
             try:
                 ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
             except (ConnectionError, ValueError) as error:  # ValueError: an address Ray cannot parse
                 raise SpecError(f"cannot join the Ray cluster at RAY_ADDRESS={address}: {error}",
-                                hint="start it (ray start --head) or unset RAY_ADDRESS to start one here") from None
+                                hint=JOIN_HINT) from None
         resources = ray.cluster_resources()
         yield Cluster(float(resources.get("CPU", 1.0)), float(resources.get("GPU", 0.0)), started)
     finally:
         if started:
             ray.shutdown()
+
+
+def _unanswered(address: str) -> str | None:
+    """Why nothing answers at a RAY_ADDRESS of the form [ray://]HOST:PORT within CONNECT_TIMEOUT_S
+    (Ray itself retries a dead address for over a minute, silently), or None when something
+    does, or for the forms Ray resolves itself (auto, local) and those it refuses with a message."""
+    found = re.fullmatch(r"(?:ray://)?\[?([^\[\]/]+?)\]?:(\d{1,5})", address.strip())
+    if not found:
+        return None
+    try:
+        with socket.create_connection((found[1], int(found[2])), timeout=CONNECT_TIMEOUT_S):
+            return None
+    except socket.timeout:
+        return f"no answer in {CONNECT_TIMEOUT_S} s"
+    except (OSError, OverflowError) as error:  # refused, unknown host, a port past 65535
+        return getattr(error, "strerror", None) or str(error)

@@ -389,6 +389,30 @@ def test_a_ray_address_ray_cannot_parse_is_refused(monkeypatch):
     assert caught.value.message == "cannot join the Ray cluster at RAY_ADDRESS=garbage: Invalid address format: garbage"
 
 
+def test_a_ray_address_where_nothing_listens_is_refused_at_once(monkeypatch):
+    # Ray itself retried such an address silently for over a minute and a half
+    import socket
+    import time
+
+    ray = pytest.importorskip("ray", reason="the Ray engine needs the [ray] extra")
+    from specc.errors import SpecError
+    from specc.ray_cluster import ray_cluster
+
+    if ray.is_initialized():
+        pytest.skip("this process is connected to Ray already: RAY_ADDRESS is not read")
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(SpecError) as caught:
+        with ray_cluster():
+            pass
+    assert caught.value.message == (f"cannot join the Ray cluster at RAY_ADDRESS=127.0.0.1:{port}: nothing answers "
+                                    "there (Connection refused)")
+    assert time.monotonic() - started < 10
+
+
 @pytest.mark.parametrize("words, received", [
     ([[b"show", b"me"]], "(1, 2) of |S4"),  # bytes: refused only once a batch was scored, without the file's name
     ([[], []], "(2, 0) of <U1"),  # no word at all: an internal error
