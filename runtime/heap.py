@@ -3,8 +3,9 @@
 Every batch allocates the same arrays again: the rnn states and gates, the products, the
 gradients. By default glibc serves an array above 128 KiB from fresh pages of its own mapping and
 gives memory at the top of the heap back to the system once a few MiB are free there, so the next
-batch faults the same pages in again: about 1,200 minor page faults per batch of the ATIS LSTM
-tagger, 10-20% of its step (bench/RESULTS.md, "Gated taggers against PyTorch"). Serving arrays up
+batch faults the same pages in again: about 200 minor page faults per batch of the ATIS LSTM
+tagger's step (1,200 on an earlier kernel, 10-20% of the step then: bench/RESULTS.md), about 5
+with this module's settings. Serving arrays up
 to MMAP_THRESHOLD from the heap and keeping up to TRIM_THRESHOLD free at its top ends that, for at
 most TRIM_THRESHOLD more resident memory than the step needs.
 
