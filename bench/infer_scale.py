@@ -110,19 +110,9 @@ def tagger_onnx(module: torch.nn.Module) -> bytes:
 
 def joined(case: slots_bench.Case, load: slots_bench.Workload, size: int, calls: int) -> slots_bench.Workload:
     """Batches of `size` consecutive sentences of a batch-1 workload, padded with "" to each
-    batch's longest, as slots_bench.workloads makes its batches."""
-    out = slots_bench.Workload(f"b{size}", [], [], [], [], [])
-    for c in range(calls):
-        chosen = [s for sentences in load.sentences[c * size:(c + 1) * size] for s in sentences]
-        longest = max(map(len, chosen))
-        words = np.array([s + [""] * (longest - len(s)) for s in chosen], dtype=object)
-        ids, lengths = slots_bench.ids_of(case, words)
-        out.words.append(words)
-        out.sentences.append(chosen)
-        out.ids.append(torch.from_numpy(ids))
-        out.lengths.append(torch.from_numpy(lengths))
-        out.padded.append(bool((lengths < longest).any()))
-    return out
+    batch's longest (slots_bench.workload)."""
+    groups = [[s for sentences in load.sentences[c * size:(c + 1) * size] for s in sentences] for c in range(calls)]
+    return slots_bench.workload(case, f"b{size}", groups)
 
 
 def tagger_case(name: str, data: str) -> slots_bench.Case:

@@ -489,25 +489,26 @@ def workloads(case: Case) -> dict[str, Workload]:
     words = test.x
     sentences = [[w for w in row if w != ""] for row in words]
 
-    def make(name: str, groups: list[list[int]]) -> Workload:
-        load = Workload(name, [], [], [], [], [])
-        for rows in groups:
-            chosen = [sentences[i] for i in rows]
-            longest = max(len(s) for s in chosen)
-            batch = np.full((len(chosen), longest), "", dtype=object)
-            for i, s in enumerate(chosen):
-                batch[i, :len(s)] = s
-            ids, lengths = ids_of(case, batch)
-            load.words.append(batch)
-            load.sentences.append(chosen)
-            load.ids.append(torch.from_numpy(ids))
-            load.lengths.append(torch.from_numpy(lengths))
-            load.padded.append(bool((lengths < longest).any()))
-        return load
-
     count = min(BATCH1_SENTENCES, len(sentences))
-    return {"b1": make("b1", [[i] for i in range(count)]),
-            "b256": make("b256", [list(range(min(BIG_BATCH, len(sentences))))])}
+    return {"b1": workload(case, "b1", [[sentences[i]] for i in range(count)]),
+            "b256": workload(case, "b256", [sentences[:min(BIG_BATCH, len(sentences))]])}
+
+
+def workload(case: Case, name: str, groups: list[list[list[str]]]) -> Workload:
+    """One call per group of sentences (lists of words), each padded with "" to its longest."""
+    load = Workload(name, [], [], [], [], [])
+    for chosen in groups:
+        longest = max(len(s) for s in chosen)
+        batch = np.full((len(chosen), longest), "", dtype=object)
+        for i, s in enumerate(chosen):
+            batch[i, :len(s)] = s
+        ids, lengths = ids_of(case, batch)
+        load.words.append(batch)
+        load.sentences.append(chosen)
+        load.ids.append(torch.from_numpy(ids))
+        load.lengths.append(torch.from_numpy(lengths))
+        load.padded.append(bool((lengths < longest).any()))
+    return load
 
 
 def runners(case: Case, module: torch.nn.Module, session: ort.InferenceSession) -> dict:
