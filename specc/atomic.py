@@ -49,6 +49,28 @@ def require_file(path: str | Path, what: str, hint: str | None = None) -> os.sta
     return status
 
 
+def read_bounded(path: str | Path, limit: int, own: bool = False) -> bytes:
+    """The bytes of `path` if it is a regular file of at most `limit` bytes; OSError otherwise.
+    Checked on the open file, so nothing put in its place meanwhile is read, and opened without
+    blocking, so a FIFO there does not wait for a writer. `own`: also refuse a link (not
+    followed) and a file of another user (for files read back from a cache)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (getattr(os, "O_NOFOLLOW", 0) if own else 0)
+    handle = os.open(path, flags)
+    try:
+        found = os.fstat(handle)
+        if not stat.S_ISREG(found.st_mode) or (own and found.st_uid != os.getuid()):
+            raise OSError(f"{path} is not a regular file" + (" of this user's" if own else ""))
+        chunks, left = [], limit + 1
+        while left and (chunk := os.read(handle, left)):
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(handle)
+    if not left:
+        raise OSError(f"{path} holds more than {limit} bytes")
+    return b"".join(chunks)
+
+
 def _refuse(path, reason: str, hint: str | None = None) -> NoReturn:
     raise SpecError(f"cannot write {path}: {reason}", hint=hint)
 

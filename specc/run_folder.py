@@ -6,14 +6,12 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
-import stat
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import check_folder, destination, write_atomically
+from .atomic import check_folder, destination, read_bounded, write_atomically
 from .errors import SpecError
 
 HELDOUT = "heldout.json"
@@ -183,10 +181,9 @@ def read_heldout(run: Path, weights: Path) -> dict | None:
     the bytes it scored), as write_heldout wrote it; None for anything else: missing, not a
     regular file, over HELDOUT_LIMIT bytes, not JSON, another shape, a score outside its range.
     It is only read for display, so a damaged file is passed over, never an error."""
-    data = _read_regular(run / HELDOUT, HELDOUT_LIMIT + 1)
     try:
-        record = json.loads(data) if data is not None and len(data) <= HELDOUT_LIMIT else None
-    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: bad JSON, an integer of too many digits
+        record = json.loads(read_bounded(run / HELDOUT, HELDOUT_LIMIT))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):  # ValueError: bad JSON, an integer of too many digits
         return None
     if not _is_heldout(record) or record["weights"] != weights.name:
         return None
@@ -194,28 +191,6 @@ def read_heldout(run: Path, weights: Path) -> dict | None:
         return record if weights_digest(weights) == record["weights_sha256"] else None
     except OSError:
         return None
-
-
-def _read_regular(path: Path, limit: int) -> bytes | None:
-    """Up to `limit` bytes of `path` (links followed) if it is a regular file, else None. Checked
-    on the open file, so nothing put in its place meanwhile is read; opened without blocking, so
-    a FIFO there does not wait for a writer."""
-    try:
-        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(handle).st_mode):
-            return None
-        chunks, left = [], limit
-        while left and (chunk := os.read(handle, left)):
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(handle)
 
 
 def _is_heldout(record) -> bool:

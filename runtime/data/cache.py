@@ -28,7 +28,7 @@ import stat
 from importlib.util import find_spec
 from pathlib import Path
 
-from specc.atomic import write_atomically
+from specc.atomic import read_bounded, write_atomically
 from specc.errors import SpecError
 
 from .tagged import TaggedSentences
@@ -106,7 +106,7 @@ def read_splits(path: Path, key: str) -> tuple[TaggedSentences, ...] | None:
     """The splits cached at `path` for `key`, or None if there are none, or the file is not the
     user's own regular file, or it does not check out."""
     try:
-        data = _read_own_file(path)
+        data = read_bounded(path, MAX_BYTES, own=True)
     except OSError:
         return None
     header, _, body = data.partition(b"\n")
@@ -117,17 +117,6 @@ def read_splits(path: Path, key: str) -> tuple[TaggedSentences, ...] | None:
         return tuple(_sentences(split) for split in json.loads(body))
     except (ValueError, TypeError):  # not JSON, not UTF-8, or not the shape written
         return None
-
-
-def _read_own_file(path: Path) -> bytes:
-    """The bytes of `path`, opened without following a link; OSError unless it is a regular
-    file of this user's of at most MAX_BYTES."""
-    handle = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(handle, "rb") as file:
-        found = os.fstat(file.fileno())
-        if not stat.S_ISREG(found.st_mode) or found.st_uid != os.getuid() or found.st_size > MAX_BYTES:
-            raise OSError(f"{path} is not a cache file of this user's")
-        return file.read(MAX_BYTES + 1)
 
 
 def _sentences(split) -> TaggedSentences:
