@@ -314,7 +314,7 @@ def measure_row(row: Row, folder: Path, plan: Plan, threads_to_time: tuple, visi
         torch.set_num_threads(threads)
         with slots_bench.BlasThreads(threads):
             entry = slots_bench.measure_training(case, timing, threads, visit, torch_step)
-            with blas_threads_for(case.net.model.layers, case.settings.batch, train_x):
+            with blas_threads_for(case.net.model.layers, case.settings.batch, train_x.shape):
                 entry["limit_ratio"] = words_per_batch / products_seconds(shapes) / entry["words_per_s"]["torch"]
         result["training"].append(entry)
     return result

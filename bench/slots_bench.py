@@ -330,7 +330,7 @@ def measure_training(case: Case, plan: Plan, threads: int, visit: np.random.Gene
     # specc's side runs at the BLAS thread count `specc train` chooses within the budget (fit's own
     # blas_threads_for), torch's at the budget: what each trainer does with `threads` cores
     train_x = case.dataset.train.x
-    own_threads = {"specc": lambda: blas_threads_for(case.net.model.layers, case.settings.batch, train_x),
+    own_threads = {"specc": lambda: blas_threads_for(case.net.model.layers, case.settings.batch, train_x.shape),
                    "torch": contextlib.nullcontext}
     for r in range(plan.train_rounds):
         first = (r + 1) * plan.chunk_batches  # both sides: the same chunk

@@ -117,12 +117,12 @@ def chosen_threads(mean: float, environ: Mapping[str, str] | None = None, stepwi
     return 1 if mean < ONE_THREAD_BELOW or stepwise else None
 
 
-def blas_threads_for(layers: Sequence, batch: int, x, environ: Mapping[str, str] | None = None):
+def blas_threads_for(layers: Sequence, batch: int, shape: tuple, environ: Mapping[str, str] | None = None):
     """A context in which NumPy's BLAS uses the chosen number of threads (chosen_threads) for
-    training `layers` on batches of `batch` samples of `x` (N, ...) (its second axis is the
-    time dimension, when the layers have one). Without threadpoolctl, or when the library's
-    own count stays, a context that changes nothing."""
-    steps, rows = x.shape[1] if getattr(x, "ndim", 0) >= 2 else 1, min(batch, max(len(x), 1))
+    training `layers` on batches of `batch` samples of data of `shape` (N, ...) (its second
+    axis is the time dimension, when the layers have one). Without threadpoolctl, or when the
+    library's own count stays, a context that changes nothing."""
+    steps, rows = shape[1] if len(shape) >= 2 else 1, min(batch, max(shape[0], 1))
     threads = chosen_threads(mean_product(layers, rows, steps), environ, small_recurrence(layers, rows))
     if threads is None:
         return contextlib.nullcontext()

@@ -339,7 +339,7 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
 
     # overflow is caught below (a loss, norm or weight that is not finite ends the run with a
     # hint), so NumPy's own warnings would only repeat it, less clearly
-    with CTRL_C as stop, np.errstate(over="ignore", invalid="ignore"), blas_threads_for(model.layers, settings.batch, first_input):
+    with CTRL_C as stop, np.errstate(over="ignore", invalid="ignore"), blas_threads_for(model.layers, settings.batch, first_input.shape):
         for epoch in range(first_epoch, settings.epochs):
             lr = scheduled_lr(settings, epoch)
             order = np.random.default_rng([settings.seed, epoch]).permutation(count)

@@ -108,8 +108,8 @@ def verify(model, weights, onnx_bytes: bytes, seed: int = 1234, encode=None) -> 
         cases += ((len(every_word(model, length)), length),)
     worst = worst_scaled = 0.0
     largest = max(batch for batch, _ in cases), max(length or 1 for _, length in cases)
-    # the BLAS threads specc train would choose for the largest case (blas_threads_for reads x's shape)
-    with blas_threads_for(model.layers, largest[0], np.empty(largest)):
+    # the BLAS threads specc train would choose for the largest case: (batch, length)
+    with blas_threads_for(model.layers, largest[0], largest):
         for case, (batch, length) in enumerate(cases):
             inputs = random_inputs(model, batch, length or 1, rng, all_words=reads_words and case == len(cases) - 1)
             with np.errstate(over="ignore", invalid="ignore"):  # non-finite outputs fail below, with a hint
