@@ -93,9 +93,10 @@ class Step:
     from_input: bool
 
 
-def plan(model, leave_out_softmax: frozenset = frozenset()) -> tuple[Step, ...]:
-    """The model's chains as Steps. A chain reaching an output in `leave_out_softmax` runs
-    without its final softmax (the fused softmax cross-entropy takes the logits)."""
+def plan(model, scored: frozenset = frozenset()) -> tuple[Step, ...]:
+    """The model's chains as Steps. A chain reaching an output in `scored` runs without its
+    final softmax or output head (crf): the loss takes the scores before it (the fused softmax
+    cross-entropy the logits, a crf's likelihood its tag scores)."""
     last_use = {}
     for c, chain in enumerate(model.chains):
         for name in values_read(chain):
@@ -104,12 +105,18 @@ def plan(model, leave_out_softmax: frozenset = frozenset()) -> tuple[Step, ...]:
     steps = []
     for c, chain in enumerate(model.chains):
         layers = chain.layers
-        if chain.output is not None and chain.output.name in leave_out_softmax and layers and layers[-1].kind == "softmax":
+        if chain.output is not None and chain.output.name in scored and scores_before(layers[-1]):
             layers = layers[:-1]
         frees = tuple(name for name, at in last_use.items() if at == c)
         steps.append(Step(chain, tuple(execution_order(layers)), values_read(chain), frees,
                           chain.source not in produced))
     return tuple(steps)
+
+
+def scores_before(layer) -> bool:
+    """Whether a chain's last layer is one that training leaves out, scoring its input instead:
+    a softmax (under cross-entropy) or an output head (crf)."""
+    return layer.kind == "softmax" or layer.attrs.output_head
 
 
 def values_read(chain) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -18,8 +19,8 @@ from .checkpoint import save_checkpoint
 from .heap import keep_freed_memory
 from .interrupt import CTRL_C
 from .kernels.batchnorm import check_batches
-from .interpreter import (backward_graph, chain_masks, execution_order, input_masks, kernel_for, padding_mask, plan,
-                          run_graph)
+from .interpreter import (backward_graph, chain_masks, execution_order, input_masks, kernel_for, layer_weights,
+                          padding_mask, plan, run_graph)
 from .losses import cross_entropy, mse
 from .optim import clip_by_global_norm, make_optimizer, scheduled_lr
 
@@ -49,29 +50,40 @@ class Objective:
     """What a chain is trained to do: the layers run in training and the loss on their output.
 
     With cross-entropy a final softmax is left out of `layers`: the loss takes the logits,
-    which is both stabler and cheaper (the fused softmax cross-entropy).
+    which is both stabler and cheaper (the fused softmax cross-entropy). A final output head
+    (`head`, a crf) is left out too: its kernel's `loss` scores the tag scores it reads.
     """
 
     layers: tuple
     loss: str
     classes: int | None
+    head: object = None
 
-    def __call__(self, outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, np.ndarray]:
-        """Loss and its gradient; `mask` (N, T) leaves padded steps out of both."""
+    def __call__(self, outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None,
+                 weights=None) -> tuple[float, np.ndarray, dict]:
+        """Loss, its gradient and the gradients of the head's weights (by global name, else
+        empty); `mask` (N, T) leaves padded steps out of all of them; `weights` (global names)
+        are read for the head's."""
+        if self.head is not None:
+            loss, grad, head_grads = kernel_for(self.head).loss(self.head, layer_weights(self.head, weights), outputs,
+                                                                targets, mask)
+            return loss, grad, {self.head.weight_name(name): g for name, g in head_grads.items()}
         if self.loss == "cross_entropy":
-            return cross_entropy(outputs, targets, mask)
+            return (*cross_entropy(outputs, targets, mask), {})
         if self.classes is not None:  # mse on a classifier: against one-hot targets
             targets = np.eye(self.classes, dtype=outputs.dtype)[targets]
         if mask is not None:  # padded steps: outputs and targets both zero, so no error there
             targets = targets * mask[..., None]
-        return mse(outputs, targets)
+        return (*mse(outputs, targets), {})
 
-    def correct(self, outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None) -> int | None:
-        """How many predictions are right (classifiers; words only, for sentences), else None."""
+    def predicted(self, outputs: np.ndarray, mask: np.ndarray | None = None, weights=None) -> np.ndarray | None:
+        """The predicted class indices (N,) or (N, T) of a classifier (its head's, a crf's best
+        tag sequence, when it has one), else None."""
         if self.classes is None:
             return None
-        right = outputs.argmax(axis=-1) == targets
-        return int(right.sum() if mask is None else (right * mask).sum())
+        if self.head is not None:
+            outputs = kernel_for(self.head).forward(self.head, layer_weights(self.head, weights), outputs, mask=mask)
+        return outputs.argmax(axis=-1)
 
 
 def batch_of(split, rows: np.ndarray):
@@ -98,13 +110,29 @@ def objective_for(chain, loss: str) -> Objective:
     if loss == "cross_entropy" and classes is None:
         raise SpecError(f"loss cross_entropy needs a classifier output, but output {chain.output.name} has no classes",
                         chain.output.coord, hint=f"declare classes (output {chain.output.name}: A | B), or use loss mse")
-    layers = chain.layers
-    if loss == "cross_entropy" and layers[-1].kind == "softmax":
+    layers, head = chain.layers, None
+    if layers[-1].attrs.output_head:
+        if loss != "cross_entropy":
+            raise SpecError(f"output {chain.output.name} ends with {layers[-1].kind}, which is trained on its tag "
+                            f"sequences' likelihood, not by loss {loss}", chain.output.coord,
+                            hint=f"leave out the loss line of {chain.output.name} (cross_entropy, the likelihood)")
+        layers, head = layers[:-1], layers[-1]
+    elif loss == "cross_entropy" and layers[-1].kind == "softmax":
         layers = layers[:-1]
-    return Objective(tuple(execution_order(layers)), loss, classes)
+    return Objective(tuple(execution_order(layers)), loss, classes, head)
 
 
 # ---- the whole graph: one loss per output, weighted ----
+
+class Scored(NamedTuple):
+    """One output's scores on a batch: its mean loss, how many predictions are right (None for
+    regression; words only, for sentences), how many it counts, the predicted class indices."""
+
+    loss: float
+    correct: int | None
+    count: int
+    predicted: np.ndarray | None
+
 
 @dataclass(frozen=True)
 class GraphObjective:
@@ -129,19 +157,27 @@ class GraphObjective:
         """The padding mask of an output given per step, else None."""
         return masks_of_chains[self.masked[name]] if name in self.masked else None
 
-    def losses(self, outputs: dict, targets: dict, masks_of_chains: list) -> tuple[float, dict, dict]:
-        """(total loss, each output's loss gradient, each output's (loss, correct or None, count));
-        `masks_of_chains` from chain_masks."""
-        total, grads, scores = 0.0, {}, {}
+    def losses(self, outputs: dict, targets: dict, masks_of_chains: list,
+               weights=None) -> tuple[float, dict, dict, dict]:
+        """(total loss, each output's loss gradient, the gradients of output heads' weights by
+        global name, each output's Scored); `masks_of_chains` from chain_masks; `weights` by
+        global name, read by output heads (crf)."""
+        total, grads, head_grads, scores = 0.0, {}, {}, {}
         for name, objective in self.objectives.items():
             mask = self.output_mask(name, masks_of_chains)
-            loss, grad = objective(outputs[name], targets[name], mask)
+            loss, grad, own = objective(outputs[name], targets[name], mask, weights)
             weight = self.weights[name]
             total += loss if weight == 1 else weight * loss
             grads[name] = grad if weight == 1 else grad * grad.dtype.type(weight)
+            head_grads.update({key: g if weight == 1 else g * g.dtype.type(weight) for key, g in own.items()})
             count = len(outputs[name]) if mask is None else int(mask.sum())
-            scores[name] = (loss, objective.correct(outputs[name], targets[name], mask), count)
-        return total, grads, scores
+            predicted = objective.predicted(outputs[name], mask, weights)
+            correct = None
+            if predicted is not None:
+                right = predicted == targets[name]
+                correct = int(right.sum() if mask is None else (right * mask).sum())
+            scores[name] = Scored(loss, correct, count, predicted)
+        return total, grads, head_grads, scores
 
 
 def is_per_step(output, model) -> bool:
@@ -203,8 +239,8 @@ def evaluate(objective: GraphObjective, weights, split) -> dict:
     for start in range(0, count, EVAL_BATCH):
         bx, by, masks = graph_batch(objective, xs, ys, np.arange(start, min(start + EVAL_BATCH, count)))
         outputs = run_graph(objective.steps, weights, bx, masks)
-        _, _, batch_scores = objective.losses(outputs, by, masks)
-        for name, (loss, correct, seen) in batch_scores.items():
+        *_, batch_scores = objective.losses(outputs, by, masks, weights)
+        for name, (loss, correct, seen, predicted) in batch_scores.items():
             total = sums[name]
             total[0] += loss * seen
             total[1] += correct or 0
@@ -213,7 +249,7 @@ def evaluate(objective: GraphObjective, weights, split) -> dict:
             if mask is not None and objective.objectives[name].classes:
                 classes = next(o.classes for o in objective.model.outputs if o.name == name)
                 total[3] += tag_rows(by[name], mask, classes)
-                total[4] += tag_rows(outputs[name].argmax(axis=-1), mask, classes)
+                total[4] += tag_rows(predicted, mask, classes)
     for name, (loss, correct, seen, true_tags, predicted_tags) in sums.items():
         part = scores["outputs"][name]
         part["loss"] = loss / max(seen, 1)
@@ -242,14 +278,14 @@ def new_sums(objective: GraphObjective, several: bool) -> dict:
 def add_to_sums(sums: dict, loss: float, batch_scores: dict, samples: int, several: bool) -> None:
     """Add one batch: its total loss over `samples`, and each output's (loss, correct, count)."""
     if not several:
-        ((loss, correct, seen),) = batch_scores.values()
+        ((loss, correct, seen, _),) = batch_scores.values()
         sums["loss"] += loss * seen
         sums["correct"] += correct or 0
         sums["seen"] += seen
         return
     sums["loss"] += loss * samples
     sums["seen"] += samples
-    for name, (loss, correct, seen) in batch_scores.items():
+    for name, (loss, correct, seen, _) in batch_scores.items():
         part = sums["outputs"][name]
         part["loss"] += loss * seen
         part["correct"] += correct or 0
@@ -358,8 +394,9 @@ def fit(model, weights: dict, settings, dataset, *, checkpoint_path, reporter, r
                 # dropout's masks come from (seed, epoch, batch): a resumed run draws the same ones
                 rng = np.random.default_rng([settings.seed, epoch, batch]) if random_layers else None
                 outputs = run_graph(objective.steps, weights, x, masks, caches, rng=rng)
-                loss, output_grads, batch_scores = objective.losses(outputs, y, masks)
+                loss, output_grads, head_grads, batch_scores = objective.losses(outputs, y, masks, weights)
                 _, grads = backward_graph(objective.steps, weights, caches, output_grads, masks)
+                grads.update(head_grads)
                 norm = clip_by_global_norm(grads, settings.clip)
                 if not (math.isfinite(loss) and math.isfinite(norm)):
                     what = f"loss became {loss}" if not math.isfinite(loss) else f"gradient norm became {norm}"

@@ -362,6 +362,21 @@ def _check_output(layers: list[Layer], output: Output, source: str) -> None:
                         hint=_class_hint(layers))
 
 
+def _check_heads(layers: list[Layer], output: Output | None) -> None:
+    """An output head (crf) ends its chain at a classifier output: training scores what it reads."""
+    for position, layer in enumerate(layers):
+        if not layer.attrs.output_head:
+            continue
+        if position == len(layers) - 1 and output is not None and output.classes:
+            continue
+        reached = f"output {output.name}, which has no classes" if output is not None else "no output"
+        raise SpecError(f"{layer.call_text} must end a chain at a classifier output, but "
+                        + ("layers follow it" if position < len(layers) - 1 else f"this chain reaches {reached}"),
+                        layer.coord, expected=f"{layer.kind} as the last layer before a tagger's output",
+                        hint=f"write ... -> dense -> {layer.kind} -> NAME, where output NAME has classes "
+                             "(output NAME: from data)")
+
+
 def _unused(model: Model, syntax: SpecSyntax) -> tuple[SpecError, ...]:
     """Warnings for inputs and bound values that nothing reads."""
     found = [SpecError(f"input '{i.name}' is never used", i.coord,
@@ -411,6 +426,7 @@ def build(syntax: SpecSyntax, tables=None, settings: TrainSettings | None = None
             start = _Value(start.shape, f"value {chain.source} ({start.origin})", start.mask)
         layers, mask = _layers(calls, all_ids[position:position + len(calls)], start, output, tables, scope, chain)
         position += len(calls)
+        _check_heads(layers, output)
         if output is not None:
             _check_output(layers, output, chain.source)
         else:

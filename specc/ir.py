@@ -52,6 +52,8 @@ class LayerAttrs:
     - takes_mask: takes the padding mask itself (rnn, last); its kernel's forward has mask=.
     - random: draws random numbers in training (dropout); the trainer makes a generator then.
     - reads_operands: a merge; reads the values named in its `operands` besides the flowing one.
+    - output_head: ends a chain at a classifier output and is trained by its own loss (crf: its
+      kernel's `loss` on the scores it reads), so training runs the chain without it.
 
     A field whose name differs from the argument it comes from (or from its name before attrs
     were typed) says so in its metadata, {"written": NAME}: `written()` gives the values by
@@ -65,6 +67,7 @@ class LayerAttrs:
     takes_mask: ClassVar[bool] = False
     random: ClassVar[bool] = False
     reads_operands: ClassVar[bool] = False
+    output_head: ClassVar[bool] = False
 
     def written(self) -> dict[str, Any]:
         """The values by their written names (conv's kernel as 'size'), in field order, None left out."""

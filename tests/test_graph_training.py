@@ -120,7 +120,7 @@ def test_the_total_loss_gradient_matches_torch():
     caches: list = []
     masks = chain_masks(objective.steps, {})
     outputs = run_graph(objective.steps, net.weights, {"x": x}, masks, caches)
-    loss, output_grads, _ = objective.losses(outputs, targets, masks)
+    loss, output_grads, _, _ = objective.losses(outputs, targets, masks)
     _, grads = backward_graph(objective.steps, net.weights, caches, output_grads, masks)
 
     leaves = {name: torch.tensor(value, requires_grad=True) for name, value in net.weights.items()}

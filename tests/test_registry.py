@@ -21,16 +21,17 @@ FOLDERS = {side: Path(package.__file__).parent for side, package in
            (("layers", specc.layers), ("lowering", specc.lowering), ("kernels", specc.runtime.kernels))}
 EXPECTED_KINDS = {"conv", "maxpool", "avgpool", "flatten", "dense", "relu", "sigmoid", "tanh", "softmax",
                   "linear", "rnn", "last", "dropout", "onehot", "wordhash", "window", "add", "concat", "multiply",
-                  "globalpool", "batchnorm"}
-FLAGS = ("reads_one_hot", "reads_padding", "each_step", "takes_mask", "random", "reads_operands")
+                  "globalpool", "batchnorm", "crf"}
+FLAGS = ("reads_one_hot", "reads_padding", "each_step", "takes_mask", "random", "reads_operands", "output_head")
 # the kinds for which each flag holds; every other kind has it False
 FLAGGED = {
     "reads_one_hot": {"dense", "rnn"},
     "reads_padding": {"window"},
     "each_step": {"dense", "dropout", "relu", "sigmoid", "tanh", "linear", "softmax", "batchnorm"},
-    "takes_mask": {"rnn", "last", "batchnorm"},
+    "takes_mask": {"rnn", "last", "batchnorm", "crf"},
     "random": {"dropout"},
     "reads_operands": {"add", "concat", "multiply"},
+    "output_head": {"crf"},
 }
 # a spec line per kind, so that its shape rule runs and its attributes can be checked
 EXAMPLES = {
@@ -39,6 +40,8 @@ EXAMPLES = {
     "rnn": ("seq 4", "rnn elman 3"), "last": ("seq 4", "last"), "window": ("seq 4", "window 3"),
     "onehot": ("seq token", "onehot vocab=[a, b]"), "wordhash": ("seq token", 'wordhash vocab=["#ab"]'),
     "globalpool": ("1x6x6", "globalpool max"), "batchnorm": ("seq 4", "batchnorm momentum=0.2"),
+    # an output head ends a chain at a classifier output: the example declares one
+    "crf": ("seq token\noutput y: A | B", "onehot vocab=[a, b] -> dense -> crf -> y"),
     "add": ("4", "add x"), "concat": ("4", "concat x"), "multiply": ("4", "multiply x"),
     **{name: ("4", name) for name in ("relu", "sigmoid", "tanh", "linear", "softmax")},
 }

@@ -52,7 +52,7 @@ def test_a_training_step_agrees_with_pytorch_on_a_batch_of_digits():
     masks = chain_masks(objective.steps, {})
     caches: list = []
     logits = run_graph(objective.steps, net.weights, {"image": x}, masks, caches)
-    loss, output_grads, _ = objective.losses(logits, {"digit": y}, masks)
+    loss, output_grads, _, _ = objective.losses(logits, {"digit": y}, masks)
     _, grads = backward_graph(objective.steps, net.weights, caches, output_grads, masks)
 
     module = residual_module(net)

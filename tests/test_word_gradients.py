@@ -96,7 +96,7 @@ def training_step(net: specc.Network, sentences, seed: int, y_on_padding=None):
         y[mask == 0] = y_on_padding
     caches: list = []
     outputs = run_layers(objective.layers, weights, x, caches, mask=mask)
-    loss, grad = objective(outputs, y, mask)
+    loss, grad, _ = objective(outputs, y, mask)
     dx, grads = backward_layers(objective.layers, weights, caches, grad, need_input_grad=False, mask=mask)
     assert dx is None  # the input was words
     return objective, weights, x, y, mask, outputs, loss, grads
