@@ -43,6 +43,7 @@ CONFIGS = {
                          ROOT / "bench" / "atis" / "lstm_hash_onehot.nn"),
     "lstm_e40": ("specs/atis_lstm.nn for 40 epochs", ROOT / "bench" / "atis" / "lstm_e40.nn"),
     "lstm_h150": ("specs/atis_lstm.nn with 150 hidden units", ROOT / "bench" / "atis" / "lstm_h150.nn"),
+    "lstm_crf": ("specs/atis_lstm.nn with a crf output layer", ROOT / "bench" / "atis" / "lstm_crf.nn"),
 }
 
 

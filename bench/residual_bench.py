@@ -114,7 +114,7 @@ def specc_graph_trainer(case: tb.Case, weights: dict) -> tb.Step:
     def step(x: np.ndarray, y: np.ndarray) -> float:
         caches: list = []
         outputs = run_graph(objective.steps, weights, {input_name: x}, masks, caches)
-        loss, output_grads, _ = objective.losses(outputs, {output_name: y}, masks)
+        loss, output_grads, _, _ = objective.losses(outputs, {output_name: y}, masks)
         _, grads = backward_graph(objective.steps, weights, caches, output_grads, masks)
         norm = clip_by_global_norm(grads, train_settings.clip)
         if not (math.isfinite(loss) and math.isfinite(norm)):

@@ -261,7 +261,7 @@ def specc_loss_and_grads(case: tb.Case, weights: dict, x: np.ndarray, y: np.ndar
     masks = chain_masks(objective.steps, {})
     caches: list = []
     outputs = run_graph(objective.steps, weights, {model.inputs[0].name: x}, masks, caches)
-    loss, output_grads, _ = objective.losses(outputs, {model.outputs[0].name: y}, masks)
+    loss, output_grads, _, _ = objective.losses(outputs, {model.outputs[0].name: y}, masks)
     return loss, backward_graph(objective.steps, weights, caches, output_grads, masks)[1]
 
 
@@ -348,7 +348,7 @@ def traced_step(case: tb.Case, weights: dict, x: np.ndarray, y: np.ndarray) -> d
         caches: list = []
         outputs = run_graph(objective.steps, weights, {model.inputs[0].name: x}, masks, caches)
         cached = tracemalloc.get_traced_memory()[0] - before
-        loss, output_grads, _ = objective.losses(outputs, {model.outputs[0].name: y}, masks)
+        loss, output_grads, _, _ = objective.losses(outputs, {model.outputs[0].name: y}, masks)
         backward_graph(objective.steps, weights, caches, output_grads, masks)
         peak = tracemalloc.get_traced_memory()[1] - before
     finally:

@@ -252,14 +252,14 @@ def specc_trainer(case: Case):
         caches: list = []
         outputs = run_layers(layers, weights, x, caches,
                              rng=np.random.default_rng([settings.seed, epoch, batch]), mask=mask)
-        loss, grad = objective(outputs, y, mask)
+        loss, grad, _ = objective(outputs, y, mask)
         _, grads = backward_layers(layers, weights, caches, grad, need_input_grad=False, mask=mask)
         norm = clip_by_global_norm(grads, settings.clip)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             raise SystemExit(f"specc diverged: loss {loss}, gradient norm {norm}")
         optimizer.step(weights, grads, settings.lr)
         seen = counted(x, mask)
-        objective.correct(outputs, y, mask)
+        objective.correct(objective.predicted(outputs, mask), y, mask)
         return loss, seen
 
     return step
@@ -395,7 +395,7 @@ def piece_times(case: Case, batches_count: int = PIECE_BATCHES) -> str:
                                                                             cache, **extra))
             caches.append(cache)
         h = timed("padding zeroed (output, gradient)", lambda: h * mask[..., None].astype(h.dtype))
-        loss, grad = timed("loss (cross-entropy)", lambda: objective(h, y, mask))
+        loss, grad, _ = timed("loss (cross-entropy)", lambda: objective(h, y, mask))
         grad = timed("padding zeroed (output, gradient)", lambda: grad * mask[..., None].astype(grad.dtype))
         grads: dict = {}
         for position in range(len(layers) - 1, -1, -1):
@@ -409,7 +409,7 @@ def piece_times(case: Case, batches_count: int = PIECE_BATCHES) -> str:
             grads.update({layer.weight_name(n): g for n, g in local.items()})
         timed("gradient norm + clip", lambda: clip_by_global_norm(grads, settings.clip))
         timed("optimizer step (adam)", lambda: optimizer.step(weights, grads, settings.lr))
-        timed("counts (words, correct)", lambda: (counted(x, mask), objective.correct(h, y, mask)))
+        timed("counts (words, correct)", lambda: (counted(x, mask), objective.correct(objective.predicted(h, mask), y, mask)))
         times.setdefault("whole step", []).append(time.perf_counter() - whole)
         words += int(mask.sum())
     # a label timed twice in a batch (a kernel and its mask product) is summed per batch

@@ -234,13 +234,13 @@ def specc_trainer(case: Case, weights: dict) -> Step:
     def step(x: np.ndarray, y: np.ndarray) -> float:
         caches: list = []
         outputs = run_layers(layers, weights, x, caches)
-        loss, grad = objective(outputs, y)
+        loss, grad, _ = objective(outputs, y)
         _, grads = backward_layers(layers, weights, caches, grad, need_input_grad=False)
         norm = clip_by_global_norm(grads, train_settings.clip)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             raise SystemExit(f"specc {case.name}: training diverged (loss {loss}, gradient norm {norm})")
         optimizer.step(weights, grads, train_settings.lr)
-        objective.correct(outputs, y)
+        objective.correct(objective.predicted(outputs), y)
         return loss
 
     return step
@@ -423,7 +423,7 @@ def profile_specc(case: Case) -> dict[str, float]:
             h = timed(f"{layer.kind} forward", lambda: kernel_for(layer).forward(
                 layer, layer_weights(layer, weights), h, cache))
             caches.append(cache)
-        loss, grad = timed("loss (cross-entropy)", lambda: objective(h, y))
+        loss, grad, _ = timed("loss (cross-entropy)", lambda: objective(h, y))
         grads: dict = {}
         for position in range(len(layers) - 1, -1, -1):  # the data's own gradient is never needed
             layer, cache = layers[position], caches[position]
@@ -432,7 +432,7 @@ def profile_specc(case: Case) -> dict[str, float]:
             grads.update({layer.weight_name(n): g for n, g in local.items()})
         timed("gradient norm", lambda: clip_by_global_norm(grads, None))
         timed("optimizer step", lambda: optimizer.step(weights, grads, LR))
-        timed("correct count", lambda: objective.correct(h, y))
+        timed("correct count", lambda: objective.correct(objective.predicted(h), y))
         times.setdefault("whole step", []).append(time.perf_counter() - whole)
     return {label: statistics.median(values) * 1e6 for label, values in times.items()}
 

@@ -85,6 +85,15 @@ class Objective:
             outputs = kernel_for(self.head).forward(self.head, layer_weights(self.head, weights), outputs, mask=mask)
         return outputs.argmax(axis=-1)
 
+    @staticmethod
+    def correct(predicted: np.ndarray | None, targets: np.ndarray, mask: np.ndarray | None = None) -> int | None:
+        """How many `predicted` class indices are right (words only, for sentences); None for
+        a regression's (None)."""
+        if predicted is None:
+            return None
+        right = predicted == targets
+        return int(right.sum() if mask is None else (right * mask).sum())
+
 
 def batch_of(split, rows: np.ndarray):
     """(x, y, mask) of the given rows; a batch of sentences is cut to its longest (mask (N, T),
@@ -172,11 +181,7 @@ class GraphObjective:
             head_grads.update({key: g if weight == 1 else g * g.dtype.type(weight) for key, g in own.items()})
             count = len(outputs[name]) if mask is None else int(mask.sum())
             predicted = objective.predicted(outputs[name], mask, weights)
-            correct = None
-            if predicted is not None:
-                right = predicted == targets[name]
-                correct = int(right.sum() if mask is None else (right * mask).sum())
-            scores[name] = Scored(loss, correct, count, predicted)
+            scores[name] = Scored(loss, objective.correct(predicted, targets[name], mask), count, predicted)
         return total, grads, head_grads, scores
 
 
