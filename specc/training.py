@@ -220,6 +220,8 @@ class TrainSettings:
     def _validation_text(self, origin: dict, own_split: bool) -> str:
         """The validation fraction, or the data set's own split where it brings one."""
         from_spec = origin.get("validation") != "default"
+        if own_split and from_spec and not self.validation:
+            return "0: none held out, the data set's validation split trains too"
         if own_split:
             return "the data set's own split" + (f" (validation {self.validation:g} does not apply)" if from_spec else "")
         return f"{self.validation:g}" + ("" if from_spec else "  (default)")

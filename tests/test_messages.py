@@ -83,6 +83,7 @@ def test_the_validation_line_names_a_data_sets_own_split():
             ("flights", "", "  validation the data set's own split\n"),
             ("atis", "", "  validation the data set's own split\n"),
             ("xo", "  validation 0.2\n", "  validation the data set's own split (validation 0.2 does not apply)\n"),
+            ("atis", "  validation 0\n", "  validation 0: none held out, the data set's validation split trains too\n"),
             ('"train.npz"', "", "  validation 0.1  (default)\n")]:
         settings = specc.loads(f"input x: 4\nx -> dense 2\ntrain\n  data {data}\n{given}", "v.nn").model.train
         assert expected in settings.describe(own_split=settings.data in OWN_SPLIT) + "\n"

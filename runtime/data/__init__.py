@@ -18,7 +18,8 @@ from pathlib import Path
 from specc.errors import SpecError, did_you_mean
 
 BUILTIN = ("xo", "digits", "flights", "atis")
-# built-in data sets that bring their own validation split: the validation fraction does not apply
+# built-in data sets that bring their own validation split: the validation fraction does not apply,
+# but for 0, which trains on the validation split too
 OWN_SPLIT = ("xo", "flights", "atis")
 FILE_FORMATS = (".npz", ".csv")
 
@@ -59,6 +60,15 @@ class Dataset:
     validation: Split
     test: Split | None
     classes: tuple[str, ...] | None
+
+    def validation_trains_too(self) -> Dataset:
+        """The same data with the validation rows appended to the training rows, none left to
+        validate (`validation 0` on a data set with its own split; x and y plain arrays)."""
+        import numpy as np
+
+        joined = Split(*(np.concatenate([a, b]) for a, b in ((self.train.x, self.validation.x),
+                                                               (self.train.y, self.validation.y))))
+        return replace(self, train=joined, validation=Split(self.validation.x[:0], self.validation.y[:0]))
 
 
 @dataclass(frozen=True)
@@ -140,7 +150,8 @@ def load_data(source: str, *, input_name: str, input_shape: tuple[int, ...], out
     # Loaders are imported here: they import the checks below, and digits pulls in scikit-learn.
     if source == "xo":
         from .xo import load_xo
-        return load_xo(spec, seed)
+        generated = load_xo(spec, seed)
+        return generated if validation else generated.validation_trains_too()
     if source == "digits":
         from .digits import load_digits
         return load_digits(spec, seed, validation)

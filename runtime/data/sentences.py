@@ -26,13 +26,17 @@ def load_sentences(source: str, seed: int = 0, validation: float = 0.1):
     """(train, validation, test or None) TaggedSentences from `source`: 'flights' (drawn with
     `seed`, a fixed test set), 'atis' (the benchmark's split, intents as labels) or a token/tag
     or label<TAB>sentence file, of which a `validation` fraction, chosen by `seed`, is held out
-    (stratified by label for labelled sentences)."""
-    if source == "flights":
-        from .cache import cached_flights  # drawn by NumPy once, then read from the user's cache
-        return cached_flights(seed)
-    if source == "atis":
-        from .atis import load_atis
-        return load_atis()
+    (stratified by label for labelled sentences). A built-in data set keeps its own split
+    whatever the fraction, except 0: its validation sentences then train too (a final fit on
+    every labelled sentence, its epochs chosen by validation before)."""
+    if source in BUILTIN:
+        if source == "flights":
+            from .cache import cached_flights  # drawn by NumPy once, then read from the user's cache
+            splits = cached_flights(seed)
+        else:
+            from .atis import load_atis
+            splits = load_atis()
+        return splits if validation else _training_on_every_sentence(*splits)
     if Path(source).suffix.lower() in FILE_SUFFIXES or Path(source).is_file():
         from .files import require_data_file  # NumPy's loaders: not for the built-in data sets
 
@@ -50,6 +54,11 @@ def read_sentences(path: str) -> TaggedSentences:
     if looks_labelled(text.splitlines()):
         return parse_labelled(text, path)
     return parse_tagged(text, path)
+
+
+def _training_on_every_sentence(train: TaggedSentences, validation: TaggedSentences, test):
+    """The splits with the validation sentences appended to the training ones, none left to validate."""
+    return train.followed_by(validation), validation.pick(()), test
 
 
 def _hold_out(sentences: TaggedSentences, seed: int, fraction: float):

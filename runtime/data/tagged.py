@@ -55,6 +55,13 @@ class TaggedSentences:
 
         return TaggedSentences(part(self.words), part(self.tags), part(self.labels))
 
+    def followed_by(self, other: TaggedSentences) -> TaggedSentences:
+        """These sentences, then `other`'s (both with tags, or both without; likewise labels)."""
+        def joined(mine, theirs):
+            return None if mine is None or theirs is None else mine + theirs
+
+        return TaggedSentences(self.words + other.words, joined(self.tags, other.tags), joined(self.labels, other.labels))
+
 
 def read_tagged(path: str | Path, style: str | None = None) -> TaggedSentences:
     """Read a token/tag file in either style; `style` ('conll' or 'line') skips the detection,
