@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 FED = ("tensor(float)", "tensor(string)", "tensor(int64)")  # the input types run() feeds
 DEVICES = ("cpu", "cuda")  # --device: where onnxruntime runs a model
-CUDA = "CUDAExecutionProvider"
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 # onnxruntime-gpu replaces onnxruntime: both install the module onnxruntime, and one overwrites the other's files
 GPU_HINT = ("install onnxruntime-gpu in place of onnxruntime (the [gpu] extra): python -m pip uninstall -y "
             "onnxruntime onnxruntime-gpu && python -m pip install onnxruntime-gpu")
@@ -34,14 +34,14 @@ def providers_for(device: str) -> list[str]:
     import onnxruntime as ort
 
     if device == "cpu":
-        return ["CPUExecutionProvider"]
+        return [CPU]
     if device != "cuda":
         raise SpecError(f"unknown device {device!r}", hint=f"choose one of {', '.join(DEVICES)}")
     available = ort.get_available_providers()
     if CUDA not in available:
         raise SpecError(f"--device cuda needs onnxruntime's {CUDA}; the installed onnxruntime {ort.__version__} "
                         f"has only {', '.join(available)}", hint=GPU_HINT)
-    return [CUDA, "CPUExecutionProvider"]
+    return [CUDA, CPU]
 
 
 def _dim(d):
@@ -56,6 +56,9 @@ def _dim(d):
 # ~55 us, a slot of a batch of 256 ~0.65 us, a recurrent step's own cost ~2 us.
 CALL_SLOTS, STEP_SLOTS = 64, 4
 MAX_BUCKETS = 16  # splits into 1, 2, 4, ... up to this many buckets are costed
+# a batch is split to run on every worker only where each bucket gets this many rows: a batch of 8
+# split in two ran 1.8x slower (Elman, 2 threads), one of 256 1.1-1.2x faster (bench/RESULTS.md)
+SIDE_BY_SIDE_ROWS = 32
 # what a specc model's outputs hold on padding, by type (specc/onnx_export.py: zeros, no class
 # name "", class index -1)
 PADDING_FILL = {"tensor(float)": 0.0, "tensor(string)": "", "tensor(int64)": -1}
@@ -88,23 +91,27 @@ class Buckets:
         return cls(inputs[0].name, cut, {o.name: PADDING_FILL[o.type] for o in outputs})
 
     @staticmethod
-    def split(lengths: np.ndarray) -> list[np.ndarray]:
+    def split(lengths: np.ndarray, workers: int = 1) -> list[np.ndarray]:
         """The rows of a batch (lengths (N,), words per sentence) in buckets: equal parts of the
         rows sorted by length, longest first, as many as costs least (CALL_SLOTS, STEP_SLOTS);
-        one bucket at once when fewer padding slots than two calls' cost could be saved."""
+        one bucket at once when fewer padding slots than two calls' cost could be saved. With
+        `workers` > 1 threads to run them side by side, at least that many where each gets
+        SIDE_BY_SIDE_ROWS rows: each bucket's call runs on one core."""
         import numpy as np
 
-        if len(lengths) * int(lengths.max()) - int(lengths.sum()) < 2 * CALL_SLOTS:
-            return [np.arange(len(lengths))]
+        rows = len(lengths)
+        fewest = min(workers, rows // SIDE_BY_SIDE_ROWS, MAX_BUCKETS)
+        if fewest < 2 and rows * int(lengths.max()) - int(lengths.sum()) < 2 * CALL_SLOTS:
+            return [np.arange(rows)]
         order = np.argsort(-lengths, kind="stable")
         longest = np.maximum(lengths[order], 1).tolist()  # a bucket keeps at least one step
-        rows = len(longest)
 
         def cost(parts: int) -> int:
             starts = [i * rows // parts for i in range(parts)] + [rows]
             return parts * CALL_SLOTS + sum(longest[a] * (STEP_SLOTS + b - a) for a, b in zip(starts, starts[1:]))
 
-        parts = min((2 ** i for i in range(MAX_BUCKETS.bit_length()) if 2 ** i <= rows), key=cost)
+        counts = [2 ** i for i in range(MAX_BUCKETS.bit_length()) if 2 ** i <= rows]
+        parts = min((n for n in counts if n >= fewest), key=cost)
         return np.array_split(order, parts)
 
     def run(self, session, feeds: dict, workers: int = 1) -> list | None:
@@ -120,7 +127,7 @@ class Buckets:
         if words.size == 0 or (len(words) == 1 and words[0, -1] != ""):
             return None  # no words, or one sentence without padding: nothing to cut
         lengths = (words != "").sum(axis=1)
-        buckets = self.split(lengths) if len(words) > 1 else [np.arange(1)]
+        buckets = self.split(lengths, workers) if len(words) > 1 else [np.arange(1)]
         if len(buckets) < 2 and int(lengths.max()) >= words.shape[1]:
             return None
 
@@ -159,6 +166,23 @@ class Buckets:
         return np.full(shape, self.fill[name], value.dtype)
 
 
+def _session(model, providers, threads: int | None, spin: bool):
+    """An onnxruntime session of `model` (a path or serialized bytes): `threads` intra-op threads
+    (None: one per core), spinning between calls or not."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    with warnings.catch_warnings():  # a provider that cannot start is reported by OnnxModel, in specc's words
+        warnings.simplefilter("ignore")
+        return ort.InferenceSession(model if isinstance(model, (bytes, str)) else str(model), options,
+                                    providers=providers or [CPU])
+
+
 class OnnxRunError(RuntimeError):
     """onnxruntime failed while running a model: a runtime failure, not a mistake in the input."""
 
@@ -170,19 +194,15 @@ class OnnxModel:
         """`model` is a path or the serialized bytes of an ONNX model; `threads`: onnxruntime's
         intra-op threads (None: its default, one per core); `spin`: whether they spin-wait for
         work between calls (onnxruntime's default; off where other threads need the cores)."""
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
-        if not spin:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.source = model if isinstance(model, str) else "the model"
-        with warnings.catch_warnings():  # a provider that cannot start is reported below, in specc's words
-            warnings.simplefilter("ignore")
-            self.session = ort.InferenceSession(model if isinstance(model, (bytes, str)) else str(model),
-                                                options, providers=providers or ["CPUExecutionProvider"])
+        self.session = _session(model, providers, threads, spin)
+        self.buckets = Buckets.of(self.session)
+        # the buckets a batch of sentences runs at once: as many as onnxruntime's threads
+        self.bucket_workers = threads or os.cpu_count() or 1
+        if self.buckets is not None and self.bucket_workers > 1 and self.session.get_providers()[0] == CPU:
+            # a tagger's recurrence is small operators, step after step, which one call spreads over
+            # the cores at a loss: each call on one core, buckets side by side on the others
+            self.session = _session(model, providers, 1, spin)
         if providers and CUDA in providers and CUDA not in self.session.get_providers():
             raise SpecError(f"--device cuda: onnxruntime could not start its {CUDA} (no NVIDIA GPU or driver, or "
                             "CUDA and cuDNN libraries it cannot load), so the model would run on the CPU",
@@ -193,9 +213,6 @@ class OnnxModel:
         self.id_inputs = {i.name for i in self.session.get_inputs() if i.type == "tensor(int64)"}  # portable words
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.buckets = Buckets.of(self.session)
-        # the buckets a batch of sentences runs at once: as many as onnxruntime's threads
-        self.bucket_workers = threads or os.cpu_count() or 1
 
     def check_fed(self, command: str) -> None:
         """SpecError unless run() can feed the model: at least one input, each float, words or

@@ -122,3 +122,22 @@ def test_models_other_than_one_word_input_run_whole():
                       "b -> onehot vocab=[x, y] -> dense 2 -> softmax -> z\n", seed=0)
     for proto in (numeric.to_onnx(), portable.to_onnx(portable=True), two.to_onnx()):
         assert OnnxModel(proto.SerializeToString()).buckets is None
+
+
+def test_at_two_threads_each_call_runs_on_one_core_and_two_buckets_side_by_side():
+    """A tagger's calls at intra-op 1, at least as many buckets as threads: even a batch of equal
+    lengths is split in two, each half answering as the whole batch does."""
+    net, model = runner(LAYERS["lstm bidirectional"], threads=2)
+    assert model.session.get_session_options().intra_op_num_threads == 1 and model.bucket_workers == 2
+    assert len(Buckets.split(np.array([9] * 256), workers=2)) == 2
+    assert len(Buckets.split(np.array([9] * 256), workers=64)) == 8  # each with 32 rows at least
+    assert len(Buckets.split(np.array([9] * 63), workers=2)) == 1
+    words = np.full((64, 3), "fly", dtype=object)
+    whole = dict(zip(model.outputs, model.session.run(None, {"words": words})))
+    calls = []
+    model.session.run = lambda fetch, feeds, run=model.session.run: calls.append(feeds["words"].shape) or run(fetch, feeds)
+    assert_same(model.run({"words": words}), whole)
+    assert sorted(calls) == [(32, 3), (32, 3)]
+    numeric = specc.loads("model n\ninput x: 4\noutput y: a | b\nx -> dense -> softmax -> y\n", seed=0)
+    assert OnnxModel(numeric.to_onnx().SerializeToString(), threads=2).session.get_session_options() \
+        .intra_op_num_threads == 2  # not a tagger: onnxruntime's own threads
