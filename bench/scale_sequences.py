@@ -320,8 +320,48 @@ def measure_row(row: Row, folder: Path, plan: Plan, threads_to_time: tuple, visi
     return result
 
 
+# per word, the values besides the rnn's input and output h that its backward reads, in units of
+# H: Jordan its hidden h beside the fed-back y; LSTM its gates i, f, g, o and c; GRU its gates r, z,
+# n and its recurrent product's n block (which r multiplies); Elman nothing more
+CELL_VALUES = {"elman": 0, "jordan": 1, "lstm": 5, "gru": 4}
+
+
+def activation_bound(row: Row, classes: int, words: int) -> int:
+    """Bytes of the values a backward pass must read, each counted once, float32, for a batch of
+    `words` words: the rnn's input (for W's gradient), its output h (for R's and the dense's), the
+    cell's own values (CELL_VALUES), the logits the loss reads, and an int64 id per word (the
+    embedding's rows): a lower bound on any design's activation memory."""
+    return words * (4 * ((2 + CELL_VALUES[row.cell]) * row.hidden + classes) + 8)
+
+
+def traced_step(case, rows: np.ndarray) -> dict:
+    """tracemalloc's view of one specc training step on `rows` (slots_bench.specc_trainer's
+    step): bytes held after the forward pass (its caches and the logits) and the step's peak,
+    both above what was held before it; and the batch's words."""
+    import tracemalloc
+
+    from specc.runtime.interpreter import backward_layers, run_layers
+    from specc.runtime.train import batch_of, objective_for
+
+    objective = objective_for(case.net.model.chains[0], case.settings.loss)
+    x, y, mask = batch_of(case.dataset.train, rows)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        caches: list = []
+        outputs = run_layers(objective.layers, case.net.weights, x, caches, mask=mask)
+        cached = tracemalloc.get_traced_memory()[0] - before
+        _, grad, _ = objective(outputs, y, mask)
+        backward_layers(objective.layers, case.net.weights, caches, grad, need_input_grad=False, mask=mask)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    return {"cached": cached, "step_peak": peak, "words": int(mask.sum())}
+
+
 def memory_child(row: Row, side: str, folder: Path, plan: Plan) -> dict:
-    """In a fresh process at 1 thread: each epoch's peak RSS, and the RSS after setup."""
+    """In a fresh process at 1 thread: each epoch's peak RSS, and the RSS after setup; for specc,
+    one step's traced activation memory and the lower bound."""
     torch.set_num_threads(1)
     with slots_bench.BlasThreads(1):
         case = load_row(row, folder)
@@ -335,7 +375,12 @@ def memory_child(row: Row, side: str, folder: Path, plan: Plan) -> dict:
             per_epoch = reset_peak_rss() and per_epoch  # else the peak counts from the process's start
             slots_bench.run_chunk(step, batches, warmup + e * batches.per_epoch, batches.per_epoch)
             peaks.append(rss_bytes()[0])
-    return {"setup_rss": setup_rss, "peak_rss": peaks, "peak_is_per_epoch": per_epoch}
+        found = {"setup_rss": setup_rss, "peak_rss": peaks, "peak_is_per_epoch": per_epoch}
+        if side == "specc":
+            traced = traced_step(case, batches[0][2])
+            found["activations"] = {**traced, "bound": activation_bound(
+                row, len(case.net.model.outputs[0].classes), traced["words"])}
+    return found
 
 
 def measure_memory(row: Row, side: str, folder: Path, quick: bool) -> dict:
@@ -417,19 +462,24 @@ def print_report(results: dict) -> None:
           f"uniform in 10..40, torch packed. torch's Jordan: a Python loop over time (no PyTorch module). Median of "
           f"{plan['rounds']} shuffled rounds of about {plan['chunk_words']} words per side; ratio = median of the "
           f"rounds' ratios; limit: torch's words/s against a step of specc's matrix products alone. specc BLAS: the threads `specc train` chooses within the budget (1, or n = the budget). "
-          f"Peak RSS: each epoch's peak in a fresh process at 1 thread, MiB (above the RSS after setup in brackets).\n")
+          f"Peak RSS: each epoch's peak in a fresh process at 1 thread, MiB (above the RSS after setup in brackets). "
+          f"Activations: specc's traced step on the first batch, KiB: held after the forward pass / the step's "
+          f"peak / the lower bound (activation_bound).\n")
     threads = [t["threads"] for t in first["training"]]
     head = "".join(f" {n}t specc w/s | {n}t torch w/s | {n}t ratio | {n}t limit |" for n in threads)
-    print(f"| row | specc BLAS |{head} first-loss diff | peak RSS specc | peak RSS torch |")
-    print("|---|---|" + "---:|---:|---:|---:|" * len(threads) + "---:|---:|---:|")
+    print(f"| row | specc BLAS |{head} first-loss diff | peak RSS specc | peak RSS torch | activations specc |")
+    print("|---|---|" + "---:|---:|---:|---:|" * len(threads) + "---:|---:|---:|---:|")
     for entry in results["rows"]:
         cells = "".join(f" {t['words_per_s']['specc']:,.0f} | {t['words_per_s']['torch']:,.0f} | "
                         f"**{t['ratio']:.2f}x** | {t['limit_ratio']:.2f}x |" for t in entry["training"])
         memory = entry.get("memory")
         rss = [f"{mib(max(memory[s]['peak_rss']))} ({mib(max(memory[s]['peak_rss']) - memory[s]['setup_rss'])})"
                for s in ("specc", "torch")] if memory else ["-", "-"]
+        traced = memory["specc"].get("activations") if memory else None
+        activations = (" / ".join(f"{traced[k] / 1024:,.0f}" for k in ("cached", "step_peak", "bound"))
+                       if traced else "-")
         print(f"| {entry['name']} | {entry['specc_blas_threads']} |{cells} "
-              f"{entry['agreement']['max_relative_diff']:.1e} | {rss[0]} | {rss[1]} |")
+              f"{entry['agreement']['max_relative_diff']:.1e} | {rss[0]} | {rss[1]} | {activations} |")
     print("\nCrossover (torch faster): " + ("; ".join(results["crossover"]) if results["crossover"]
                                           else "none: specc trains faster in every row") + ".\n")
     print_targets(results["targets"])

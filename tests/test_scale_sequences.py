@@ -54,3 +54,16 @@ def test_the_limits_products_are_the_ones_specc_counts(cell, tmp_path):
     counted = step_products(case.net.model.layers, case.settings.batch, 6)
     assert sum(n for n, _ in shapes) == sum(n for n, _ in counted)
     assert sum(n * m * k * w for n, (m, k, w) in shapes) == sum(n * macs for n, macs in counted)
+
+
+@pytest.mark.parametrize("cell", bench.CELLS)
+def test_the_interpreter_holds_at_least_the_activation_lower_bound(cell, tmp_path):
+    """activation_bound counts, per word, the rnn's input and output, the cell's own values and the
+    logits (float32) and an int64 id: what specc's forward keeps for backward can only be more."""
+    row = bench.Row(cell, 16, 6)
+    case = bench.load_row(row, tmp_path)
+    traced = bench.traced_step(case, slots_bench.Batches(case)[0][2])
+    values = {"elman": 2, "jordan": 3, "lstm": 7, "gru": 6}[cell] * 16 + case.classes
+    assert bench.activation_bound(row, case.classes, traced["words"]) == traced["words"] * (4 * values + 8)
+    assert traced["words"] == case.settings.batch * 6
+    assert bench.activation_bound(row, case.classes, traced["words"]) <= traced["cached"] <= traced["step_peak"]
