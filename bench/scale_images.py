@@ -23,7 +23,10 @@ holding the same initial weights (specc's seeded ones) and fed the same batches:
 
 Speed is train_bench.measure_speed: the median of ROUNDS epochs per side, the sides visited in
 a shuffled order each round, each turn after 250 ms of untimed steps. At each `--threads` count
-torch's threads and NumPy's BLAS threads (threadpoolctl) are set together. The process calls
+torch's threads and NumPy's BLAS threads (threadpoolctl) are set together, as the budget; specc's
+step runs at the BLAS threads `specc train` chooses within it (runtime/blas_threads.py: one for
+a model whose products are small, as the digits networks', else the budget), the others at the
+budget. The process calls
 runtime/heap.keep_freed_memory first, as fit does.
 
 Memory, per row in a fresh subprocess per side, at the first thread count: each epoch's peak
@@ -76,6 +79,7 @@ import specc  # noqa: E402  (importable from the checkout without installing)
 from bench import residual_bench as rb  # noqa: E402
 from bench import train_bench as tb  # noqa: E402
 from bench.common import background_busy, finish  # noqa: E402
+from specc.runtime.blas_threads import blas_threads_for  # noqa: E402
 from specc.runtime.heap import keep_freed_memory  # noqa: E402
 from specc.runtime.interpreter import backward_graph, chain_masks, run_graph  # noqa: E402
 from specc.runtime.train import graph_objective  # noqa: E402
@@ -299,8 +303,11 @@ def check_hand_step(case: tb.Case) -> dict | None:
 
 def row_trainers(case: tb.Case) -> dict[str, tb.Step]:
     """Every side of a row, each from the initial weights (specc's and NumPy's on copies)."""
-    steps = {"specc": rb.specc_graph_trainer(case, copy.deepcopy(case.net.weights)),
-             "torch": tb.torch_trainer(case, torch_module(case))}
+    # specc at the BLAS threads `specc train` chooses within the budget (fit's blas_threads_for: one
+    # for small products), torch and the hand-written step at the budget
+    specc = tb.on_own_threads(rb.specc_graph_trainer(case, copy.deepcopy(case.net.weights)),
+                              lambda: blas_threads_for(case.net.model.layers, tb.BATCH, case.x.shape))
+    steps = {"specc": specc, "torch": tb.torch_trainer(case, torch_module(case))}
     hand = HandStep.of(case, copy.deepcopy(case.net.weights))
     if hand is not None:
         steps["numpy"] = hand

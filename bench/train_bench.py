@@ -62,6 +62,7 @@ Run from the repository root (needs torch, `pip install -e .[bench]`):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -314,12 +315,22 @@ def epoch_order(epoch: int) -> np.ndarray:
     return np.random.default_rng([SEED, epoch]).permutation(SAMPLES)
 
 
+def on_own_threads(step: Step, threads) -> Step:
+    """`step` marked to run inside `threads()`, a context manager setting the BLAS threads its
+    trainer would choose (specc's: fit's blas_threads_for), rather than at the budget."""
+    step.own_threads = threads
+    return step
+
+
 def measure_speed(case: Case, rounds: int, steps: dict[str, Step] | None = None) -> dict:
     """Median epoch time of each side (`steps`, default trainers(case)) over `rounds` rounds in
-    shuffled order -> samples/s."""
+    shuffled order -> samples/s. A step marked by on_own_threads runs its epochs inside its own
+    thread setting."""
     steps = steps or trainers(case)
-    for step in steps.values():  # first-touch allocations, lazy initialisation
-        run_epoch(step, case, epoch_order(0))
+    threads = {name: getattr(step, "own_threads", contextlib.nullcontext) for name, step in steps.items()}
+    for name, step in steps.items():  # first-touch allocations, lazy initialisation
+        with threads[name]():
+            run_epoch(step, case, epoch_order(0))
     names = list(steps)
     visit = np.random.default_rng(SEED)
     seconds: dict[str, list[float]] = {name: [] for name in names}
@@ -327,8 +338,9 @@ def measure_speed(case: Case, rounds: int, steps: dict[str, Step] | None = None)
     for r in range(rounds):
         order = epoch_order(r + 1)
         for name in visit.permutation(names):
-            warm_up(steps[name], case, order)
-            elapsed, final_loss[name] = run_epoch(steps[name], case, order)
+            with threads[name]():
+                warm_up(steps[name], case, order)
+                elapsed, final_loss[name] = run_epoch(steps[name], case, order)
             seconds[name].append(elapsed)
     rate = {name: SAMPLES // BATCH * BATCH / statistics.median(s) for name, s in seconds.items()}
     for name, loss in final_loss.items():
