@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 BOUNDARY = "#"
 
@@ -30,9 +30,11 @@ def word_trigrams(word: str) -> list[str]:
     return [wrapped[i:i + 3] for i in range(len(wrapped) - 2)]
 
 
-def trigram_vocabulary(words: Iterable[str], max_size: int | None = None, min_count: int = 1) -> tuple[str, ...]:
-    """The distinct trigrams of `words` (every occurrence of a word counts), most frequent first,
-    ties alphabetical; only those seen at least `min_count` times, at most `max_size` of them."""
+def trigram_vocabulary(words: Iterable[str] | Mapping[str, int], max_size: int | None = None,
+                       min_count: int = 1) -> tuple[str, ...]:
+    """The distinct trigrams of `words` (every occurrence of a word counts; a mapping gives each
+    word's number of occurrences), most frequent first, ties alphabetical; only those seen at
+    least `min_count` times, at most `max_size` of them."""
     if min_count < 1:
         raise ValueError(f"min_count must be at least 1, got {min_count}")
     if max_size is not None and max_size < 0:
@@ -40,7 +42,7 @@ def trigram_vocabulary(words: Iterable[str], max_size: int | None = None, min_co
     numpy = sys.modules.get("numpy")  # NumPy is imported here only by a caller that made an array: check needs none
     if numpy is not None and isinstance(words, numpy.ndarray):
         words = words.ravel().tolist()
-    per_word = Counter(words)
+    per_word = Counter(words)  # from a mapping, its counts
     counts: Counter[str] = Counter()
     for word, n in per_word.items():
         for t in word_trigrams(word):

@@ -241,3 +241,20 @@ def test_onnx_subgraph_names_follow_the_prefix(vocab):
     inner = {n.op_type: n for a in if_node.attribute if a.name == "else_branch" for n in a.g.node}
     assert inner["Tokenizer"].domain == "com.microsoft" and inner["LabelEncoder"].domain == "ai.onnx.ml"
     assert {"Tokenizer", "LabelEncoder", "TfIdfVectorizer"} <= set(inner)
+
+
+def test_a_mapping_of_word_counts_gives_the_vocabulary_its_occurrences_give():
+    """wordhash counts each distinct word once, lower-cased once (specc.vocabulary.word_counts):
+    the same trigrams in the same order as counting every occurrence."""
+    from collections import Counter
+
+    from specc.lowercase import lowercase
+    from specc.vocabulary import word_counts
+
+    sentences = [["Fly", "to", "BOSTON"], ["fly", "İstanbul", "to", "Boston"], ["ΟΔΟΣ", "fly"]]
+    occurrences = [lowercase(word) for sentence in sentences for word in sentence]
+    assert word_counts(sentences, lowercase=True) == Counter(occurrences)
+    assert word_counts(sentences) == Counter(word for sentence in sentences for word in sentence)
+    for min_count in (1, 2, 3):
+        assert trigram_vocabulary(word_counts(sentences, lowercase=True), min_count=min_count) == \
+            trigram_vocabulary(occurrences, min_count=min_count)

@@ -41,9 +41,10 @@ class WordHash(LayerKind):
     def vocabulary_from(self, args, sentences) -> FromData:
         """The trigrams this layer takes from training sentences (lists of words)."""
         from ..trigrams import trigram_vocabulary
+        from ..vocabulary import word_counts
 
-        words = (lowercase(word) if args["lowercase"] else word for sentence in sentences for word in sentence)
-        return FromData(trigram_vocabulary(words, max_size=args["max"], min_count=args["min_count"]))
+        counts = word_counts(sentences, lowercase=args["lowercase"])
+        return FromData(trigram_vocabulary(counts, max_size=args["max"], min_count=args["min_count"]))
 
     def infer(self, args, shape):
         require(shape, "tokens", hint="wordhash reads words: declare the input as NAME: seq token")
