@@ -68,11 +68,10 @@ def negative_log_likelihood(u: np.ndarray, transitions: np.ndarray, start: np.nd
     log_z = np.log(scale[:, 0]) + start.max() + peaks[:, 0, 0]
     for t in range(1, steps):
         a = (alpha[:, t - 1] @ e) * phi[:, t]
-        total = a.sum(axis=1)
         on = within[:, t]
-        scale[:, t] = np.where(on, total, 1.0)
-        alpha[:, t] = np.where(on[:, None], a / np.where(on, total, 1.0)[:, None], alpha[:, t - 1])
-        log_z += np.where(on, np.log(np.where(on, total, 1.0)) + shift + peaks[:, t, 0], 0.0)
+        scale[:, t] = np.where(on, a.sum(axis=1), 1.0)  # past a sentence's end: carried, scale 1
+        alpha[:, t] = np.where(on[:, None], a / scale[:, t, None], alpha[:, t - 1])
+        log_z += np.where(on, np.log(scale[:, t]) + shift + peaks[:, t, 0], 0.0)
     finish = np.exp(end - end.max())
     z_end = alpha[:, -1] @ finish  # alpha carried past each sentence's end: its last word's
     log_z += np.log(z_end) + end.max()

@@ -20,7 +20,7 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from .base import lowering
-from .rnn import _backwards
+from .rnn import backward_steps, zero_state
 
 
 def _forward_body(g, layer, masked: bool):
@@ -74,7 +74,7 @@ def lower_crf(g, layer, x):
     """(N, T, K) scores -> (N, T, K) one-hot rows of each sentence's best tag sequence."""
     tags = layer.attrs.tags
     u = g.time_major(x, layer)  # (T, N, K)
-    backwards = _backwards(g, layer, u)  # T-1, ..., 0
+    backwards = backward_steps(g, layer, u)  # T-1, ..., 0
     # first (T, 1, 1): true at step 0 only (the reversed step indices equal T-1 there)
     steps = g.node("Shape", [u], layer, suffix="steps", start=0, end=1)
     last_step = g.node("Sub", [steps, g.constant(layer, "one", [1], "int64")], layer, suffix="last_step")
@@ -85,12 +85,8 @@ def lower_crf(g, layer, x):
     if masked:  # (N, T, 1) float -> (T, N, 1) bool
         on = g.node("Transpose", [g.mask], layer, suffix="mask_time_major", perm=[1, 0, 2])
         scanned.append(g.node("Cast", [on], layer, suffix="on_words", to=TensorProto.BOOL))
-    batch = g.node("Shape", [u], layer, suffix="batch", start=1, end=2)
-    shape = g.node("Concat", [batch, g.constant(layer, "width", [tags], "int64")], layer, suffix="state_shape", axis=0)
-    zeros = g.node("ConstantOfShape", [shape], layer, suffix="start_state",
-                   value=numpy_helper.from_array(np.zeros(1, np.float32)))
     # outputs: the final best scores, then the scanned back pointers (T, N, K)
-    back = g.node("Scan", [zeros] + scanned, layer, suffix="viterbi", keep_output=1,
+    back = g.node("Scan", [zero_state(g, layer, u, tags)] + scanned, layer, suffix="viterbi", keep_output=1,
                   body=_forward_body(g, layer, masked), num_scan_inputs=len(scanned))
     best = back.rpartition(":")[0]
     closing = g.node("Add", [best, g.weight(layer, "end")], layer, suffix="closing")

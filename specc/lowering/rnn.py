@@ -25,7 +25,7 @@ initializers, picking its direction inside the body (a Gather of the initializer
 onnxruntime folds into a constant when it loads) and multiplying by the matrix as stored (Gemm
 with transB): OpenVINO refuses a body that reads tensors computed by outer nodes (as the
 transposed slices were before). For the same other runtimes the body names no symbolic size
-(tract), and time is reversed by a Gather rather than a Slice with step -1 (see _backwards).
+(tract), and time is reversed by a Gather rather than a Slice with step -1 (see backward_steps).
 bench/rnn_lowering.py times this portable form (D') against the earlier one (D): the same
 within noise (bench/RESULTS.md).
 """
@@ -150,12 +150,12 @@ def _direction_step(g, layer, k: int, d: int, masked: bool):
 
 
 def _reverse_time(g, layer, x, backwards: str, suffix: str) -> str:
-    """x (T, ...) with its steps in reverse order: a Gather of steps `backwards` (see _backwards);
+    """x (T, ...) with its steps in reverse order: a Gather of steps `backwards` (see backward_steps);
     words held as a lookup stay one, of their reversed ids (GraphBuilder.steps)."""
     return g.steps(x, backwards, layer, suffix)
 
 
-def _backwards(g, layer, time_major: str) -> str:
+def backward_steps(g, layer, time_major: str) -> str:
     """The step indices T-1, ..., 1, 0 (int64 (T,)) for the time-major (T, ...) tensor: ones
     summed from the end, each sum excluding its own step (3 nodes, once per rnn layer).
 
@@ -168,6 +168,15 @@ def _backwards(g, layer, time_major: str) -> str:
                   exclusive=1, reverse=1)
 
 
+def zero_state(g, layer, time_major: str, width: int) -> str:
+    """A Scan's starting state: zeros (N, width), N read from the time-major (T, N, ...) tensor."""
+    batch = g.node("Shape", [time_major], layer, suffix="batch", start=1, end=2)
+    state_shape = g.node("Concat", [batch, g.constant(layer, f"width{width}", [width], "int64")], layer,
+                         suffix="state_shape", axis=0)
+    return g.node("ConstantOfShape", [state_shape], layer, suffix="start_state",
+                  value=numpy_helper.from_array(np.zeros(1, np.float32)))
+
+
 @lowering("rnn")
 def lower_rnn(g, layer, x):
     """rnn layers as input projections plus one Scan per stacked layer (see above)."""
@@ -176,18 +185,14 @@ def lower_rnn(g, layer, x):
     x = g.time_major(x, layer)  # Scan runs over axis 0
     # every stacked layer's sequence has the input's length and batch: read from its ids or values
     sized = g.lookups[x][0] if x in g.lookups else x
-    backwards = _backwards(g, layer, sized) if a.directions == 2 else None
+    backwards = backward_steps(g, layer, sized) if a.directions == 2 else None
     # Only the backward direction needs the mask: the forward one meets padding after a sentence's
     # words, where what it computes is zeroed at the chain's end and read by nothing before it.
     backward_mask = None
     if g.mask is not None and a.directions == 2:
         backward_mask = _reverse_time(g, layer, g.node("Transpose", [g.mask], layer, suffix="mask_time_major",
                                                        perm=[1, 0, 2]), backwards, "mask_reversed")
-    batch = g.node("Shape", [sized], layer, suffix="batch", start=1, end=2)
-    state_shape = g.node("Concat", [batch, g.constant(layer, f"width{width}", [width], "int64")], layer,
-                         suffix="state_shape", axis=0)
-    start = g.node("ConstantOfShape", [state_shape], layer, suffix="start",
-                   value=numpy_helper.from_array(np.zeros(1, np.float32)))
+    start = zero_state(g, layer, sized, width)
     for k in range(1, a.layers + 1):
         body = {"nodes": [], "states": [], "scanned": [], "state_out": [], "out": []}
         scanned = []
